@@ -1,0 +1,105 @@
+"""Command-line parsing and dispatch.
+
+`cnn-explorer` with no subcommand starts the GUI; subcommands print tables (or JSON with
+``--json``). Only the chosen subcommand's module is imported, so starting the GUI or asking
+for help never waits for torch.
+
+Exit codes: 0 success, 1 an error the user can act on (one line on stderr, no traceback
+unless ``--debug``), 2 usage errors (argparse's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from explorer import __version__
+from explorer.errors import UserError
+
+# subcommand -> (module that defines it, one-line help shown by `cnn-explorer --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("explorer.commands.models", "list every registered model with params and FLOPs"),
+    "summary": ("explorer.commands.models", "per-layer output shape, parameters and FLOPs"),
+    "graph": ("explorer.commands.graph", "export a model's graph as SVG, PNG or JSON"),
+    "inspect": ("explorer.commands.inspect", "run an image through a model: top-5 and feature maps"),
+    "train": ("explorer.commands.train", "train a small variant on Fashion-MNIST"),
+    "bench": ("explorer.commands.bench", "run the speed benchmarks (JSON out)"),
+}
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The first positional word if it names a subcommand; GUI options take no positionals."""
+    skip_next = False
+    for word in argv:
+        if skip_next:
+            skip_next = False
+            continue
+        if word in ("--model", "--screenshot", "--data-dir", "--theme"):
+            skip_next = True
+            continue
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnn-explorer",
+        description="Look inside the classic CNNs: architecture graphs, live feature maps, "
+        "training on Fashion-MNIST. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnn-explorer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    gui = parser.add_argument_group("window options (no command)")
+    gui.add_argument("--model", metavar="NAME", help="open the window on this model")
+    gui.add_argument(
+        "--screenshot",
+        metavar="FILE.png",
+        help="render the window off screen, save a PNG and exit",
+    )
+    gui.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
+    gui.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if command is not None:
+        module = importlib.import_module(COMMANDS[command][0])
+        module.add_parser(sub)
+    else:
+        for name, (_, help_text) in COMMANDS.items():
+            sub.add_parser(name, help=help_text, add_help=False)
+    # Subcommands that share a module register more than the chosen one; that's harmless.
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None) -> int:
+    """Parse ``argv`` and run the command, or ``gui(args)`` when no command is given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _chosen_command(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            if gui is None:
+                parser.error("no command given")
+            return gui(args)
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI user
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+                file=sys.stderr,
+            )
+        return 1

@@ -1,0 +1,52 @@
+"""`cnn-explorer bench SUITE [--json] [--quick] [--out FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from explorer.bench import SUITES
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="run the speed benchmarks (JSON out)",
+        description="Measure the speed goals; each check is a value against its limit, as a "
+        "ratio to a baseline measured in the same run where possible.",
+    )
+    p.add_argument("suite", choices=(*SUITES, "all"))
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and models")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--out", metavar="FILE.json", help="also write the JSON results here")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    suites = SUITES if args.suite == "all" else (args.suite,)
+    results = []
+    for suite in suites:
+        module = importlib.import_module(f"explorer.bench.{suite}")
+        print(f"running bench {suite} ...", file=sys.stderr)
+        results.append(module.run(quick=args.quick))
+    payload = results[0] if len(results) == 1 else {"suites": results}
+    text = json.dumps(payload, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        print(text)
+    else:
+        for result in results:
+            print(f"[{result['suite']}]")
+            for check in result["checks"]:
+                mark = {True: "ok  ", False: "FAIL", None: "skip"}[check.get("passed")]
+                limit = check.get("limit")
+                limit_text = f" (limit {limit} {check.get('unit', '')})" if limit is not None else ""
+                value = check.get("value")
+                value_text = "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+                print(f"  {mark} {check['name']}: {value_text} {check.get('unit', '')}{limit_text}"
+                      + (f"  [{check['note']}]" if check.get("note") else ""))
+    failed = [c["name"] for r in results for c in r["checks"] if c.get("passed") is False]
+    return 1 if failed else 0

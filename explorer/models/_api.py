@@ -1,0 +1,133 @@
+"""The model registry: architectures register themselves with their facts as data.
+
+Shaped after torchvision's ``models/_api.py``: a decorator records a builder with its
+metadata; ``list_models``/``get_model`` are the only way the rest of the app reaches them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+from torch import nn
+
+from explorer.errors import UserError
+
+Form = Literal["reference", "small"]
+Normalization = Literal["imagenet", "fashion_mnist", "none"]
+
+# Per-channel statistics used by preprocessing; small models see 1-channel Fashion-MNIST.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FASHION_MNIST_MEAN = (0.2860,)
+FASHION_MNIST_STD = (0.3530,)
+
+
+class ModelError(UserError):
+    """A model cannot be built or its weights cannot be loaded; the message is for users."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Facts about one registered architecture, shown in the picker and used by the core.
+
+    Attributes:
+        name: registry key, e.g. ``resnet50`` or ``resnet18_small``.
+        family: display family ("ResNet", "GoogLeNet", ...); the picker groups by it.
+        form: ``reference`` (paper configuration) or ``small`` (Fashion-MNIST variant).
+        title: human name, e.g. "ResNet-50".
+        paper: paper title with authors' short form.
+        year: publication year.
+        input_size: (height, width) the model expects.
+        in_channels: 3 for ImageNet models, 1 for small ones (and LeNet).
+        num_classes: 1000 for ImageNet, 10 for small and LeNet.
+        description: one paragraph on the idea the architecture introduced.
+        reference_params: exact trainable parameter count from ARCHITECTURES.md, if fixed.
+        normalization: which input statistics preprocessing applies.
+        weights: name of a torchvision weights enum member (``"ResNet50_Weights.DEFAULT"``)
+            when torchvision publishes ImageNet weights for exactly this network.
+        variant_of: for a clearly named variant (torchvision's GoogLeNet), the name of the
+            paper-faithful model it departs from.
+        small_of: for a small form, the reference model whose topology it keeps.
+        builder: keyword-only callable returning a fresh ``nn.Module``.
+    """
+
+    name: str
+    family: str
+    form: Form
+    title: str
+    paper: str
+    year: int
+    input_size: tuple[int, int]
+    in_channels: int
+    num_classes: int
+    description: str
+    builder: Callable[..., nn.Module]
+    reference_params: int | None = None
+    normalization: Normalization = "imagenet"
+    weights: str | None = None
+    variant_of: str | None = None
+    small_of: str | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """Shape of a batch of one input image, (1, C, H, W)."""
+        return (1, self.in_channels, *self.input_size)
+
+    @property
+    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        if self.normalization == "imagenet":
+            return IMAGENET_MEAN, IMAGENET_STD
+        if self.normalization == "fashion_mnist":
+            return FASHION_MNIST_MEAN, FASHION_MNIST_STD
+        return (0.0,) * self.in_channels, (1.0,) * self.in_channels
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(**facts: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register the decorated builder under ``facts["name"]`` with the given metadata."""
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        info = ModelInfo(builder=builder, **facts)
+        if info.name in _REGISTRY:
+            raise ValueError(f"model {info.name!r} registered twice")
+        _REGISTRY[info.name] = info
+        return builder
+
+    return wrap
+
+
+def _ensure_loaded() -> None:
+    # Importing the architecture modules runs their @register_model decorators.
+    from explorer.models import architectures  # noqa: F401
+
+
+def list_models(form: Form | None = None, family: str | None = None) -> list[str]:
+    """Names of registered models, in registration order (families in paper order)."""
+    _ensure_loaded()
+    return [
+        name
+        for name, info in _REGISTRY.items()
+        if (form is None or info.form == form) and (family is None or info.family == family)
+    ]
+
+
+def get_model_info(name: str) -> ModelInfo:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; `cnn-explorer models` lists them") from None
+
+
+def get_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a fresh model with random weights; keyword arguments go to its builder."""
+    info = get_model_info(name)
+    try:
+        return info.builder(**kwargs)
+    except TypeError as exc:
+        raise ModelError(f"{name}: {exc}") from None
+

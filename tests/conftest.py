@@ -1,0 +1,72 @@
+"""Shared fixtures: headless Qt, isolated settings folders, and Fashion-MNIST data.
+
+Tests never touch the user's settings or the network. Data comes from ../shared/data when
+the checkout sits beside it (development and CI); in a user's clone without it, a tiny
+IDX set in the torchvision layout is written instead and read by the same loading code.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_folders(tmp_path_factory, monkeypatch):
+    """Point every folder the app writes to at a temporary directory."""
+    base = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("CNN_EXPLORER_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("CNN_EXPLORER_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("CNN_EXPLORER_DATA_HOME", str(base / "data-home"))
+    monkeypatch.delenv("CNN_EXPLORER_DATA", raising=False)
+    # torchvision's weight cache: keep tests from finding or writing real downloads.
+    monkeypatch.setenv("TORCH_HOME", str(base / "torch"))
+    return base
+
+
+def write_idx_set(root: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
+    """Write a tiny Fashion-MNIST look-alike in IDX format under root/FashionMNIST/raw.
+
+    Each class is a distinct, learnable pattern (a bar at a class-specific position plus
+    noise), so training code has something real to fit.
+    """
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n, dtype=np.uint8) % 10
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            row = 2 + int(label) * 2
+            images[i, row : row + 3, 4:24] = 220
+        with open(raw / f"{prefix}-images-idx3-ubyte", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28))
+            f.write(images.tobytes())
+        with open(raw / f"{prefix}-labels-idx1-ubyte", "wb") as f:
+            f.write(struct.pack(">II", 2049, n))
+            f.write(labels.tobytes())
+    return root
+
+
+@pytest.fixture(scope="session")
+def fashion_root(tmp_path_factory) -> Path:
+    """A folder holding FashionMNIST/raw: the real subset when present, else a tiny set."""
+    if (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        return SHARED_DATA
+    return write_idx_set(tmp_path_factory.mktemp("fashion"))
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_root(tmp_path_factory) -> Path:
+    """Always the tiny generated set (for tests of the fallback path itself)."""
+    return write_idx_set(tmp_path_factory.mktemp("tiny-fashion"))
