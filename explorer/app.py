@@ -1,0 +1,81 @@
+"""Entry point: `cnn-explorer` parses the command line, then either runs a subcommand
+(explorer.cli) or opens the window. This is the one module that wires Qt, settings and
+the main window together."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from explorer import cli
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Open the main window; with ``--screenshot`` render it off screen, save and exit."""
+    if args.screenshot:
+        # A screenshot needs no display: render off screen unless one was asked for.
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    import pyqtgraph
+
+    from explorer.resources import resource_path
+    from explorer.settings import Settings
+    from explorer.ui.main_window import MainWindow
+
+    pyqtgraph.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("cnn-explorer")
+    app.setDesktopFileName("cnn-explorer")
+    app.setWindowIcon(QIcon(str(resource_path("icons/cnn-explorer.svg"))))
+
+    settings = Settings()
+    if settings.warning:
+        print(f"warning: {settings.warning}", file=sys.stderr)
+    if args.theme:
+        settings.set("theme", args.theme)
+    if args.data_dir:
+        settings.set("data_dir", args.data_dir)
+    window = MainWindow(settings, initial_model=args.model)
+    if settings.warning:
+        window.statusBar().showMessage(settings.warning, 15000)
+
+    if not args.screenshot:
+        window.show()
+        return app.exec()
+
+    outcome = {"code": 1, "message": "timed out waiting for the window to be ready"}
+
+    def save() -> None:
+        window.grab().save(args.screenshot)
+        outcome.update(code=0, message="")
+        app.quit()
+
+    def fail(message: str) -> None:
+        outcome.update(code=1, message=message)
+        app.quit()
+
+    # Wait until the graph is drawn (and give the feature maps a moment), then grab.
+    window.model_shown.connect(lambda _name: QTimer.singleShot(1500, save))
+    window._loader.failed.connect(fail)
+    QTimer.singleShot(180_000, app.quit)
+    window.show()
+    app.exec()
+    window.close()
+    if outcome["code"]:
+        print(f"error: {outcome['message']}", file=sys.stderr)
+    return outcome["code"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.main(argv, gui=run_gui)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

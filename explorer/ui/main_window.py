@@ -1,0 +1,379 @@
+"""The main window: model picker, architecture graph, feature maps and training.
+
+The window is on screen before torch is imported: a loader thread imports the core
+(torch, torchvision, the zoo) and only then are the panels that need it created. The
+panels talk to each other through this window, which connects their signals:
+graph click -> feature maps run to that node; stepping -> graph highlights the node;
+training -> trained weights into the feature-map view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QWidget,
+)
+
+from explorer import __version__
+from explorer.settings import Settings
+from explorer.ui.model_picker import ModelPicker
+
+
+class _CoreLoader(QThread):
+    """Imports torch and the model zoo off the GUI thread (3-8 s on a 2-core machine)."""
+
+    loaded = Signal(list, str)  # ModelInfo records, compute device description
+    failed = Signal(str)
+
+    def __init__(self, device_choice: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._device_choice = device_choice
+
+    def run(self) -> None:
+        try:
+            from explorer.devices import describe_device, pick_device
+            from explorer.models import get_model_info, list_models
+
+            infos = [get_model_info(name) for name in list_models()]
+            # Importing the panels' heavy core here keeps their first use quick.
+            import explorer.graph  # noqa: F401
+            import explorer.inspect  # noqa: F401
+            import explorer.train  # noqa: F401
+
+            device = describe_device(pick_device(self._device_choice))
+        except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
+            self.failed.emit(f"cannot load PyTorch or the model zoo: {exc}")
+            return
+        self.loaded.emit(infos, device)
+
+
+class _ModelBuilder(QThread):
+    """Builds a model (and loads cached ImageNet weights) off the GUI thread: VGG-19's
+    143 M parameters take seconds to initialise."""
+
+    built = Signal(int, str, object, bool, str)  # request id, name, module, trained, notice
+    failed = Signal(int, str)
+
+    def __init__(self, request: int, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self.name = name
+
+    def run(self) -> None:
+        from explorer.models import get_model_info
+        from explorer.models.weights import load_pretrained
+
+        try:
+            info = get_model_info(self.name)
+            if info.weights:
+                model, notice = load_pretrained(self.name)
+                trained = "random" not in notice
+            else:
+                from explorer.models import get_model
+
+                model = get_model(self.name)
+                trained = False
+                notice = "untrained weights" if info.form == "reference" else (
+                    "untrained weights: train it in the Training tab")
+            model.eval()
+        except Exception as exc:  # noqa: BLE001 - shown in the status bar
+            self.failed.emit(self.request, f"{self.name}: {exc}")
+            return
+        self.built.emit(self.request, self.name, model, trained, notice)
+
+
+class MainWindow(QMainWindow):
+    """Top-level window. ``initial_model`` is opened as soon as the zoo has loaded."""
+
+    ready = Signal()  # the core is loaded and the panels exist
+    model_shown = Signal(str)  # the graph of this model is drawn
+
+    def __init__(self, settings: Settings | None = None, initial_model: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.current_model: str | None = None
+        self._initial_model = initial_model or self.settings.get("last_model")
+        self._request = 0
+        self._builders: set[_ModelBuilder] = set()
+        self.graph_panel = None
+        self.feature_panel = None
+        self.training_panel = None
+
+        self.setWindowTitle("cnn-explorer")
+        self.resize(1440, 900)
+        self.setAcceptDrops(True)
+
+        self.picker = ModelPicker()
+        self.picker.model_chosen.connect(self._on_model_chosen)
+        dock = QDockWidget("Models", self)
+        dock.setObjectName("models-dock")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setWidget(self.picker)
+        dock.setMinimumWidth(240)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        self._stack = QStackedWidget()
+        self._loading = QLabel("Loading PyTorch and the model zoo…")
+        self._loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._loading.setStyleSheet("font-size: 16px; color: palette(mid);")
+        self._stack.addWidget(self._loading)
+        self.setCentralWidget(self._stack)
+
+        self._device_label = QLabel("Device: …")
+        self._device_label.setContentsMargins(8, 0, 8, 0)
+        self.statusBar().addPermanentWidget(self._device_label)
+        self.statusBar().showMessage("Starting…")
+
+        self._build_menus()
+        self._loader = _CoreLoader(self.settings.get("device") or "auto", self)
+        self._loader.loaded.connect(self._on_core_loaded)
+        self._loader.failed.connect(self._on_core_failed)
+        self._loader.start()
+
+    # ----- set-up -------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._core_actions: list[QAction] = []
+        for text, shortcut, slot in (
+            ("&Open image…", QKeySequence.StandardKey.Open, self._open_image),
+            ("&Paste image", QKeySequence.StandardKey.Paste, self._paste_image),
+            ("Load &weights…", None, self._load_weights),
+            ("&Export graph…", QKeySequence("Ctrl+E"), self._export_graph),
+        ):
+            action = file_menu.addAction(text)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            action.setEnabled(False)  # enabled once the core has loaded
+            self._core_actions.append(action)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        view_menu = self.menuBar().addMenu("&View")
+        theme_group = QActionGroup(self)
+        self._theme_actions: dict[str, QAction] = {}
+        for theme in ("light", "dark"):
+            action = view_menu.addAction(f"{theme.capitalize()} theme")
+            action.setCheckable(True)
+            action.setChecked(theme == self.settings.get("theme"))
+            action.triggered.connect(lambda _=False, t=theme: self.set_theme(t))
+            theme_group.addAction(action)
+            self._theme_actions[theme] = action
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
+
+    def _on_core_loaded(self, infos: list, device: str) -> None:
+        from explorer.ui.feature_panel import FeatureMapPanel
+        from explorer.ui.graph_panel import GraphPanel
+        from explorer.ui.training_panel import TrainingPanel
+
+        self._device_label.setText(f"Device: {device}")
+        self._device_label.setToolTip("Where forward passes and training run")
+        self.picker.set_models(infos)
+
+        self.graph_panel = GraphPanel()
+        self.feature_panel = FeatureMapPanel()
+        self.training_panel = TrainingPanel()
+
+        self._side_tabs = QTabWidget()
+        self._side_tabs.addTab(self.feature_panel, "Feature maps")
+        self._side_tabs.addTab(self.graph_panel.details_widget, "Layer details")
+        explore = QSplitter(Qt.Orientation.Horizontal)
+        explore.addWidget(self.graph_panel)
+        explore.addWidget(self._side_tabs)
+        explore.setStretchFactor(0, 3)
+        explore.setStretchFactor(1, 2)
+        explore.setSizes([760, 520])
+
+        self._tabs = QTabWidget()
+        self._tabs.addTab(explore, "Architecture")
+        self._tabs.addTab(self.training_panel, "Training")
+        self._stack.addWidget(self._tabs)
+        self._stack.setCurrentWidget(self._tabs)
+
+        self.graph_panel.node_selected.connect(self._on_graph_node_selected)
+        self.graph_panel.graph_ready.connect(self._on_graph_ready)
+        self.graph_panel.failed.connect(self._show_message)
+        self.feature_panel.current_node_changed.connect(self.graph_panel.highlight_node)
+        self.feature_panel.message.connect(self._show_message)
+        self.training_panel.message.connect(self._show_message)
+        self.training_panel.weights_updated.connect(self._on_weights_updated)
+
+        self.set_theme(self.settings.get("theme") or "light", remember=False)
+        for action in self._core_actions:
+            action.setEnabled(True)
+        self.statusBar().showMessage("Ready. Pick a model; drop an image on the window to see its feature maps.", 8000)
+        self.ready.emit()
+        if self._initial_model:
+            self.open_model(self._initial_model)
+
+    def _on_core_failed(self, message: str) -> None:
+        self._loading.setText(message)
+        self._show_message(message)
+
+    # ----- models -------------------------------------------------------------------------
+
+    def open_model(self, name: str) -> None:
+        """Show ``name`` everywhere: graph, feature maps (model built off-thread), training."""
+        from explorer.models import ModelError, get_model_info
+
+        try:
+            info = get_model_info(name)
+        except ModelError as exc:
+            self._show_message(str(exc))
+            return
+        self.current_model = name
+        self.picker.select(name)
+        self.setWindowTitle(f"{info.title} — cnn-explorer")
+        self.settings.set("last_model", name)
+        self.graph_panel.show_model(name)
+        self.training_panel.set_model_name(name)
+        self._request += 1
+        builder = _ModelBuilder(self._request, name, self)
+        builder.built.connect(self._on_model_built)
+        builder.failed.connect(self._on_model_failed)
+        builder.finished.connect(lambda b=builder: self._builders.discard(b))
+        self._builders.add(builder)
+        builder.start()
+        self.statusBar().showMessage(f"Building {info.title}…")
+
+    def _on_model_chosen(self, name: str) -> None:
+        if name != self.current_model:
+            self.open_model(name)
+
+    def _on_model_built(self, request: int, name: str, model, trained: bool, notice: str) -> None:
+        if request != self._request:
+            return  # the user has picked another model since
+        self.feature_panel.set_model(name, model, trained)
+        self._show_message(f"{name}: {notice}")
+
+    def _on_model_failed(self, request: int, message: str) -> None:
+        if request == self._request:
+            self._show_message(message)
+
+    def _on_weights_updated(self, name: str, model) -> None:
+        if name == self.current_model:
+            self.feature_panel.set_model(name, model, True)
+
+    def _on_graph_ready(self, graph) -> None:
+        if self.current_model:
+            self.model_shown.emit(self.current_model)
+
+    def _on_graph_node_selected(self, node_id: str) -> None:
+        self.feature_panel.show_node(node_id)
+
+    # ----- actions ------------------------------------------------------------------------
+
+    def _open_image(self) -> None:
+        self._tabs.setCurrentIndex(0)
+        self._side_tabs.setCurrentWidget(self.feature_panel)
+        self.feature_panel.open_image_dialog()
+
+    def _paste_image(self) -> None:
+        self._side_tabs.setCurrentWidget(self.feature_panel)
+        self.feature_panel.paste_image()
+
+    def _load_weights(self) -> None:
+        if not self.current_model:
+            self._show_message("pick a model before loading weights")
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load weights (a state_dict file)", str(Path.home()),
+            "PyTorch weights (*.pt *.pth *.ckpt);;All files (*)")
+        if path:
+            self.load_weights_file(path)
+
+    def load_weights_file(self, path: str) -> None:
+        """Load a user's state_dict into a fresh copy of the current model."""
+        from explorer.errors import UserError
+        from explorer.models import get_model
+        from explorer.models.weights import load_state_dict_file
+
+        try:
+            model = get_model(self.current_model)
+            load_state_dict_file(model, path)
+        except UserError as exc:
+            self._show_message(str(exc))
+            return
+        model.eval()
+        self.feature_panel.set_model(self.current_model, model, True)
+        self._show_message(f"loaded weights from {Path(path).name}")
+
+    def _export_graph(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export graph", str(Path.home() / f"{self.current_model or 'graph'}.svg"),
+            "SVG (*.svg);;PNG (*.png)")
+        if path:
+            try:
+                self.graph_panel.export(path)
+            except (OSError, ValueError) as exc:
+                self._show_message(f"cannot export the graph: {exc}")
+                return
+            self._show_message(f"graph saved to {path}")
+
+    def set_theme(self, name: str, remember: bool = True) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        from explorer.ui.theme import apply_theme
+
+        apply_theme(QApplication.instance(), name)
+        if self.graph_panel is not None:
+            self.graph_panel.set_theme(name)
+        self._theme_actions[name].setChecked(True)
+        if remember:
+            self.settings.set("theme", name)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self, "About cnn-explorer",
+            f"<b>cnn-explorer {__version__}</b><p>Look inside the classic convolutional "
+            "networks: architecture graphs, live feature maps, and training on Fashion-MNIST.</p>")
+
+    def _show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    # ----- drag and drop ------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls() and self.feature_panel is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        if self.feature_panel is None:
+            event.ignore()
+            return
+        self._tabs.setCurrentIndex(0)
+        self._side_tabs.setCurrentWidget(self.feature_panel)
+        self.feature_panel.handle_drop(list(event.mimeData().urls()))
+        event.acceptProposedAction()
+
+    # ----- closing ------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.training_panel is not None:
+            self.training_panel.shutdown()
+        if self.graph_panel is not None:
+            self.graph_panel.shutdown()
+        if self.feature_panel is not None:
+            self.feature_panel.shutdown()
+        for builder in list(self._builders):
+            builder.wait(10000)
+        self._loader.wait(30000)
+        event.accept()
