@@ -1,0 +1,172 @@
+"""`cnn-explorer bench graph`: how fast graphs are prepared and drawn, and whether the window stalls.
+
+Checks (issue 3):
+- default_view_ms: the default (collapsed) view of every zoo model, from a built model
+  to a populated scene: fx trace + shape propagation + FLOPs + hierarchy + layout + scene
+  items. The fastest of ``repeats`` runs per model (other processes on a shared machine
+  only ever add time); the check is the slowest model; at most 250 ms.
+- densenet121_expanded_layout_ms: layout of the fully expanded DenseNet-121 (433
+  nodes, 967 edges); at most 500 ms.
+- repaint_ms: one synchronous full repaint of the view (1200x800, fitted) for every zoo
+  model's default view (median of 5); the check is the slowest; at most 16 ms. The
+  expanded DenseNet-121 is reported too.
+- heartbeat_ms: the longest gap of a 5 ms timer on the GUI thread while the graph panel
+  prepares models through its subprocess (worker start-up included); at most 100 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import warnings
+from typing import Any
+
+QUICK_MODELS = ("googlenet", "resnet50", "densenet121", "mobilenet_v2")
+
+
+def _check(name: str, value: float | None, unit: str, limit: float | None, **extra: Any) -> dict:
+    passed = None if value is None or limit is None else bool(value <= limit)
+    return {"name": name, "value": value, "unit": unit, "limit": limit, "passed": passed, **extra}
+
+
+def _zoo(quick: bool) -> list[str]:
+    from explorer.models import list_models
+
+    names = list_models()
+    if quick:
+        return [n for n in QUICK_MODELS if n in names] or names[:4]
+    return names
+
+
+def _app():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(["cnn-explorer-bench"])
+
+
+def default_view_times(names: list[str], repeats: int = 3) -> dict[str, float]:
+    """Milliseconds from a built model to a populated scene, best of ``repeats``, per model."""
+    from explorer.graph import build_graph, prepare_view, resolve_model
+    from explorer.ui.graph_scene import GraphScene
+
+    _app()
+    out = {}
+    for name in names:
+        model, shape = resolve_model(name)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            graph = build_graph(model, shape, name=name)
+            view, layout = prepare_view(graph)
+            scene = GraphScene()
+            scene.populate(view, layout)
+            best = min(best, time.perf_counter() - start)
+            scene.deleteLater()
+        out[name] = round(best * 1000, 1)
+    return out
+
+
+def expanded_densenet_layout_ms(repeats: int = 3) -> tuple[float, int, int]:
+    from explorer.graph import build_named_graph, expanded_state, layout_view, make_view
+
+    name = "densenet121"
+    graph = build_named_graph(name)
+    view = make_view(graph, expanded_state(graph))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        layout_view(view)
+        times.append(time.perf_counter() - start)
+    return round(min(times) * 1000, 1), len(view.order), view.graph.number_of_edges()
+
+
+def repaint_times(names: list[str]) -> dict[str, float]:
+    """Median milliseconds of a synchronous full repaint of each default view."""
+    from explorer.graph import build_graph, expanded_state, prepare_view, resolve_model
+    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph_view import GraphView
+
+    app = _app()
+    out = {}
+    cases = [(n, None) for n in names] + [("densenet121 (expanded)", "densenet121")]
+    for label, name in cases:
+        model, shape = resolve_model(name or label)
+        graph = build_graph(model, shape, name=label)
+        state = expanded_state(graph) if name else None
+        view_graph, layout = prepare_view(graph, state)
+        scene = GraphScene()
+        scene.populate(view_graph, layout)
+        view = GraphView(scene)
+        view.resize(1200, 800)
+        view.show()
+        app.processEvents()
+        view.fit_to_window()
+        app.processEvents()
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            view.viewport().repaint()
+            times.append(time.perf_counter() - start)
+        out[label] = round(statistics.median(times) * 1000, 2)
+        view.close()
+        view.deleteLater()
+        scene.deleteLater()
+        app.processEvents()
+    return out
+
+
+def heartbeat_while_preparing(names: list[str]) -> dict[str, float]:
+    """Longest GUI-thread gap (ms) while the panel prepares each model in its subprocess."""
+    from explorer.bench.heartbeat import max_gap_while
+    from explorer.ui.graph_panel import GraphPanel
+
+    _app()
+    panel = GraphPanel()
+    panel.resize(1200, 800)
+    panel.show()
+    out = {}
+    for name in names:
+        ready: list[Any] = []
+        failed: list[str] = []
+        panel.graph_ready.connect(ready.append)
+        panel.failed.connect(failed.append)
+        panel.show_model(name)
+        out[name] = round(max_gap_while(lambda: bool(ready or failed), timeout_s=300), 1)
+        panel.graph_ready.disconnect(ready.append)
+        panel.failed.disconnect(failed.append)
+        if failed:
+            raise RuntimeError(f"{name}: {failed[0]}")
+    panel.close()
+    panel.client.shutdown()
+    return out
+
+
+def run(quick: bool = False) -> dict:
+    warnings.filterwarnings("ignore")
+    names = _zoo(quick)
+    checks = []
+    views = default_view_times(names, repeats=2 if quick else 3)
+    worst = max(views, key=views.get)
+    checks.append(_check("default_view_ms", views[worst], "ms", 250.0, worst_model=worst,
+                         per_model=views))
+    layout_ms, n_nodes, n_edges = expanded_densenet_layout_ms()
+    checks.append(_check("densenet121_expanded_layout_ms", layout_ms, "ms", 500.0,
+                         nodes=n_nodes, edges=n_edges))
+    repaints = repaint_times(names)
+    defaults = {k: v for k, v in repaints.items() if "expanded" not in k}
+    worst = max(defaults, key=defaults.get)
+    checks.append(_check("repaint_ms", defaults[worst], "ms", 16.0, worst_model=worst,
+                         per_model=repaints))
+    beats = heartbeat_while_preparing(names if not quick else names[:3])
+    worst = max(beats, key=beats.get)
+    checks.append(_check("heartbeat_ms", beats[worst], "ms", 100.0, worst_model=worst,
+                         per_model=beats))
+    return {
+        "suite": "graph",
+        "quick": quick,
+        "cpu_count": os.cpu_count(),
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks if c["passed"] is not None),
+    }

@@ -1,0 +1,88 @@
+"""``cnn-explorer graph NAME [--expand all|blocks] [--out FILE.svg|.png|.json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from explorer.errors import UserError
+
+SUFFIXES = (".svg", ".png", ".json")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "graph",
+        help="draw a model's architecture graph to SVG, PNG or JSON",
+        description="Trace a model and write its graph: blocks closed (default) or every layer.",
+    )
+    p.add_argument("name", help="registered model name (see `cnn-explorer models`), or torchvision.<name>")
+    p.add_argument("--expand", choices=("blocks", "all"), default="blocks",
+                   help="blocks: meaningful blocks closed (default); all: every layer")
+    p.add_argument("--no-fold", action="store_true", help="do not fold runs of identical blocks")
+    p.add_argument("--out", help="output file: .svg, .png or .json (default: print a summary)")
+    p.add_argument("--theme", choices=("light", "dark"), default="light", help="colours for SVG/PNG")
+    p.add_argument("--kwargs-json", default="{}", help="builder keyword arguments as a JSON object")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from explorer.graph import build_named_graph, default_state, expanded_state, prepare_view
+    from explorer.graph.export import view_document, write_json
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in SUFFIXES:
+        raise UserError(f"--out {out.name}: use a .svg, .png or .json file name")
+    if out is not None and not out.parent.exists():
+        raise UserError(f"--out: folder {out.parent} does not exist")
+    try:
+        kwargs = json.loads(args.kwargs_json)
+    except ValueError:
+        raise UserError("--kwargs-json is not valid JSON") from None
+    if not isinstance(kwargs, dict):
+        raise UserError("--kwargs-json must be a JSON object")
+    graph = build_named_graph(args.name, kwargs)
+    if graph.warning:
+        print(f"warning: {graph.warning}", file=sys.stderr)
+    state = expanded_state(graph) if args.expand == "all" else default_state(graph, fold=not args.no_fold)
+    view, layout = prepare_view(graph, state)
+    document = view_document(graph, view, layout)
+    if out is not None:
+        if out.suffix.lower() == ".json":
+            write_json(document, out)
+        else:
+            _render(view, layout, out, args.theme)
+    summary = {
+        "name": graph.name,
+        "nodes": len(graph.order),
+        "drawn": len(view.order),
+        "edges": view.graph.number_of_edges(),
+        "blocks": len(graph.blocks()),
+        "params": graph.total_params,
+        "flops": graph.total_flops,
+        "traced": graph.traced,
+        "out": str(out) if out else None,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{graph.name}: {summary['nodes']} nodes, {summary['blocks']} blocks, "
+              f"{summary['drawn']} drawn, {graph.total_params:,} parameters, "
+              f"{graph.total_flops / 1e9:.2f} GFLOPs" + (f" -> {out}" if out else ""))
+    return 0
+
+
+def _render(view, layout, out: Path, theme: str) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["cnn-explorer"])  # noqa: F841 (kept alive)
+    from explorer.ui.graph_scene import GraphScene, render_scene
+
+    scene = GraphScene(theme)
+    scene.populate(view, layout)
+    render_scene(scene, out, scale=1.0)

@@ -1,0 +1,54 @@
+"""Architecture graphs as data (no Qt): trace, hierarchy, views, layout, export.
+
+Typical use::
+
+    graph = build_graph(model, (1, 3, 224, 224))        # or build_named_graph("resnet50")
+    view, layout = prepare_view(graph)                  # default view: blocks closed
+    view, layout = prepare_view(graph, expanded_state(graph))   # every layer
+"""
+
+from __future__ import annotations
+
+from explorer.graph.layout import Layout, layout_view
+from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
+from explorer.graph.named import build_named_graph, resolve_model
+from explorer.graph.trace import GraphTraceError, build_graph
+from explorer.graph.view import (
+    ViewGraph,
+    ViewState,
+    collapse,
+    default_state,
+    expand,
+    expanded_state,
+    make_view,
+    unfold,
+)
+
+
+def prepare_view(graph: ModelGraph, state: ViewState | None = None) -> tuple[ViewGraph, Layout]:
+    """The view for ``state`` (default: blocks closed, long runs folded) and its layout."""
+    view = make_view(graph, state if state is not None else default_state(graph))
+    return view, layout_view(view)
+
+
+__all__ = [
+    "CATEGORIES",
+    "EDGE_KINDS",
+    "GraphTraceError",
+    "Layout",
+    "ModelGraph",
+    "ModuleRecord",
+    "ViewGraph",
+    "ViewState",
+    "build_graph",
+    "build_named_graph",
+    "collapse",
+    "default_state",
+    "expand",
+    "expanded_state",
+    "layout_view",
+    "make_view",
+    "prepare_view",
+    "resolve_model",
+    "unfold",
+]

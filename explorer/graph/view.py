@@ -1,0 +1,310 @@
+"""What is drawn: a :class:`ModelGraph` seen at some level of the hierarchy.
+
+A :class:`ViewState` says which composite modules are open; every node inside a closed
+module is drawn as that module (a *block* unit), and runs of identical blocks can fold
+into one unit ("×22 Bottleneck"). :func:`make_view` turns graph + state into a small
+``networkx`` graph of units, the input of the layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import networkx as nx
+
+from explorer.graph.model_graph import BLOCK, CONTAINER, EDGE_PRIORITY, LAYER, ModelGraph
+
+DEFAULT_MIN_RUN = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewState:
+    """Which modules are open and whether runs of identical blocks fold.
+
+    Attributes:
+        expanded: paths of open composite modules (containers are open by default).
+        fold: fold runs of at least ``min_run`` identical consecutive blocks.
+        min_run: shortest run that folds.
+        unfolded: first-block paths of runs the user opened again.
+    """
+
+    expanded: frozenset[str] = frozenset()
+    fold: bool = True
+    min_run: int = DEFAULT_MIN_RUN
+    unfolded: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expanded": sorted(self.expanded), "fold": self.fold, "min_run": self.min_run,
+                "unfolded": sorted(self.unfolded)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewState:
+        return cls(expanded=frozenset(data.get("expanded", ())), fold=bool(data.get("fold", True)),
+                   min_run=int(data.get("min_run", DEFAULT_MIN_RUN)),
+                   unfolded=frozenset(data.get("unfolded", ())))
+
+
+def default_state(graph: ModelGraph, *, fold: bool = True) -> ViewState:
+    """Blocks closed, stages and wrappers open: the issue's "meaningful blocks" view."""
+    return ViewState(expanded=frozenset(p for p, m in graph.modules.items() if m.kind == CONTAINER),
+                     fold=fold)
+
+
+def expanded_state(graph: ModelGraph) -> ViewState:
+    """Every layer visible."""
+    return ViewState(expanded=frozenset(p for p, m in graph.modules.items() if m.kind != LAYER),
+                     fold=False)
+
+
+def expand(state: ViewState, path: str) -> ViewState:
+    return dataclasses.replace(state, expanded=state.expanded | {path})
+
+
+def collapse(graph: ModelGraph, state: ViewState, path: str) -> ViewState:
+    """Close ``path`` and the blocks inside it (containers inside stay open for later)."""
+    inner = {p for p in state.expanded
+             if (p == path or p.startswith(path + ".")) and graph.modules[p].kind == BLOCK}
+    return dataclasses.replace(state, expanded=state.expanded - inner - {path})
+
+
+def unfold(state: ViewState, first_block: str) -> ViewState:
+    return dataclasses.replace(state, unfolded=state.unfolded | {first_block})
+
+
+def module_unit(path: str) -> str:
+    return "m:" + path
+
+
+def fold_unit(first: str) -> str:
+    return "fold:" + first
+
+
+@dataclasses.dataclass
+class ViewGraph:
+    """Units to draw and the edges between them.
+
+    Attributes:
+        graph: ``networkx.DiGraph`` of unit ids; node attributes describe the unit
+            (``unit`` = node, block or fold; ``label``; ``summary``; ``category``; ``shape``;
+            ``members``...), edge attributes ``kind``, ``shape``, ``count``, ``bundled``.
+        unit_of: for every traced node id, the unit drawing it.
+        state: the state this view was made from.
+        order: unit ids in execution order.
+        frames: open blocks and stages drawn as a frame around their units:
+            (path, label, unit ids).
+    """
+
+    graph: nx.DiGraph
+    unit_of: dict[str, str]
+    state: ViewState
+    order: list[str]
+    frames: list[tuple[str, str, list[str]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.to_dict(),
+            "order": self.order,
+            "nodes": [dict(self.graph.nodes[u], id=u) for u in self.order],
+            "edges": [{"source": u, "target": v, **a} for u, v, a in self.graph.edges(data=True)],
+            "frames": [list(f) for f in self.frames],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewGraph:
+        graph = nx.DiGraph()
+        unit_of: dict[str, str] = {}
+        for attrs in data["nodes"]:
+            graph.add_node(attrs["id"], **{k: v for k, v in attrs.items() if k != "id"})
+            for member in attrs.get("members", ()):
+                unit_of[member] = attrs["id"]
+        for e in data["edges"]:
+            graph.add_edge(e["source"], e["target"], **{k: v for k, v in e.items()
+                                                         if k not in ("source", "target")})
+        return cls(graph=graph, unit_of=unit_of, state=ViewState.from_dict(data["state"]),
+                   order=list(data["order"]), frames=[(f[0], f[1], list(f[2])) for f in data["frames"]])
+
+
+def _closed_module_of(graph: ModelGraph, node_id: str, expanded: frozenset[str]) -> str | None:
+    path = graph.graph.nodes[node_id].get("module_path", "")
+    if not path:
+        return None
+    parts = path.split(".")
+    for i in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:i])
+        rec = graph.modules.get(prefix)
+        if rec is not None and rec.kind != LAYER and prefix not in expanded:
+            return prefix
+    return None
+
+
+def make_view(graph: ModelGraph, state: ViewState) -> ViewGraph:
+    """Collapse closed modules into units, fold runs, and merge edges between units."""
+    g = graph.graph
+    unit_of: dict[str, str] = {}
+    unit_members: dict[str, list[str]] = {}
+    order: list[str] = []
+    for node_id in graph.order:
+        closed = _closed_module_of(graph, node_id, state.expanded)
+        unit = module_unit(closed) if closed is not None else node_id
+        unit_of[node_id] = unit
+        if unit not in unit_members:
+            unit_members[unit] = []
+            order.append(unit)
+        unit_members[unit].append(node_id)
+
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for u, v, attrs in g.edges(data=True):
+        a, b = unit_of[u], unit_of[v]
+        if a == b:
+            continue
+        if attrs.get("kind") in ("residual", "branch") and (a != u or b != v):
+            # The shortcut or the branches live inside a closed block (its colour and note
+            # say so); drawn between blocks they would only suggest a skip that is not there.
+            attrs = {**attrs, "kind": "plain"}
+        _merge_edge(edges, a, b, attrs)
+
+    fold_blocks: dict[str, list[str]] = {}
+    if state.fold:
+        unit_of, unit_members, order, edges, fold_blocks = _fold_runs(
+            graph, state, unit_of, unit_members, order, edges)
+
+    view = nx.DiGraph()
+    for unit in order:
+        view.add_node(unit, **_unit_attrs(graph, unit, unit_members[unit], fold_blocks.get(unit)))
+    for (a, b), attrs in edges.items():
+        view.add_edge(a, b, **attrs)
+    frames = _frames(graph, state, unit_of, order)
+    return ViewGraph(graph=view, unit_of=unit_of, state=state, order=order, frames=frames)
+
+
+def _merge_edge(edges: dict, a: str, b: str, attrs: dict[str, Any]) -> None:
+    kind = attrs.get("kind", "plain")
+    bundled = bool(attrs.get("bundled", False))
+    existing = edges.get((a, b))
+    if existing is None:
+        edges[(a, b)] = {"kind": kind, "shape": attrs.get("shape"), "count": 1, "bundled": bundled}
+        return
+    existing["count"] += 1
+    existing["bundled"] = existing["bundled"] and bundled
+    if EDGE_PRIORITY[kind] < EDGE_PRIORITY[existing["kind"]]:
+        existing["kind"] = kind
+
+
+def _fold_runs(graph, state, unit_of, unit_members, order, edges):
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        pred.setdefault(b, []).append(a)
+
+    def signature(unit: str) -> str | None:
+        if not unit.startswith("m:"):
+            return None
+        rec = graph.modules[unit[2:]]
+        return f"{rec.parent}|{rec.signature}" if rec.kind == BLOCK and rec.signature else None
+
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for unit in order:
+        sig = signature(unit)
+        if (current and sig is not None and sig == signature(current[-1])
+                and succ.get(current[-1]) == [unit] and pred.get(unit) == [current[-1]]):
+            current.append(unit)
+            continue
+        if len(current) >= state.min_run:
+            runs.append(current)
+        current = [unit] if sig is not None else []
+    if len(current) >= state.min_run:
+        runs.append(current)
+    runs = [r for r in runs if r[0][2:] not in state.unfolded]
+    if not runs:
+        return unit_of, unit_members, order, edges, {}
+    rename: dict[str, str] = {}
+    fold_blocks: dict[str, list[str]] = {}
+    for run in runs:
+        fid = fold_unit(run[0][2:])
+        fold_blocks[fid] = [u[2:] for u in run]
+        for unit in run:
+            rename[unit] = fid
+    new_members: dict[str, list[str]] = {}
+    new_order: list[str] = []
+    for unit in order:
+        target = rename.get(unit, unit)
+        if target not in new_members:
+            new_members[target] = []
+            new_order.append(target)
+        new_members[target].extend(unit_members[unit])
+    new_unit_of = {n: rename.get(u, u) for n, u in unit_of.items()}
+    new_edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for (a, b), attrs in edges.items():
+        a2, b2 = rename.get(a, a), rename.get(b, b)
+        if a2 == b2:
+            continue
+        if (a2, b2) in new_edges:
+            new_edges[(a2, b2)]["count"] += attrs["count"]
+        else:
+            new_edges[(a2, b2)] = dict(attrs)
+    return new_unit_of, new_members, new_order, new_edges, fold_blocks
+
+
+def _output_node(graph: ModelGraph, members: list[str]) -> str:
+    """The member whose value leaves the unit (the last one that feeds outside)."""
+    member_set = set(members)
+    leaving = [n for n in members if any(s not in member_set for s in graph.graph.successors(n))
+               and not graph.graph.nodes[n].get("aux")]
+    return leaving[-1] if leaving else members[-1]
+
+
+def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[str] | None,
+                ) -> dict[str, Any]:
+    g = graph.graph
+    out = g.nodes[_output_node(graph, members)]
+    base = {
+        "members": members,
+        "shape": out.get("shape"),
+        "receptive_field": out.get("receptive_field"),
+        "effective_stride": out.get("effective_stride"),
+        "params": sum(int(g.nodes[n].get("params") or 0) for n in members),
+        "flops": sum(int(g.nodes[n].get("flops") or 0) for n in members),
+        "aux": all(g.nodes[n].get("aux") for n in members),
+    }
+    if unit.startswith("m:"):
+        rec = graph.modules[unit[2:]]
+        base.update(unit="block", label=rec.short_name if not rec.short_name.isdigit() else rec.path,
+                    summary=rec.type.lstrip("_"), category="block", block_type=rec.block_type,
+                    layer_type=rec.type, module_path=rec.path, count=1)
+        if base["aux"]:
+            base["category"] = "block"
+        return base
+    if unit.startswith("fold:"):
+        blocks = blocks or [unit[5:]]
+        rec = graph.modules[blocks[0]]
+        label = f"×{len(blocks)} {rec.type.lstrip('_')}"
+        base.update(unit="fold", label=label, summary=f"{blocks[0]} … {blocks[-1]}", category="block",
+                    block_type=rec.block_type, layer_type=rec.type, module_path=rec.path,
+                    count=len(blocks), blocks=blocks)
+        return base
+    attrs = g.nodes[unit]
+    base.update(unit="node", label=attrs.get("label", unit), summary=attrs.get("summary", ""),
+                category=attrs.get("category", "other"), block_type="",
+                layer_type=attrs.get("layer_type", ""), module_path=attrs.get("module_path", ""),
+                count=1)
+    return base
+
+
+def _frames(graph: ModelGraph, state: ViewState, unit_of: dict[str, str], order: list[str],
+            ) -> list[tuple[str, str, list[str]]]:
+    """Open blocks, and stages holding several blocks, framed around their units."""
+    frames = []
+    for path in sorted(state.expanded, key=lambda p: p.count(".")):
+        rec = graph.modules.get(path)
+        if rec is None or not path:
+            continue
+        units = list(dict.fromkeys(unit_of[n] for n in rec.nodes))
+        if len(units) < 2:
+            continue
+        block_children = sum(1 for c in rec.children if graph.modules[c].kind == BLOCK)
+        if rec.kind == BLOCK or block_children >= 2:
+            frames.append((path, f"{path} · {rec.type.lstrip('_')}", units))
+    return frames

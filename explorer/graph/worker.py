@@ -1,0 +1,136 @@
+"""Trace and lay out graphs in a separate process, so the window never stalls.
+
+Pure-Python graph work holds the interpreter lock even in a thread (8 s of it in a
+QThread stalled the GUI thread for 294 ms at a time; in a subprocess, 9 ms). The window
+starts ``python -m explorer.graph.worker --serve`` once and talks JSON lines over
+stdin/stdout:
+
+    request:  {"id": 1, "op": "open", "name": "resnet50", "kwargs": {}, "state": null}
+    reply:    {"id": 1, "ok": true, "graph": {...}, "view": {...}, "layout": {...}, "timings": {...}}
+    request:  {"id": 2, "op": "view", "name": "resnet50", "kwargs": {}, "state": {...}}
+    reply:    {"id": 2, "ok": true, "view": {...}, "layout": {...}, "timings": {...}}
+    failure:  {"id": n, "ok": false, "error": "one line for the user"}
+
+``python -m explorer.graph.worker NAME [--kwargs-json JSON] [--expand all|blocks]``
+answers one request and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from explorer.errors import UserError
+
+
+class GraphService:
+    """Builds graphs by name and keeps the last few for later view changes."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._cache: dict[str, Any] = {}
+        self._keep = keep
+
+    def _graph(self, name: str, kwargs: dict[str, Any]) -> tuple[Any, float]:
+        from explorer.graph import build_named_graph
+
+        key = json.dumps([name, kwargs], sort_keys=True)
+        if key in self._cache:
+            return self._cache[key], 0.0
+        start = time.perf_counter()
+        graph = build_named_graph(name, kwargs)
+        elapsed = time.perf_counter() - start
+        self._cache[key] = graph
+        while len(self._cache) > self._keep:
+            self._cache.pop(next(iter(self._cache)))
+        return graph, elapsed
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        from explorer.graph import ViewState, expanded_state, prepare_view
+
+        reply: dict[str, Any] = {"id": request.get("id")}
+        try:
+            op = request.get("op", "open")
+            if op not in ("open", "view"):
+                raise UserError(f"unknown request {op!r}")
+            name = request["name"]
+            kwargs = request.get("kwargs") or {}
+            graph, trace_s = self._graph(name, kwargs)
+            state_data = request.get("state")
+            if state_data == "all":
+                state = expanded_state(graph)
+            else:
+                state = ViewState.from_dict(state_data) if state_data else None
+            start = time.perf_counter()
+            view, layout = prepare_view(graph, state)
+            layout_s = time.perf_counter() - start
+            reply.update(ok=True, view=view.to_dict(), layout=layout.to_dict(),
+                         timings={"trace_s": trace_s, "layout_s": layout_s})
+            if op == "open":
+                reply["graph"] = graph.to_dict()
+        except UserError as exc:
+            reply.update(ok=False, error=str(exc))
+        except Exception as exc:  # report, keep serving
+            traceback.print_exc(file=sys.stderr)
+            reply.update(ok=False, error=f"internal error while preparing the graph: {exc!r}")
+        return reply
+
+
+def serve(stdin: Any = None, stdout: Any = None) -> int:
+    """Answer JSON-line requests until stdin closes."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    service = GraphService()
+    if hasattr(os, "nice"):
+        # Background work: when cores are scarce the window's thread should win them.
+        try:
+            os.nice(5)
+        except OSError:
+            pass
+    import torch  # noqa: F401  (load it now so the first request is as quick as later ones)
+
+    stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
+    stdout.flush()
+    for line in stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            request = json.loads(line)
+        except ValueError:
+            reply = {"id": None, "ok": False, "error": "malformed request"}
+        else:
+            reply = service.handle(request)
+        stdout.write(json.dumps(reply) + "\n")
+        stdout.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m explorer.graph.worker")
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("--kwargs-json", default="{}")
+    parser.add_argument("--expand", choices=("blocks", "all"), default="blocks")
+    parser.add_argument("--serve", action="store_true")
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve()
+    if not args.name:
+        parser.error("NAME or --serve is required")
+    try:
+        kwargs = json.loads(args.kwargs_json)
+    except ValueError:
+        print(json.dumps({"ok": False, "error": "--kwargs-json is not valid JSON"}))
+        return 1
+    reply = GraphService().handle({"id": 0, "op": "open", "name": args.name, "kwargs": kwargs,
+                                   "state": "all" if args.expand == "all" else None})
+    print(json.dumps(reply))
+    return 0 if reply["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

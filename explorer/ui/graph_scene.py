@@ -1,0 +1,137 @@
+"""The graph scene: items for a laid-out view, theme, marks, and rendering to files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QGraphicsScene
+
+from explorer.errors import UserError
+from explorer.graph.layout import Layout
+from explorer.graph.view import ViewGraph
+from explorer.ui import theme as themes
+from explorer.ui.graph_items import EdgeItem, FrameItem, NodeItem
+
+SCENE_MARGIN = 30.0
+MAX_IMAGE_SIDE = 16000
+
+
+class GraphScene(QGraphicsScene):
+    """Holds the items of one view; knows the theme they paint with."""
+
+    def __init__(self, theme: str = "light", parent=None) -> None:
+        super().__init__(parent)
+        self.theme_name = theme
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: list[EdgeItem] = []
+        self.frames: dict[str, FrameItem] = {}
+        self._highlighted: str | None = None
+        self._hits: set[str] = set()
+        self.setBackgroundBrush(themes.graph_color("background", theme))
+
+    def set_theme(self, name: str) -> None:
+        themes.load_theme(name)  # validates the name before anything changes
+        self.theme_name = name
+        self.setBackgroundBrush(themes.graph_color("background", name))
+        for item in self.nodes.values():
+            item.update()
+        self.update()
+
+    def populate(self, view: ViewGraph, layout: Layout) -> None:
+        for _ in self.populate_steps(view, layout):
+            pass
+
+    def populate_steps(self, view: ViewGraph, layout: Layout, chunk: int = 400) -> Iterator[int]:
+        """Replace the items, yielding every ``chunk`` items so a caller can keep the GUI live."""
+        self.clear()
+        self.nodes.clear()
+        self.edges.clear()
+        self.frames.clear()
+        self._highlighted = None
+        self._hits = set()
+        added = 0
+        for path, label, rect in layout.frames:
+            item = FrameItem(path, label, rect)
+            self.addItem(item)
+            self.frames[path] = item
+        for unit in view.order:
+            item = NodeItem(unit, view.graph.nodes[unit], layout.rect(unit))
+            self.addItem(item)
+            self.nodes[unit] = item
+            added += 1
+            if added % chunk == 0:
+                yield added
+        for u, v, attrs in view.graph.edges(data=True):
+            item = EdgeItem(u, v, attrs, layout.routes.get((u, v), []))
+            self.addItem(item)
+            self.edges.append(item)
+            added += 1
+            if added % chunk == 0:
+                yield added
+        self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, layout.width + 2 * SCENE_MARGIN,
+                                 layout.height + 2 * SCENE_MARGIN))
+        yield added
+
+    def set_highlight(self, unit: str | None) -> None:
+        if self._highlighted in self.nodes:
+            self.nodes[self._highlighted].set_marks(highlighted=False)
+        self._highlighted = unit if unit in self.nodes else None
+        if self._highlighted is not None:
+            self.nodes[self._highlighted].set_marks(highlighted=True)
+
+    def set_search_hits(self, units: list[str]) -> None:
+        for unit in self._hits - set(units):
+            if unit in self.nodes:
+                self.nodes[unit].set_marks(search_hit=False)
+        self._hits = {u for u in units if u in self.nodes}
+        for unit in self._hits:
+            self.nodes[unit].set_marks(search_hit=True)
+
+    def selected_unit(self) -> str | None:
+        for item in self.selectedItems():
+            if isinstance(item, NodeItem):
+                return item.unit
+        return None
+
+
+def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0) -> Path:
+    """Write the whole scene to a PNG or SVG file.
+
+    Raises:
+        UserError: the suffix is neither .png nor .svg, or the file cannot be written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    rect = scene.sceneRect()
+    if suffix == ".svg":
+        from PySide6.QtSvg import QSvgGenerator
+
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(QSize(int(rect.width()), int(rect.height())))
+        generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+        generator.setTitle(path.stem)
+        painter = QPainter(generator)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
+        painter.end()
+    elif suffix == ".png":
+        scale = min(scale, MAX_IMAGE_SIDE / max(rect.width(), rect.height(), 1.0))
+        image = QImage(max(1, int(rect.width() * scale)), max(1, int(rect.height() * scale)),
+                       QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(scene.backgroundBrush().color())
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        scene.render(painter, QRectF(image.rect()), rect, Qt.AspectRatioMode.KeepAspectRatio)
+        painter.end()
+        if not image.save(str(path)):
+            raise UserError(f"cannot write {path}")
+    else:
+        raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
+    if not path.exists() or path.stat().st_size == 0:
+        raise UserError(f"cannot write {path}")
+    return path

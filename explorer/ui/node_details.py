@@ -1,0 +1,91 @@
+"""The details panel: everything the graph knows about the clicked node, and the paper's note."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
+
+from explorer.graph.facts import format_shape
+
+_HIDDEN = {"members", "label", "summary", "id", "blocks", "aux"}
+_ORDER = ("module_path", "layer_type", "category", "block_type", "op", "target", "shape",
+          "dtype", "params", "flops", "receptive_field", "effective_stride", "n_inputs",
+          "hparams", "count", "unit")
+_NAMES = {"module_path": "module", "layer_type": "type", "n_inputs": "inputs",
+          "receptive_field": "receptive field", "effective_stride": "effective stride",
+          "block_type": "block type", "hparams": "hyperparameters", "flops": "FLOPs",
+          "params": "parameters", "count": "blocks"}
+
+
+def format_count(n: int) -> str:
+    return f"{n:,}"
+
+
+def format_flops(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit} ({n:,})"
+    return str(n)
+
+
+def format_value(key: str, value: Any) -> str:
+    if value is None or value == "" or value == {}:
+        return "—"
+    if key == "shape":
+        return f"{format_shape(value)}  <span style='opacity:0.6'>{value}</span>"
+    if key == "params":
+        return format_count(int(value))
+    if key == "flops":
+        return format_flops(int(value))
+    if key in ("receptive_field", "effective_stride") and isinstance(value, list):
+        text = f"{value[0]}×{value[1]} px" if value[0] != value[1] else f"{value[0]} px"
+        return text
+    if key == "hparams" and isinstance(value, dict):
+        return "<br>".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in value.items())
+    return html.escape(str(value))
+
+
+class NodeDetails(QWidget):
+    """Shows one node's or block's attributes as a table, then the note."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.browser = QTextBrowser(self)
+        self.browser.setOpenExternalLinks(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.browser)
+        self.setMinimumWidth(220)
+        self.clear()
+
+    def clear(self) -> None:
+        self.current: dict[str, Any] | None = None
+        self.browser.setHtml("<p style='opacity:0.7'>Click a layer or block to see its details.<br>"
+                             "Double-click a block to open it.</p>")
+
+    def show_node(self, title: str, attrs: dict[str, Any], note: str | None = None,
+                  extra: list[tuple[str, str]] | None = None) -> None:
+        """Show ``attrs`` (a unit's or a node's attributes) under ``title``."""
+        self.current = dict(attrs)
+        rows = []
+        keys = [k for k in _ORDER if k in attrs] + sorted(k for k in attrs if k not in _ORDER)
+        for key in keys:
+            if key in _HIDDEN:
+                continue
+            rows.append((_NAMES.get(key, key.replace("_", " ")), format_value(key, attrs[key])))
+        for name, value in extra or []:
+            rows.append((name, html.escape(value)))
+        table = "".join(
+            f"<tr><td style='padding:2px 10px 2px 0; opacity:0.75; vertical-align:top'>{html.escape(k)}</td>"
+            f"<td style='padding:2px 0'>{v}</td></tr>"
+            for k, v in rows
+        )
+        parts = [f"<h3 style='margin:2px 0 6px 0'>{html.escape(title)}</h3>", f"<table>{table}</table>"]
+        if note:
+            parts.append(f"<p style='margin-top:10px'><i>From the paper:</i> {html.escape(note)}</p>")
+        self.browser.setHtml("".join(parts))
+
+    def text(self) -> str:
+        return self.browser.toPlainText()

@@ -1,0 +1,103 @@
+"""The graph subprocess protocol, the CLI command, and the no-Qt rule for the core."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from explorer.commands import graph as graph_command
+from explorer.errors import UserError
+from explorer.graph.worker import GraphService, serve
+
+
+def _run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    graph_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["graph", *argv])
+    return args.run(args)
+
+
+def test_service_answers_open_then_view_from_its_cache():
+    service = GraphService()
+    reply = service.handle({"id": 7, "op": "open", "name": "torchvision.resnet18", "kwargs": {}})
+    assert reply["ok"] and reply["id"] == 7
+    assert len(reply["graph"]["nodes"]) == 71
+    assert reply["timings"]["trace_s"] > 0
+    state = dict(reply["view"]["state"], expanded=reply["view"]["state"]["expanded"] + ["layer1.0"])
+    again = service.handle({"id": 8, "op": "view", "name": "torchvision.resnet18", "state": state})
+    assert again["ok"] and "graph" not in again and again["timings"]["trace_s"] == 0.0
+    assert "layer1_0_conv1" in again["view"]["order"]
+
+
+def test_service_reports_user_errors_in_one_line():
+    reply = GraphService().handle({"id": 1, "op": "open", "name": "torchvision.nonexistent"})
+    assert not reply["ok"] and reply["error"] == "unknown torchvision model 'nonexistent'"
+
+
+def test_serve_speaks_json_lines():
+    stdin = io.StringIO(json.dumps({"id": 3, "name": "torchvision.alexnet"}) + "\nnot json\n")
+    stdout = io.StringIO()
+    assert serve(stdin, stdout) == 0
+    lines = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert lines[0]["ready"]
+    assert lines[1]["id"] == 3 and lines[1]["ok"]
+    assert lines[2] == {"id": None, "ok": False, "error": "malformed request"}
+
+
+def test_worker_module_runs_as_a_subprocess():
+    out = subprocess.run([sys.executable, "-m", "explorer.graph.worker", "torchvision.resnet18",
+                          "--expand", "all"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout)
+    assert reply["ok"] and len(reply["view"]["order"]) == 71
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".json"])
+def test_cli_writes_each_format(tmp_path, suffix, capsys):
+    out = tmp_path / f"graph{suffix}"
+    assert _run_cli("torchvision.googlenet", "--out", str(out)) == 0
+    assert out.stat().st_size > 1000
+    assert "torchvision.googlenet: 219 nodes, 11 blocks" in capsys.readouterr().out
+    if suffix == ".json":
+        doc = json.loads(out.read_text())
+        assert {e["kind"] for e in doc["edges"]} == {"plain", "aux"}
+        assert sum(1 for n in doc["nodes"] if n.get("block_type") == "inception") == 9
+    if suffix == ".svg":
+        assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_cli_expand_all_json(tmp_path, capsys):
+    out = tmp_path / "all.json"
+    assert _run_cli("torchvision.resnet18", "--expand", "all", "--out", str(out), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["drawn"] == summary["nodes"] == 71
+    doc = json.loads(out.read_text())
+    assert "residual" in {e["kind"] for e in doc["edges"]}
+
+
+def test_cli_user_errors(tmp_path):
+    with pytest.raises(UserError, match="use a .svg, .png or .json"):
+        _run_cli("torchvision.resnet18", "--out", str(tmp_path / "x.txt"))
+    with pytest.raises(UserError, match="does not exist"):
+        _run_cli("torchvision.resnet18", "--out", str(tmp_path / "missing" / "x.svg"))
+    with pytest.raises(UserError, match="unknown"):
+        _run_cli("no_such_model_anywhere")
+    with pytest.raises(UserError, match="not valid JSON"):
+        _run_cli("torchvision.resnet18", "--kwargs-json", "{")
+
+
+def test_core_graph_modules_import_without_qt():
+    code = (
+        "import sys\n"
+        "for name in ('PySide6', 'pyqtgraph', 'superqt'):\n"
+        "    sys.modules[name] = None\n"
+        "import explorer.graph, explorer.graph.worker, explorer.graph.notes, explorer.graph.export\n"
+        "assert not any(m.startswith('explorer.ui') for m in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

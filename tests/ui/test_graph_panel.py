@@ -1,0 +1,195 @@
+"""The graph panel: async preparation, selection, expand/collapse, search, export, themes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor
+from torch import nn
+
+from explorer.ui.graph_panel import GraphPanel
+from explorer.ui.theme import category_color, load_theme
+
+
+class SmallResNet(nn.Module):
+    """Two residual blocks: small enough to trace in milliseconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock
+
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.pool(self.layer1(self.stem(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+class Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.head = nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.mean() > 0:
+            x = -x
+        return self.head(x.flatten(1))
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = GraphPanel()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    return widget
+
+
+def _show(qtbot, panel, module=None, shape=(1, 1, 28, 28), name="small"):
+    with qtbot.waitSignal(panel.graph_ready, timeout=30000) as blocker:
+        panel.show_module(module or SmallResNet(), shape, name)
+    return blocker.args[0]
+
+
+def _wait_settled(qtbot, panel):
+    qtbot.waitUntil(lambda: panel._populating is None and not panel.progress.isVisible(), timeout=30000)
+
+
+def test_show_module_populates_scene_and_selection_shows_details(qtbot, panel):
+    graph = _show(qtbot, panel)
+    assert graph.name == "small"
+    assert set(panel.scene.nodes) == set(panel.view_graph.order)
+    assert "m:layer1.0" in panel.scene.nodes and "m:layer1.1" in panel.scene.nodes
+    with qtbot.waitSignal(panel.node_selected) as blocker:
+        panel.scene.nodes["stem"].setSelected(True)
+    assert blocker.args == ["stem"]
+    text = panel.details_widget.text()
+    assert "Conv2d" in text and "receptive field" in text and "3 px" in text
+    panel.scene.clearSelection()
+    with qtbot.waitSignal(panel.node_selected) as blocker:
+        panel.scene.nodes["m:layer1.0"].setSelected(True)
+    assert blocker.args == ["layer1_0_relu_1"]  # a block reports its output node
+    assert "From the paper" in panel.details_widget.text()
+
+
+def test_double_click_expands_and_collapses_a_block(qtbot, panel):
+    _show(qtbot, panel)
+    item = panel.scene.nodes["m:layer1.0"]
+    point = panel.view.mapFromScene(item.sceneBoundingRect().center())
+    panel.view.centerOn(item)
+    point = panel.view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseDClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: "layer1_0_conv1" in panel.scene.nodes, timeout=30000)
+    assert "m:layer1.0" not in panel.scene.nodes
+    assert "layer1.0" in panel.scene.frames
+    residual = [e for e in panel.scene.edges if e.kind == "residual"]
+    assert residual and residual[0].target == "add"
+    panel.toggle_unit("layer1_0_conv1")  # a layer inside an open block closes that block
+    qtbot.waitUntil(lambda: "m:layer1.0" in panel.scene.nodes, timeout=30000)
+    panel.expand_all()
+    qtbot.waitUntil(lambda: "layer1_1_conv2" in panel.scene.nodes, timeout=30000)
+    assert len(panel.scene.nodes) == len(panel.graph.order)
+    panel.collapse_all()
+    qtbot.waitUntil(lambda: "m:layer1.1" in panel.scene.nodes, timeout=30000)
+
+
+def test_search_jumps_between_hits(qtbot, panel):
+    _show(qtbot, panel)
+    hits = panel.search("batchnorm")
+    # every matching layer is a hit; closed blocks stand in for the layers they hold
+    assert hits == [("m:layer1.0", "layer1_0_bn1"), ("m:layer1.0", "layer1_0_bn2"),
+                    ("m:layer1.1", "layer1_1_bn1"), ("m:layer1.1", "layer1_1_bn2")]
+    assert all(panel.scene.nodes[u].search_hit for u, _ in hits)
+    assert not panel.scene.nodes["stem"].search_hit
+    panel.next_hit()
+    assert panel.scene.selected_unit() == "m:layer1.0" and panel.hits_label.text() == "1/4"
+    assert "layer1.0.bn1" in panel.details_widget.text()
+    panel.next_hit()
+    panel.next_hit()
+    assert panel.scene.selected_unit() == "m:layer1.1" and panel.hits_label.text() == "3/4"
+    panel.previous_hit()
+    assert panel.hits_label.text() == "2/4"
+    assert panel.search("no such layer") == [] and panel.hits_label.text() == "no match"
+    qtbot.keyClick(panel, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert panel.search_edit.hasFocus()
+
+
+def test_zoom_and_pan_keys(qtbot, panel):
+    _show(qtbot, panel)
+    panel.view.setFocus()
+    zoom = panel.view.zoom()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Plus)
+    assert panel.view.zoom() == pytest.approx(zoom * 1.25)
+    qtbot.keyClick(panel.view, Qt.Key.Key_Minus)
+    assert panel.view.zoom() == pytest.approx(zoom)
+    for _ in range(4):  # zoomed in, the graph no longer fits, so there is room to pan
+        qtbot.keyClick(panel.view, Qt.Key.Key_Plus)
+    centre = panel.view.mapToScene(panel.view.viewport().rect().center())
+    qtbot.keyClick(panel.view, Qt.Key.Key_Down)
+    moved = panel.view.mapToScene(panel.view.viewport().rect().center())
+    assert moved.y() > centre.y()
+
+
+def test_highlight_marks_the_closed_block_holding_a_node(qtbot, panel):
+    _show(qtbot, panel)
+    panel.highlight_node("layer1_1_conv2")
+    assert panel.scene.nodes["m:layer1.1"].highlighted
+    panel.highlight_node("fc")
+    assert panel.scene.nodes["fc"].highlighted and not panel.scene.nodes["m:layer1.1"].highlighted
+    panel.highlight_node(None)
+    assert not any(item.highlighted for item in panel.scene.nodes.values())
+
+
+def test_export_png_and_svg(qtbot, panel, tmp_path):
+    _show(qtbot, panel)
+    panel.export(tmp_path / "view.png")
+    panel.export(tmp_path / "view.svg")
+    assert (tmp_path / "view.png").stat().st_size > 1000
+    svg = (tmp_path / "view.svg").read_text()
+    assert "<svg" in svg and len(svg) > 1000
+    from explorer.errors import UserError
+
+    with pytest.raises(UserError, match="png or .svg"):
+        panel.export(tmp_path / "view.bmp")
+
+
+def test_theme_switch_changes_colours(qtbot, panel):
+    _show(qtbot, panel)
+    light = panel.grab().toImage()
+    panel.set_theme("dark")
+    assert panel.scene.backgroundBrush().color() == QColor(load_theme("dark")["graph"]["background"])
+    dark = panel.grab().toImage()
+    corner = QPoint(20, dark.height() - 20)
+    assert dark.pixelColor(corner).lightness() < light.pixelColor(corner).lightness()
+    assert category_color("conv", "dark") != category_color("conv", "light")
+    from explorer.errors import UserError
+
+    with pytest.raises(UserError, match="unknown theme"):
+        panel.set_theme("purple")
+
+
+def test_untraceable_module_shows_fallback_and_warning(qtbot, panel):
+    graph = _show(qtbot, panel, Branchy(), name="branchy")
+    assert not graph.traced
+    assert panel.banner.isVisible() and "if x.mean() > 0" in panel.banner.text()
+    assert {"conv", "head"} <= set(panel.scene.nodes)
+
+
+def test_show_model_runs_in_the_subprocess(qtbot, panel):
+    with qtbot.waitSignal(panel.graph_ready, timeout=120000) as blocker:
+        panel.show_model("torchvision.resnet18")
+    graph = blocker.args[0]
+    assert graph.name == "torchvision.resnet18" and len(graph.order) == 71
+    assert "m:layer4.1" in panel.scene.nodes
+    panel.toggle_unit("m:layer4.1")
+    qtbot.waitUntil(lambda: "layer4_1_conv1" in panel.scene.nodes, timeout=60000)
+    with qtbot.waitSignal(panel.failed, timeout=60000) as blocker:
+        panel.show_model("torchvision.nonexistent")
+    assert blocker.args == ["unknown torchvision model 'nonexistent'"]
+    assert panel.banner.isVisible()
