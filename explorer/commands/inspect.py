@@ -1,0 +1,194 @@
+"""`cnn-explorer inspect NAME IMAGE [--weights FILE] [--layer MODULE_PATH] [--out MAPS.png] [--json]`.
+
+Runs one image through a registered model, prints the top-5 and the statistics of one
+layer's output, and writes that layer's feature maps as a mosaic PNG (no Qt needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from explorer.errors import UserError
+from explorer.inspect.colormaps import COLORMAPS
+
+#: Gaps between tiles in the PNG.
+PNG_BACKGROUND = (40, 40, 40, 255)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "inspect",
+        help="run an image through a model: top-5 and feature maps",
+        description="Run IMAGE through model NAME, print the top-5 classes and the "
+        "statistics of one layer's output, and optionally write its feature maps as one "
+        "mosaic PNG. IMAGE is a file path, or 'sample' / 'sample:NAME' for a built-in image.",
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
+    p.add_argument("image", metavar="IMAGE", help="image file, or sample[:NAME]")
+    p.add_argument("--weights", metavar="FILE", help="trained weights (a state dict file)")
+    p.add_argument(
+        "--layer",
+        metavar="MODULE_PATH",
+        help="module path (layer1.0.conv1) or graph node name; default: the last layer "
+        "with spatial feature maps",
+    )
+    p.add_argument("--out", metavar="MAPS.png", help="write the layer's feature maps here")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--colormap", choices=COLORMAPS, default=COLORMAPS[0])
+    p.add_argument("--scale", choices=("shared", "per_channel"), default="shared",
+                   help="one value range for all channels, or one per channel")
+    p.set_defaults(run=run)
+
+
+def _load_input(spec: str):
+    from explorer.inspect.images import load_image
+    from explorer.inspect.samples import load_sample
+
+    if spec == "sample":
+        return load_sample()
+    if spec.startswith("sample:") and not Path(spec).exists():
+        return load_sample(spec.split(":", 1)[1])
+    return load_image(spec)
+
+
+def _load_weights(model, path: str) -> None:
+    try:
+        from explorer.models.weights import load_state_dict_file
+    except ImportError:  # the weights module is not in this installation
+        load_state_dict_file = None
+    if load_state_dict_file is not None:
+        load_state_dict_file(model, path)
+        return
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"weights file not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise UserError(f"{path} does not hold a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"weights in {path} do not fit this model: {first}") from None
+
+
+def _default_layer(stepper) -> int:
+    spatial = [i for i, shape in stepper.shapes.items()
+               if len(shape) == 4 and shape[2] * shape[3] > 1]
+    return max(spatial) if spatial else len(stepper) - 1
+
+
+def write_mosaic_png(value, path: str | Path, colormap: str, scale: str):
+    """Write a node output's channels as one PNG, enlarged so small maps stay visible."""
+    import numpy as np
+    from PIL import Image
+
+    from explorer.inspect.mosaic import render_mosaic
+
+    mosaic, rgba = render_mosaic(value, colormap=colormap, scale=scale, background=PNG_BACKGROUND)
+    longest = max(rgba.shape[0], rgba.shape[1])
+    factor = int(max(1, min(16, 512 // max(longest, 1))))
+    if factor > 1:
+        rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
+    try:
+        Image.fromarray(rgba, "RGBA").save(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return mosaic
+
+
+def run(args: argparse.Namespace) -> int:
+    from explorer.devices import choose_device, describe_device
+    from explorer.inspect.mosaic import tensor_stats
+    from explorer.inspect.predictions import top_k
+    from explorer.inspect.preprocess import preprocess
+    from explorer.inspect.stepper import Stepper
+    from explorer.models import get_model, get_model_info
+
+    info = get_model_info(args.name)
+    loaded = _load_input(args.image)
+    device = choose_device(args.device)
+    notices = list(loaded.notices)
+    trained = False
+    if args.weights:
+        model = get_model(args.name)
+        _load_weights(model, args.weights)
+        trained = True
+    elif info.weights:
+        # Published ImageNet weights, from torch hub's cache only: the CLI never downloads.
+        from explorer.models.weights import load_pretrained
+
+        model, weights_note = load_pretrained(args.name, allow_download=False)
+        trained = weights_note.startswith("loaded")
+        notices.append(weights_note)
+    else:
+        model = get_model(args.name)
+    prepared = preprocess(loaded.image, info)
+    stepper = Stepper(model, device)
+    stepper.set_input(prepared.tensor)
+    stepper.run_to_end()
+    predictions = top_k(stepper.output(), trained=trained)
+    layer_index = stepper.index_of(args.layer) if args.layer else _default_layer(stepper)
+    record = stepper.run_to(layer_index)
+    activation = stepper.activation()
+    if activation is None:
+        raise UserError(f"node {record.name} does not output a tensor; choose another --layer")
+    stats = tensor_stats(activation)
+    mosaic = None
+    if args.out:
+        mosaic = write_mosaic_png(activation, args.out, args.colormap, args.scale)
+    notices += prepared.notices
+
+    if args.json:
+        payload = {
+            "model": args.name,
+            "image": loaded.source,
+            "image_size": list(loaded.original_size),
+            "notices": notices,
+            "device": describe_device(device),
+            "trained": trained,
+            "note": predictions.note,
+            "top5": predictions.as_dicts(),
+            "layer": {
+                "node": record.name,
+                "module_path": record.module_path,
+                "kind": record.kind,
+                **stats.as_dict(),
+                "shape": list(stats.shape),
+            },
+            "mosaic": None if mosaic is None else {
+                "path": str(args.out), "rows": mosaic.rows, "cols": mosaic.cols,
+                "channels": mosaic.channels, "colormap": args.colormap, "scale": args.scale,
+            },
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+
+    print(f"model:  {info.title} ({args.name}), {'trained' if trained else 'untrained'} weights")
+    print(f"image:  {loaded.source}, {loaded.original_size[0]}x{loaded.original_size[1]} -> "
+          f"{'x'.join(str(d) for d in prepared.tensor.shape[1:])}")
+    for notice in notices:
+        print(f"note:   {notice}")
+    print(f"device: {describe_device(device)}")
+    if predictions.note:
+        print(f"top-5 ({predictions.note}):")
+    else:
+        print("top-5:")
+    for rank, p in enumerate(predictions.top, 1):
+        print(f"  {rank}. {p.name:<24} {p.probability * 100:6.2f}%")
+    shape = "x".join(str(d) for d in stats.shape)
+    print(f"layer:  {record.name} ({record.module_path or record.target}, {record.kind}) {shape}")
+    print(f"  min {stats.min:.4g}  max {stats.max:.4g}  mean {stats.mean:.4g}  "
+          f"std {stats.std:.4g}  zeros {stats.zero_share * 100:.1f}%")
+    if mosaic is not None:
+        print(f"mosaic: {args.out} ({mosaic.channels} channels, {mosaic.rows}x{mosaic.cols} tiles)")
+    return 0
