@@ -12,7 +12,7 @@ def resources_root() -> Path:
     if bundle:
         return Path(bundle) / "resources"
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "resources", here / "resources"):
+    for candidate in (here.parent / "resources", here / "_resources"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("cnn-explorer's resources folder is missing from this installation")

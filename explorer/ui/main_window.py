@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from explorer import __version__
 from explorer.settings import Settings
+from explorer.ui.graph_worker import GraphWorkerClient
 from explorer.ui.model_picker import ModelPicker
 
 
@@ -42,7 +43,7 @@ class _CoreLoader(QThread):
 
     def run(self) -> None:
         try:
-            from explorer.devices import describe_device, pick_device
+            from explorer.devices import choose_device, describe_device
             from explorer.models import get_model_info, list_models
 
             infos = [get_model_info(name) for name in list_models()]
@@ -51,7 +52,7 @@ class _CoreLoader(QThread):
             import explorer.inspect  # noqa: F401
             import explorer.train  # noqa: F401
 
-            device = describe_device(pick_device(self._device_choice))
+            device = describe_device(choose_device(self._device_choice))
         except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
             self.failed.emit(f"cannot load PyTorch or the model zoo: {exc}")
             return
@@ -136,6 +137,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
 
         self._build_menus()
+        # The graph worker process imports torch in parallel with the loader thread, so the
+        # first graph is not kept waiting for it.
+        GraphWorkerClient.shared().start()
         self._loader = _CoreLoader(self.settings.get("device") or "auto", self)
         self._loader.loaded.connect(self._on_core_loaded)
         self._loader.failed.connect(self._on_core_failed)
@@ -190,15 +194,14 @@ class MainWindow(QMainWindow):
         self.feature_panel = FeatureMapPanel()
         self.training_panel = TrainingPanel()
 
-        self._side_tabs = QTabWidget()
-        self._side_tabs.addTab(self.feature_panel, "Feature maps")
-        self._side_tabs.addTab(self.graph_panel.details_widget, "Layer details")
+        # The graph (with its layer-details column) beside the feature maps, so the
+        # highlighted node and its maps are seen together.
         explore = QSplitter(Qt.Orientation.Horizontal)
         explore.addWidget(self.graph_panel)
-        explore.addWidget(self._side_tabs)
+        explore.addWidget(self.feature_panel)
         explore.setStretchFactor(0, 3)
         explore.setStretchFactor(1, 2)
-        explore.setSizes([760, 520])
+        explore.setSizes([700, 500])
 
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
@@ -281,11 +284,10 @@ class MainWindow(QMainWindow):
 
     def _open_image(self) -> None:
         self._tabs.setCurrentIndex(0)
-        self._side_tabs.setCurrentWidget(self.feature_panel)
         self.feature_panel.open_image_dialog()
 
     def _paste_image(self) -> None:
-        self._side_tabs.setCurrentWidget(self.feature_panel)
+        self._tabs.setCurrentIndex(0)
         self.feature_panel.paste_image()
 
     def _load_weights(self) -> None:
@@ -360,7 +362,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._tabs.setCurrentIndex(0)
-        self._side_tabs.setCurrentWidget(self.feature_panel)
         self.feature_panel.handle_drop(list(event.mimeData().urls()))
         event.acceptProposedAction()
 
@@ -369,10 +370,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.training_panel is not None:
             self.training_panel.shutdown()
-        if self.graph_panel is not None:
-            self.graph_panel.shutdown()
-        if self.feature_panel is not None:
-            self.feature_panel.shutdown()
+        for panel in (self.graph_panel, self.feature_panel):
+            if panel is not None:
+                panel.close()  # stops their workers (closeEvent)
         for builder in list(self._builders):
             builder.wait(10000)
         self._loader.wait(30000)

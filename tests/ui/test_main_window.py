@@ -1,0 +1,96 @@
+"""The integrated window: it appears before torch loads, fills the picker, draws a model,
+wires graph <-> feature maps, persists the theme and survives bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from explorer.settings import Settings
+from explorer.ui.main_window import MainWindow
+
+
+def test_window_module_does_not_import_torch():
+    """The window is built before torch is imported: its module must not import it."""
+    code = "import sys, explorer.ui.main_window, explorer.app; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(Settings(), initial_model="lenet_small")
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.model_shown, timeout=120_000):
+        pass
+    yield win
+    win.close()
+
+
+def test_window_loads_zoo_and_shows_model(window, qtbot):
+    assert window.current_model == "lenet_small"
+    assert window.picker._items.keys() >= {"resnet50", "googlenet", "densenet121", "mobilenet_v1"}
+    assert window._device_label.text().startswith("Device: ")
+    assert "LeNet" in window.windowTitle()
+    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
+
+
+def test_graph_click_runs_feature_maps_to_node(window, qtbot):
+    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.feature_panel.current_image is not None, timeout=60_000)
+    nodes = [record.name for record in window.feature_panel.stepper.nodes]
+    target = nodes[len(nodes) // 2]
+    window.graph_panel.node_selected.emit(target)
+    qtbot.waitUntil(lambda: window.feature_panel.current_node == target, timeout=60_000)
+
+
+def test_picking_another_model(window, qtbot):
+    with qtbot.waitSignal(window.model_shown, timeout=120_000):
+        window.picker.model_chosen.emit("resnet18_small")
+    assert window.current_model == "resnet18_small"
+    assert Settings().get("last_model") == "resnet18_small"
+
+
+def test_unknown_model_is_a_status_message(window):
+    window.open_model("no_such_net")
+    assert "unknown model" in window.statusBar().currentMessage()
+    assert window.current_model == "lenet_small"
+
+
+def test_theme_choice_persists(window):
+    window.set_theme("dark")
+    assert Settings().get("theme") == "dark"
+    window.set_theme("light")
+    assert Settings().get("theme") == "light"
+
+
+def test_bad_weights_file_keeps_app_working(window, tmp_path):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not a checkpoint")
+    window.load_weights_file(str(bad))
+    message = window.statusBar().currentMessage()
+    assert message and "\n" not in message
+
+
+def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "drop.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = mock.MagicMock(spec=QDropEvent)
+    event.mimeData.return_value = mime
+    window.dropEvent(event)
+    qtbot.waitUntil(
+        lambda: window.feature_panel.current_image is not None
+        and "drop.png" in str(window.feature_panel.current_image.source),
+        timeout=30_000,
+    )
