@@ -1,0 +1,193 @@
+"""`cnn-explorer train NAME`: train a small variant on Fashion-MNIST from the terminal.
+
+Drives the same engine as the training panel. A progress bar goes to stderr; the final
+train and test accuracy and the throughput go to stdout, and with ``--json`` the last line
+of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from explorer.errors import UserError
+
+LOG_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "images_per_s",
+    "elapsed_s",
+)
+
+
+def add_parser(subparsers) -> None:
+    from explorer.train.config import OPTIMIZERS, PRESETS
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a small variant on Fashion-MNIST",
+        description="Train a model's small Fashion-MNIST form (or LeNet) with the app's engine. "
+        "Options override the preset's values.",
+    )
+    p.add_argument("name", metavar="NAME", help="model (its small form is trained, e.g. resnet18 -> resnet18_small)")
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
+    p.add_argument("--batch-size", type=int, metavar="B", help="images per step")
+    p.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimiser (sgd uses momentum 0.9 unless a preset says otherwise)")
+    p.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME", help=f"recipe: {', '.join(PRESETS)}")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw (downloaded there if missing and online)")
+    p.add_argument("--subset", type=int, metavar="N", help="use only the first N training (and test) images")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where to train (default auto)")
+    p.add_argument("--out", metavar="CKPT", help="checkpoint file, rewritten atomically after each epoch")
+    p.add_argument("--log", metavar="RUN.csv", help="write per-epoch metrics as CSV")
+    p.add_argument("--json", action="store_true", help="last line of output: one JSON object with the results")
+    p.set_defaults(run=run)
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream, redrawn at most ``hz`` times per second; on a
+    stream that is not a terminal it prints one line per epoch instead."""
+
+    def __init__(self, stream: TextIO, hz: float = 5.0) -> None:
+        self.stream = stream
+        self.interactive = hasattr(stream, "isatty") and stream.isatty()
+        self.interval = 1.0 / hz
+        self._last = 0.0
+        self._width = 0
+
+    def batch(self, m) -> None:
+        now = time.monotonic()
+        if not self.interactive or (now - self._last < self.interval and m.batch != m.batches):
+            return
+        self._last = now
+        done = m.batch / m.batches
+        filled = int(done * 24)
+        bar = "#" * filled + "-" * (24 - filled)
+        loss = f" loss {m.losses[-1]:.4f}" if m.losses else ""
+        line = (
+            f"epoch {m.epoch}/{m.epochs} [{bar}] {m.batch}/{m.batches}{loss} "
+            f"{m.images_per_s:,.0f} img/s {format_duration(m.eta_s)} left"
+        )
+        self.stream.write("\r" + line.ljust(self._width))
+        self._width = len(line)
+        self.stream.flush()
+
+    def epoch(self, m) -> None:
+        if self.interactive:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        val = f" val_acc {m.val_acc:.4f}" if m.val_acc is not None else ""
+        self.stream.write(
+            f"epoch {m.epoch}/{m.epochs}: train_loss {m.train_loss:.4f} train_acc {m.train_acc:.4f}{val} "
+            f"test_acc {m.test_acc:.4f} {m.images_per_s:,.0f} img/s\n"
+        )
+        if m.overfitting:
+            self.stream.write(f"  note: {m.overfitting}\n")
+        self.stream.flush()
+
+
+def format_duration(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _open_log(path: str | None):
+    if not path:
+        return None, None
+    log_path = Path(path)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log_path, "w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write log {log_path}: {exc.strerror or exc}") from None
+    writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    return handle, writer
+
+
+def run(args: argparse.Namespace) -> int:
+    from explorer.train import EpochMetrics, RunFinished, Trainer, make_config, training_model_name
+    from explorer.train.engine import BatchMetrics
+
+    model = training_model_name(args.name)
+    config = make_config(
+        args.preset,
+        model=model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        subset=args.subset,
+        device=args.device,
+    )
+    trainer = Trainer(config, data_root=args.data_dir, download=True, checkpoint_path=args.out)
+    bar = ProgressBar(sys.stderr)
+    handle, writer = _open_log(args.log)
+    finished = None
+    try:
+        for event in trainer.run():
+            if isinstance(event, BatchMetrics):
+                bar.batch(event)
+            elif isinstance(event, EpochMetrics):
+                bar.epoch(event)
+                if writer is not None:
+                    writer.writerow({key: getattr(event, key) for key in LOG_FIELDS})
+                    handle.flush()
+            elif isinstance(event, RunFinished):
+                finished = event
+    except KeyboardInterrupt:
+        # The last epoch's checkpoint is intact; record the run as stopped, not running.
+        if trainer.record is not None:
+            trainer.record.status = "stopped"
+            trainer.record.message = "interrupted"
+            trainer.history and trainer.history.save(trainer.record)
+        raise
+    finally:
+        if handle is not None:
+            handle.close()
+    final = dict(finished.record.final)
+    result = {
+        "model": config.model,
+        "status": finished.status,
+        "test_acc": final.get("test_acc"),
+        "train_acc": final.get("train_acc"),
+        "val_acc": final.get("val_acc"),
+        "epochs": final.get("epochs", 0),
+        "images_per_s": final.get("images_per_s"),
+        "train_time_s": final.get("train_time_s"),
+        "train_images": final.get("train_images"),
+        "test_images": final.get("test_images"),
+        "device": final.get("device"),
+        "checkpoint": finished.record.checkpoint,
+        "run_id": finished.record.run_id,
+        "config": config.to_dict(),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        if result["test_acc"] is None:
+            print(f"{config.model}: no epoch finished ({finished.status})")
+        else:
+            print(
+                f"{config.model}: train_acc {result['train_acc']:.4f} test_acc {result['test_acc']:.4f} "
+                f"{result['images_per_s']:,.0f} images/s over {result['epochs']} epochs ({result['device']})"
+            )
+            if result["checkpoint"]:
+                print(f"checkpoint: {result['checkpoint']}")
+    return 0

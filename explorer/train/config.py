@@ -1,0 +1,196 @@
+"""Training options and presets, shared by the CLI, the panel and the checkpoints.
+
+A ``TrainConfig`` is plain data (it round-trips through JSON and through a
+``weights_only`` checkpoint), so a run's hyperparameters can be stored with its curves and
+shown again beside later runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from explorer.errors import UserError
+
+Optimizer = Literal["sgd", "adam", "rmsprop"]
+Schedule = Literal["constant", "step", "cosine", "onecycle"]
+
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that decides a training run.
+
+    Attributes:
+        model: registry name of the model to train (a small form, or LeNet).
+        epochs: passes over the training split.
+        batch_size: images per optimiser step.
+        lr: peak learning rate.
+        optimizer: ``sgd`` (with ``momentum``), ``adam`` or ``rmsprop``.
+        momentum: SGD and RMSprop momentum.
+        weight_decay: L2 penalty applied by the optimiser.
+        schedule: ``constant``, ``step`` (x0.1 at 50% and 75% of the epochs), ``cosine`` or
+            ``onecycle`` (stepped per batch).
+        width_mult: width multiplier passed to small builders (None: builder default).
+        dropout: dropout probability passed to the builder (0 turns it off; None: default).
+        batch_norm: batch norm on/off where the family allows (None: builder default).
+        resize: square input size to resize to (None: the model's own input size).
+        augment: random horizontal flip and shift by ``shift`` pixels, on the device.
+        shift: maximum shift in pixels when ``augment`` is on.
+        aux_weight: weight of auxiliary-classifier losses (GoogLeNet: 0.3 as in the paper).
+        normalize: subtract Fashion-MNIST's mean and divide by its std (the textbook recipe
+            feeds raw [0, 1] pixels).
+        init: ``default`` (PyTorch's) or ``xavier`` (uniform Xavier for conv and linear
+            weights, as the textbook does).
+        label_smoothing: cross-entropy label smoothing.
+        seed: seeds weights, batch order, augmentation and the validation split.
+        val_fraction: share of the training images held out for validation.
+        subset: train on the first N training images (and at most N test images).
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        amp: bf16 autocast on CUDA (ignored elsewhere).
+        channels_last: channels-last memory format. None: on for the CPU (oneDNN's
+            convolutions ran 10-30% faster with it on LeNet, ResNet and GoogLeNet small
+            forms here), off on CUDA and MPS until measured there; True/False force it
+            (CPU and CUDA only).
+        eval_batch_size: batch size for validation and test passes.
+    """
+
+    model: str = "lenet_small"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.01
+    optimizer: Optimizer = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: Schedule = "constant"
+    width_mult: float | None = None
+    dropout: float | None = None
+    batch_norm: bool | None = None
+    resize: int | None = None
+    augment: bool = False
+    shift: int = 2
+    aux_weight: float = 0.3
+    normalize: bool = True
+    init: Literal["default", "xavier"] = "default"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    val_fraction: float = 0.1
+    subset: int | None = None
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool | None = None
+    eval_batch_size: int = 1024
+
+    def validate(self) -> TrainConfig:
+        """Check the values a user can type; raise UserError naming the bad one."""
+        if self.epochs < 1:
+            raise UserError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise UserError(f"batch size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.device not in DEVICES:
+            raise UserError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
+        if self.weight_decay < 0:
+            raise UserError(f"weight decay must not be negative, got {self.weight_decay}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.width_mult is not None and not self.width_mult > 0:
+            raise UserError(f"width multiplier must be positive, got {self.width_mult}")
+        if self.resize is not None and not 8 <= self.resize <= 512:
+            raise UserError(f"resize must be between 8 and 512 pixels, got {self.resize}")
+        if self.init not in ("default", "xavier"):
+            raise UserError(f"unknown init {self.init!r}; choose default or xavier")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from stored values, ignoring keys a newer or older version wrote."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# Each preset is a set of overrides on TrainConfig's defaults; explicit options win over it.
+PRESETS: dict[str, dict[str, Any]] = {
+    # d2l.ai's LeNet chapter: the sigmoid LeNet, Xavier init, plain SGD at lr 0.9, batch 256,
+    # 10 epochs, raw [0, 1] pixels. Published test accuracy on the full 60k set: 0.78-0.80.
+    "textbook-lenet": dict(
+        model="lenet",
+        optimizer="sgd",
+        lr=0.9,
+        momentum=0.0,
+        batch_size=256,
+        epochs=10,
+        schedule="constant",
+        weight_decay=0.0,
+        normalize=False,
+        init="xavier",
+        augment=False,
+    ),
+    # d2l's recipe for the modern CNNs (lr 0.01-0.1, batch 128, 10 epochs), on the small forms.
+    "textbook-modern": dict(
+        optimizer="sgd",
+        lr=0.05,
+        momentum=0.0,
+        batch_size=128,
+        epochs=10,
+        schedule="constant",
+        normalize=False,
+        init="xavier",
+    ),
+    # A quick look: Adam, two epochs.
+    "quick": dict(optimizer="adam", lr=1e-3, batch_size=128, epochs=2, schedule="constant"),
+    # A stronger recipe: SGD with momentum, one-cycle, weight decay, flip and shift.
+    "strong": dict(
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batch_size=128,
+        epochs=15,
+        schedule="onecycle",
+        augment=True,
+        label_smoothing=0.1,
+    ),
+}
+
+PRESET_DESCRIPTIONS = {
+    "textbook-lenet": "d2l LeNet: sigmoid, SGD lr 0.9, batch 256, 10 epochs (0.78-0.80 on full set)",
+    "textbook-modern": "d2l modern CNNs: SGD lr 0.05, batch 128, 10 epochs, Xavier init",
+    "quick": "Adam lr 0.001, batch 128, 2 epochs",
+    "strong": "SGD+momentum, one-cycle lr 0.1, weight decay, flip+shift, 15 epochs",
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The overrides of a named preset."""
+    try:
+        return dict(PRESETS[name])
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def make_config(preset_name: str | None = None, **options: Any) -> TrainConfig:
+    """A validated config: defaults, then the preset, then options that are not None."""
+    values: dict[str, Any] = {}
+    if preset_name:
+        values.update(preset(preset_name))
+    values.update({k: v for k, v in options.items() if v is not None})
+    try:
+        config = TrainConfig(**values)
+    except TypeError as exc:
+        raise UserError(f"bad training option: {exc}") from None
+    return config.validate()

@@ -1,0 +1,179 @@
+"""Per-epoch views of the training panel: the confusion matrix and misclassified images.
+
+Both are painted directly (one ``paintEvent`` each) rather than built from hundreds of
+child widgets, so updating them after an epoch costs one repaint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+SHORT_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
+
+
+class ConfusionMatrixView(QWidget):
+    """A 10x10 grid: row = true class, column = predicted class, cell = count.
+
+    Cells are shaded by the share of the row (so every class reads alike however many
+    test images it has); the diagonal is shaded in a second colour.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._matrix = np.zeros((10, 10), dtype=np.int64)
+        self._title = "Confusion matrix (test): no epoch yet"
+        self.setMinimumSize(QSize(330, 300))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_matrix(self, matrix: Sequence[Sequence[int]], epoch: int | None = None) -> None:
+        self._matrix = np.asarray(matrix, dtype=np.int64).reshape(10, 10)
+        total = int(self._matrix.sum())
+        acc = np.trace(self._matrix) / total if total else 0.0
+        self._title = f"Confusion matrix (test), epoch {epoch}: accuracy {acc:.3f}" if epoch else "Confusion matrix"
+        self.update()
+
+    def matrix(self) -> np.ndarray:
+        return self._matrix.copy()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        pal = self.palette()
+        text_color = pal.color(QPalette.ColorRole.WindowText)
+        base = pal.color(QPalette.ColorRole.Base)
+        font = QFont(self.font())
+        metrics = painter.fontMetrics()
+        title_h = metrics.height() + 6
+        painter.setPen(text_color)
+        painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
+
+        label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
+        axis_h = metrics.height() + 4
+        avail_w = self.width() - label_w - 4
+        avail_h = self.height() - title_h - axis_h * 2 - 4
+        cell = max(8, min(avail_w, avail_h) // 10)
+        left = label_w + max(0, (avail_w - cell * 10) // 2)
+        top = title_h + axis_h
+
+        rows = self._matrix.sum(axis=1, keepdims=True).clip(min=1)
+        share = self._matrix / rows
+        off_diag = QColor(214, 72, 58)
+        diag = QColor(46, 125, 200)
+        small = QFont(font)
+        small.setPointSizeF(max(6.0, font.pointSizeF() * (0.85 if cell >= 28 else 0.7)))
+        for i in range(10):
+            for j in range(10):
+                color = diag if i == j else off_diag
+                strength = float(share[i, j]) ** 0.6
+                mixed = QColor(
+                    round(base.red() + (color.red() - base.red()) * strength),
+                    round(base.green() + (color.green() - base.green()) * strength),
+                    round(base.blue() + (color.blue() - base.blue()) * strength),
+                )
+                rect = QRect(left + j * cell, top + i * cell, cell - 1, cell - 1)
+                painter.fillRect(rect, mixed)
+                count = int(self._matrix[i, j])
+                if count and cell >= 20:
+                    painter.setFont(small)
+                    painter.setPen(QColor("white") if strength > 0.55 else text_color)
+                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(count))
+                    painter.setFont(font)
+        painter.setPen(text_color)
+        for k, name in enumerate(SHORT_NAMES):
+            painter.drawText(
+                QRect(0, top + k * cell, label_w - 4, cell),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                name,
+            )
+            painter.save()
+            painter.setFont(small)
+            painter.drawText(
+                QRect(left + k * cell, top - axis_h, cell, axis_h),
+                Qt.AlignmentFlag.AlignCenter,
+                str(k),
+            )
+            painter.restore()
+        painter.drawText(
+            QRect(left, top + 10 * cell + 2, cell * 10, axis_h),
+            Qt.AlignmentFlag.AlignCenter,
+            "predicted class (0-9 as the rows) →",
+        )
+        painter.end()
+
+
+class MisclassifiedGrid(QWidget):
+    """Test images the model got wrong, each with "predicted (true)" underneath."""
+
+    def __init__(self, parent: QWidget | None = None, tile: int = 56) -> None:
+        super().__init__(parent)
+        self._tile = tile
+        self._images: list[QImage] = []
+        self._captions: list[tuple[str, str]] = []
+        self._title = "Misclassified test images: no epoch yet"
+        self.setMinimumSize(QSize(330, 300))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None) -> None:
+        """Show uint8 images (K, 28, 28) with their predicted and true labels."""
+        images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
+        self._images = []
+        for img in images:
+            h, w = img.shape
+            # copy(): QImage would otherwise point into the numpy buffer.
+            self._images.append(QImage(img.data, w, h, w, QImage.Format.Format_Grayscale8).copy())
+        self._captions = [(SHORT_NAMES[p], SHORT_NAMES[t]) for p, t in zip(predicted, true)]
+        shown = len(self._images)
+        self._title = (
+            f"Misclassified test images, epoch {epoch} (first {shown}): predicted / true"
+            if shown
+            else f"No misclassified test images after epoch {epoch}"
+        )
+        self.update()
+
+    @property
+    def count(self) -> int:
+        return len(self._images)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        pal = self.palette()
+        text_color = pal.color(QPalette.ColorRole.WindowText)
+        metrics = painter.fontMetrics()
+        title_h = metrics.height() + 6
+        painter.setPen(text_color)
+        painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
+        if not self._images:
+            painter.end()
+            return
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
+        painter.setFont(small)
+        small_metrics = painter.fontMetrics()
+        caption_h = small_metrics.height() * 2
+        cell_w = max(self._tile, small_metrics.horizontalAdvance("Pullover") + 6)
+        cell_h = self._tile + caption_h + 6
+        columns = max(1, self.width() // cell_w)
+        x0 = (self.width() - columns * cell_w) // 2
+        wrong = QColor(200, 60, 50)
+        for k, (image, (pred, true)) in enumerate(zip(self._images, self._captions)):
+            row, col = divmod(k, columns)
+            x = x0 + col * cell_w
+            y = title_h + row * cell_h
+            if y + cell_h > self.height():
+                break
+            target = QRect(x + (cell_w - self._tile) // 2, y, self._tile, self._tile)
+            painter.drawImage(target, image)
+            painter.setPen(wrong)
+            painter.drawText(QRect(x, y + self._tile + 1, cell_w, small_metrics.height()), Qt.AlignmentFlag.AlignCenter, pred)
+            painter.setPen(text_color)
+            painter.drawText(
+                QRect(x, y + self._tile + 1 + small_metrics.height(), cell_w, small_metrics.height()),
+                Qt.AlignmentFlag.AlignCenter,
+                true,
+            )
+        painter.end()
