@@ -74,6 +74,11 @@ def run_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Training runs in a spawned child process; a frozen (PyInstaller) build must let the
+    # child run its task instead of starting another window.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     return cli.main(argv, gui=run_gui)
 
 

@@ -231,8 +231,12 @@ class MainWindow(QMainWindow):
 
     # ----- models -------------------------------------------------------------------------
 
-    def open_model(self, name: str) -> None:
-        """Show ``name`` everywhere: graph, feature maps (model built off-thread), training."""
+    def open_model(self, name: str, model=None) -> None:
+        """Show ``name`` everywhere: graph, feature maps, training.
+
+        Without ``model`` a fresh one is built off the GUI thread (with cached ImageNet
+        weights where they exist); with one (trained weights) it is shown as it is.
+        """
         from explorer.models import ModelError, get_model_info
 
         try:
@@ -245,8 +249,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{info.title} — cnn-explorer")
         self.settings.set("last_model", name)
         self.graph_panel.show_model(name)
-        self.training_panel.set_model_name(name)
-        self._request += 1
+        if self.training_panel.training_model != name:
+            self.training_panel.set_model_name(name)
+        self._request += 1  # results of builders still running are now stale
+        if model is not None:
+            self.feature_panel.set_model(name, model, True)
+            return
         builder = _ModelBuilder(self._request, name, self)
         builder.built.connect(self._on_model_built)
         builder.failed.connect(self._on_model_failed)
@@ -270,8 +278,12 @@ class MainWindow(QMainWindow):
             self._show_message(message)
 
     def _on_weights_updated(self, name: str, model) -> None:
+        """Each epoch's weights go to the feature-map view. Training uses the small form
+        (resnet18 trains as resnet18_small), so the view switches to it on the first epoch."""
         if name == self.current_model:
             self.feature_panel.set_model(name, model, True)
+        else:
+            self.open_model(name, model)
 
     def _on_graph_ready(self, graph) -> None:
         if self.current_model:

@@ -94,3 +94,15 @@ def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
         and "drop.png" in str(window.feature_panel.current_image.source),
         timeout=30_000,
     )
+
+
+def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
+    """Training a reference model trains its small form; the epoch's weights must show."""
+    from explorer.models import get_model
+
+    window.open_model("resnet18")
+    trained = get_model("resnet18_small").eval()
+    window.training_panel.weights_updated.emit("resnet18_small", trained)
+    assert window.current_model == "resnet18_small"
+    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
+                    and window.feature_panel.stepper.model is trained, timeout=60_000)
