@@ -65,14 +65,20 @@ class ModelPicker(QWidget):
                 family.setFont(font)
                 families[info.family] = family
                 self._model.appendRow(family)
-            label = f"{info.title}  ({info.year})" if info.form == "reference" else f"{info.title} · small"
+            # A small form sits under the reference model whose topology it keeps.
+            parent = self._items.get(info.small_of) if info.form == "small" else None
+            if parent is None:
+                label = f"{info.title}  ({info.year})"
+            else:
+                height, width = info.input_size
+                label = f"small · Fashion-MNIST {height}×{width}"
             item = QStandardItem(label)
             item.setData(info.name, NAME_ROLE)
             # The tooltip doubles as the search text: name, family, year, form and paper.
             item.setToolTip(
                 f"{info.name} · {info.family} · {info.year} · {info.form}\n{info.paper}"
             )
-            family.appendRow(item)
+            (parent or family).appendRow(item)
             self._items[info.name] = item
         self._tree.expandAll()
         self._status.setText(f"{len(infos)} models in {len(families)} families")
