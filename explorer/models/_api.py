@@ -7,6 +7,7 @@ metadata; ``list_models``/``get_model`` are the only way the rest of the app rea
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -50,6 +51,11 @@ class ModelInfo:
         variant_of: for a clearly named variant (torchvision's GoogLeNet), the name of the
             paper-faithful model it departs from.
         small_of: for a small form, the reference model whose topology it keeps.
+        aux_heads: number of auxiliary classifiers. A model with aux heads returns a tuple
+            in training mode, ``(logits, aux1, aux2)`` for GoogLeNet (aux1 on 4a, aux2 on
+            4d; torchvision's ``googlenet_tv`` returns its namedtuple
+            ``(logits, aux_logits2, aux_logits1)``) and ``(logits, aux)`` for Inception v3;
+            in eval mode it returns the logits tensor only.
         builder: keyword-only callable returning a fresh ``nn.Module``.
     """
 
@@ -69,6 +75,13 @@ class ModelInfo:
     weights: str | None = None
     variant_of: str | None = None
     small_of: str | None = None
+    aux_heads: int = 0
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Keyword arguments the builder accepts (``width_mult``, ``dropout``, ...)."""
+        params = inspect.signature(self.builder).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -77,6 +90,7 @@ class ModelInfo:
 
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (mean, std) that preprocessing normalises inputs with."""
         if self.normalization == "imagenet":
             return IMAGENET_MEAN, IMAGENET_STD
         if self.normalization == "fashion_mnist":

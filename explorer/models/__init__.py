@@ -1,0 +1,50 @@
+"""The model zoo: registry, architectures (reference and small forms), weights and stats.
+
+No Qt here. Everything else reaches models through ``list_models``/``get_model``.
+"""
+
+from explorer.models._api import (
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelError,
+    ModelInfo,
+    get_model,
+    get_model_info,
+    list_models,
+    register_model,
+)
+from explorer.models.stats import (
+    LayerRow,
+    count_flops,
+    count_parameters,
+    layer_summary,
+    macs,
+    meta_model,
+    model_stats,
+)
+from explorer.models.weights import load_pretrained, load_state_dict_file, weights_cache_path
+
+__all__ = [
+    "FASHION_MNIST_MEAN",
+    "FASHION_MNIST_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ModelError",
+    "ModelInfo",
+    "get_model",
+    "get_model_info",
+    "list_models",
+    "register_model",
+    "LayerRow",
+    "count_flops",
+    "count_parameters",
+    "layer_summary",
+    "macs",
+    "meta_model",
+    "model_stats",
+    "load_pretrained",
+    "load_state_dict_file",
+    "weights_cache_path",
+]

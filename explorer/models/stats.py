@@ -1,0 +1,231 @@
+"""Parameter and FLOP counts, per model and per layer.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, which counts a multiply-add
+as two floating-point operations: ResNet-18 at 224x224 is 3.64 GFLOPs here, which the
+papers call "1.8 billion FLOPs" (they count multiply-adds). ``macs`` gives that figure.
+Counting works on the meta device, where shapes propagate and nothing is computed, so
+even VGG-19 costs milliseconds: build with :func:`meta_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from explorer.models._api import get_model, get_model_info
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    """One leaf module of a forward pass.
+
+    Attributes:
+        path: module path inside the model (``layer1.0.conv1``).
+        type: module class name (``Conv2d``).
+        output_shape: shape of the module's output at its first call; a tuple of shapes
+            for modules returning several tensors.
+        params: parameters held by the module (trainable and frozen).
+        flops: floating-point operations over all its calls (multiply-add = 2).
+    """
+
+    path: str
+    type: str
+    output_shape: tuple[Any, ...]
+    params: int
+    flops: int
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters; by default only those that require gradients."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def meta_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model on the meta device: shapes only, no memory, no init cost."""
+    with torch.device("meta"):
+        return get_model(name, **kwargs)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    # Inference FLOPs: aux heads (GoogLeNet, Inception v3) run only in training mode.
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _run(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCounterMode:
+    counter = FlopCounterMode(display=False)
+    x = torch.zeros(input_shape, device=_model_device(model))
+    with _eval_mode(model), torch.no_grad(), counter:
+        model(x)
+    return counter
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one inference forward pass on an input of ``input_shape`` (N, C, H, W).
+
+    Runs in eval mode on the model's device; a model on the meta device costs nothing.
+    """
+    return int(_run(model, input_shape).get_total_flops())
+
+
+def macs(flops: int) -> int:
+    """Multiply-accumulates, the unit papers call FLOPs: half the counted FLOPs."""
+    return flops // 2
+
+
+def _shape_of(output: Any) -> tuple[Any, ...]:
+    if isinstance(output, torch.Tensor):
+        return tuple(output.shape)
+    if isinstance(output, (tuple, list)):
+        return tuple(_shape_of(o) for o in output)
+    return ()
+
+
+def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
+    """Leaf modules in the order the forward pass first calls them, with shapes and costs."""
+    leaves = {
+        path: module
+        for path, module in model.named_modules()
+        if path and next(module.children(), None) is None
+    }
+    shapes: dict[str, tuple[Any, ...]] = {}
+
+    def hook_for(path: str):  # noqa: ANN202  (a closure over the path)
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            shapes.setdefault(path, _shape_of(output))
+
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(path)) for path, module in leaves.items()]
+    try:
+        counter = _run(model, input_shape)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # FlopCounterMode keys modules as "<RootClass>.<path>"; strip the root's name.
+    flops_by_path: dict[str, int] = {}
+    for key, per_op in counter.get_flop_counts().items():
+        _, _, path = key.partition(".")
+        if path:
+            flops_by_path[path] = int(sum(per_op.values()))
+    return [
+        LayerRow(
+            path=path,
+            type=type(leaves[path]).__name__,
+            output_shape=shape,
+            params=sum(p.numel() for p in leaves[path].parameters()),
+            flops=flops_by_path.get(path, 0),
+        )
+        for path, shape in shapes.items()
+    ]
+
+
+def _measure(name: str) -> dict[str, Any]:
+    info = get_model_info(name)
+    model = meta_model(name)
+    flops = count_flops(model, info.input_shape)
+    return {
+        "name": info.name,
+        "family": info.family,
+        "form": info.form,
+        "title": info.title,
+        "year": info.year,
+        "input_shape": list(info.input_shape),
+        "params": count_parameters(model),
+        "reference_params": info.reference_params,
+        "flops": flops,
+        "macs": macs(flops),
+        "aux_heads": info.aux_heads,
+        "weights": info.weights,
+    }
+
+
+def _cache_key() -> str:
+    # Counts change only with the model code or the libraries that build and count them.
+    import torchvision
+
+    digest = hashlib.sha256(f"{torch.__version__}|{torchvision.__version__}".encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_path() -> Path:
+    from explorer.settings import cache_dir
+
+    return cache_dir() / "model-stats.json"
+
+
+def _read_cache(key: str) -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("models"), dict):
+        return {}
+    return data["models"]
+
+
+def _write_cache(key: str, models: dict[str, Any]) -> None:
+    path = _cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model-stats.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "models": models}, f)
+        os.replace(tmp, path)
+    except OSError:
+        # A read-only or full cache folder only costs the next run its speed.
+        pass
+
+
+def model_stats(name: str, *, use_cache: bool = True) -> dict[str, Any]:
+    """Facts and counts of a registered model, measured on the meta device.
+
+    Measuring all ~40 models takes seconds (BatchNorm decomposes into many meta ops), so
+    results are cached in the app's cache folder under a key made of the torch and
+    torchvision versions and the model package's source.
+    """
+    get_model_info(name)  # unknown names fail here, cache or not
+    if not use_cache:
+        return _measure(name)
+    key = _cache_key()
+    cached = _read_cache(key)
+    if name not in cached:
+        cached[name] = _measure(name)
+        _write_cache(key, cached)
+    return cached[name]
+
+
+def human(n: float, unit: str = "") -> str:
+    """Compact number with a k/M/G/T suffix: 1.82 G."""
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip()
