@@ -94,6 +94,13 @@ def main(argv: Sequence[str] | None = None, gui: Callable[[argparse.Namespace], 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `cnn-explorer models --json | head`: the reader left; that is not an error.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI user
         if args.debug:
             traceback.print_exc()

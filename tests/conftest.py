@@ -15,6 +15,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One intra-op thread, here and in the worker processes the tests start (they inherit the
+# environment): the tests run many tiny forward passes, and two OpenMP threads on a busy
+# 2-core machine spin-wait on each other (the model tests ran 72 s instead of 16 s).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

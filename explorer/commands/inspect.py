@@ -127,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
         # Published ImageNet weights, from torch hub's cache only: the CLI never downloads.
         from explorer.models.weights import load_pretrained
 
-        model, weights_note = load_pretrained(args.name, allow_download=False)
-        trained = weights_note.startswith("loaded")
+        model, trained, weights_note = load_pretrained(args.name, allow_download=False)
         notices.append(weights_note)
     else:
         model = get_model(args.name)

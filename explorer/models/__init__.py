@@ -24,7 +24,7 @@ from explorer.models.stats import (
     meta_model,
     model_stats,
 )
-from explorer.models.weights import load_pretrained, load_state_dict_file, weights_cache_path
+from explorer.models.weights import Pretrained, load_pretrained, load_state_dict_file, weights_cache_path
 
 __all__ = [
     "FASHION_MNIST_MEAN",
@@ -44,6 +44,7 @@ __all__ = [
     "macs",
     "meta_model",
     "model_stats",
+    "Pretrained",
     "load_pretrained",
     "load_state_dict_file",
     "weights_cache_path",

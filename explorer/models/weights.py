@@ -19,7 +19,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -82,13 +82,22 @@ def _download(
         tmp.unlink(missing_ok=True)
 
 
+class Pretrained(NamedTuple):
+    """What ``load_pretrained`` gives: the model, whether ImageNet weights are in it, and
+    a one-line message for the user."""
+
+    model: nn.Module
+    loaded: bool
+    message: str
+
+
 def load_pretrained(
     name: str,
     *,
     allow_download: bool = True,
     timeout: float = 5.0,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[nn.Module, str]:
+) -> Pretrained:
     """Build ``name`` with its published ImageNet weights when they can be had.
 
     Weights come from torch hub's cache (``$TORCH_HOME/hub/checkpoints``) or, when
@@ -102,46 +111,46 @@ def load_pretrained(
         progress: called with (bytes so far, total bytes or 0) while downloading.
 
     Returns:
-        The model (in training mode, like ``get_model``) and a one-line message for the
-        user saying which weights it holds.
+        The model (in training mode, like ``get_model``), whether the ImageNet weights were
+        loaded, and a one-line message for the user saying which weights it holds.
 
     Raises:
         ModelError: ``name`` is not registered.
     """
     info = get_model_info(name)
     if info.weights is None:
-        return get_model(name), f"no ImageNet weights are published for {name}; using random weights"
+        return Pretrained(get_model(name), False, f"no ImageNet weights are published for {name}; using random weights")
     path = weights_cache_path(info.weights)
     offline = f"no ImageNet weights available offline for {name}; using random weights"
     if not path.is_file():
         if not allow_download:
-            return get_model(name), offline
+            return Pretrained(get_model(name), False, offline)
         import torchvision
 
         url = torchvision.models.get_weight(info.weights).url
         if not _reachable(url, timeout):
-            return get_model(name), offline
+            return Pretrained(get_model(name), False, offline)
         try:
             _download(url, path, timeout, progress)
         except (OSError, urllib.error.URLError) as exc:
             reason = getattr(exc, "reason", None) or exc
             message = f"could not download ImageNet weights for {name} ({reason}); using random weights"
-            return get_model(name), message
+            return Pretrained(get_model(name), False, message)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = get_model(name, weights=info.weights)
     except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return get_model(name), (
+        return Pretrained(get_model(name), False, (
             f"cached ImageNet weights for {name} at {path} are unreadable ({first_line[:120]}); "
             "delete the file to download it again; using random weights"
-        )
+        ))
     message = f"loaded ImageNet weights {info.weights} for {name}"
     # torchvision warns that googlenet's aux heads hold untrained weights: say it once, here.
     if any("auxiliary heads" in str(w.message) for w in caught):
         message += " (its auxiliary heads are not pretrained)"
-    return model, message
+    return Pretrained(model, True, message)
 
 
 def _unwrap(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:

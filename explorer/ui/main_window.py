@@ -78,8 +78,7 @@ class _ModelBuilder(QThread):
         try:
             info = get_model_info(self.name)
             if info.weights:
-                model, notice = load_pretrained(self.name)
-                trained = "random" not in notice
+                model, trained, notice = load_pretrained(self.name)
             else:
                 from explorer.models import get_model
 

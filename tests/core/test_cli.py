@@ -72,3 +72,14 @@ def _install_fake_command(monkeypatch, run):
         return parser
 
     monkeypatch.setattr(cli, "build_parser", build)
+
+
+
+def test_closed_pipe_is_not_an_error():
+    """`cnn-explorer models --json | head -c 1`: the reader leaves early."""
+    result = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m explorer models --json | head -c 1 >/dev/null",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

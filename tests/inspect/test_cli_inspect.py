@@ -102,7 +102,9 @@ def test_reference_model_uses_cached_imagenet_weights_when_present(capsys, monke
 
     def fake_load_pretrained(name, allow_download=True, **_):
         calls.append((name, allow_download))
-        return get_model("resnet18"), "loaded ImageNet weights ResNet18_Weights.IMAGENET1K_V1 for resnet18"
+        return weights.Pretrained(
+            get_model("resnet18"), True, "loaded ImageNet weights ResNet18_Weights.IMAGENET1K_V1 for resnet18"
+        )
 
     monkeypatch.setattr(weights, "load_pretrained", fake_load_pretrained)
     code, out, err = _run(capsys, "resnet18", "sample:shapes", "--json", "--layer", "conv1")

@@ -47,7 +47,8 @@ def test_cached_checkpoint_is_found_and_loaded(no_network):
     path = weights_cache_path(MOBILENET)
     path.parent.mkdir(parents=True)
     torch.save(source.state_dict(), path)
-    model, message = load_pretrained("mobilenet_v2")
+    model, loaded, message = load_pretrained("mobilenet_v2")
+    assert loaded
     assert message == f"loaded ImageNet weights {MOBILENET} for mobilenet_v2"
     for key, tensor in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], tensor), key
@@ -59,7 +60,8 @@ def test_googlenet_tv_loads_cached_weights_with_aux_heads(no_network):
     path.parent.mkdir(parents=True)
     # torchvision's published file holds the (untrained) aux heads too; loading is strict.
     torch.save(source.state_dict(), path)
-    model, message = load_pretrained("googlenet_tv")
+    model, loaded, message = load_pretrained("googlenet_tv")
+    assert loaded
     assert message == (
         "loaded ImageNet weights GoogLeNet_Weights.IMAGENET1K_V1 for googlenet_tv "
         "(its auxiliary heads are not pretrained)"
@@ -69,7 +71,8 @@ def test_googlenet_tv_loads_cached_weights_with_aux_heads(no_network):
 
 
 def test_offline_without_download_gives_random_weights_and_a_message(no_network):
-    model, message = load_pretrained("mobilenet_v2", allow_download=False)
+    model, loaded, message = load_pretrained("mobilenet_v2", allow_download=False)
+    assert not loaded
     assert message == "no ImageNet weights available offline for mobilenet_v2; using random weights"
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
 
@@ -86,7 +89,8 @@ def test_unreachable_server_is_offline(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", unreachable)
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    _, message = load_pretrained("mobilenet_v2", timeout=0.5)
+    _, loaded, message = load_pretrained("mobilenet_v2", timeout=0.5)
+    assert not loaded
     assert "no ImageNet weights available offline" in message
     assert probes == [(("download.pytorch.org", 443), 0.5)]
 
@@ -113,9 +117,10 @@ def test_download_with_wrong_hash_is_rejected_and_leaves_no_file(monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     progress = []
-    _, message = load_pretrained(
+    _, loaded, message = load_pretrained(
         "mobilenet_v2", timeout=2.0, progress=lambda done, total: progress.append(done)
     )
+    assert not loaded
     assert "could not download ImageNet weights for mobilenet_v2" in message
     assert "does not match its published hash" in message
     assert seen == [("https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", 2.0)]
@@ -131,7 +136,8 @@ def test_download_error_falls_back(monkeypatch):
         raise urllib.error.URLError("timed out")
 
     monkeypatch.setattr(urllib.request, "urlopen", failing)
-    _, message = load_pretrained("mobilenet_v2")
+    _, loaded, message = load_pretrained("mobilenet_v2")
+    assert not loaded
     assert message == "could not download ImageNet weights for mobilenet_v2 (timed out); using random weights"
 
 
@@ -139,13 +145,15 @@ def test_corrupt_cached_file_falls_back_with_its_path(no_network):
     path = weights_cache_path(MOBILENET)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 not really a zip")
-    model, message = load_pretrained("mobilenet_v2")
+    model, loaded, message = load_pretrained("mobilenet_v2")
+    assert not loaded
     assert "are unreadable" in message and str(path) in message and "\n" not in message
     assert model is not None
 
 
 def test_model_without_published_weights(no_network):
-    model, message = load_pretrained("lenet5")
+    model, loaded, message = load_pretrained("lenet5")
+    assert not loaded
     assert message == "no ImageNet weights are published for lenet5; using random weights"
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, 10)
 
