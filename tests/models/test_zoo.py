@@ -207,3 +207,13 @@ def _topology(name: str) -> collections.Counter:
 def test_small_form_mirrors_reference_topology(name):
     reference = get_model_info(name).small_of
     assert _topology(name) == _topology(reference)
+
+
+def test_every_reference_architecture_has_a_small_form():
+    """ARCHITECTURES.md: each architecture exists in a reference and a small form."""
+    small_of = {get_model_info(n).small_of for n in list_models(form="small")}
+    missing = [
+        name for name in list_models(form="reference")
+        if get_model_info(name).variant_of is None and name not in small_of
+    ]
+    assert missing == []

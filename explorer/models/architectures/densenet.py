@@ -1,4 +1,4 @@
-"""DenseNet (Huang et al. 2017): torchvision's references and a small DenseNet-121."""
+"""DenseNet (Huang et al. 2017): torchvision's references and small forms with the same blocks."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ DENSENET_CONFIGS: dict[int, tuple[tuple[int, int, int, int], int, str]] = {
     169: ((6, 12, 32, 32), 14_149_480, "DenseNet169_Weights.IMAGENET1K_V1"),
     201: ((6, 12, 48, 32), 20_013_928, "DenseNet201_Weights.IMAGENET1K_V1"),
 }
-SMALL_DEPTHS = (121,)
 
 
 def _small_densenet(
@@ -92,24 +91,23 @@ for _depth, (_blocks, _params, _weights) in DENSENET_CONFIGS.items():
         reference_params=_params,
         weights=_weights,
     )(_reference_builder(_depth))
-    if _depth in SMALL_DEPTHS:
-        register_model(
-            name=f"densenet{_depth}_small",
-            family="DenseNet",
-            form="small",
-            title=f"DenseNet-{_depth} (Fashion-MNIST)",
-            paper=_PAPER,
-            year=2017,
-            input_size=(28, 28),
-            in_channels=1,
-            num_classes=10,
-            description=_IDEA
-            + _arch
-            + "Small form: the same dense blocks, bottleneck layers and compressing "
-            "transitions with growth rate 8 and a 16-channel stem (times width_mult) for "
-            "1x28x28 input; the first conv is 3x3/1 and the transitions' pools round up, "
-            "so the blocks run on 14, 7, 4 and 2 pixel grids. BatchNorm is always on; "
-            "dropout acts after each dense layer (the paper's drop rate).",
-            normalization="fashion_mnist",
-            small_of=f"densenet{_depth}",
-        )(_small_builder(_depth))
+    register_model(
+        name=f"densenet{_depth}_small",
+        family="DenseNet",
+        form="small",
+        title=f"DenseNet-{_depth} (Fashion-MNIST)",
+        paper=_PAPER,
+        year=2017,
+        input_size=(28, 28),
+        in_channels=1,
+        num_classes=10,
+        description=_IDEA
+        + _arch
+        + "Small form: the same dense blocks, bottleneck layers and compressing "
+        "transitions with growth rate 8 and a 16-channel stem (times width_mult) for "
+        "1x28x28 input; the first conv is 3x3/1 and the transitions' pools round up, "
+        "so the blocks run on 14, 7, 4 and 2 pixel grids. BatchNorm is always on; "
+        "dropout acts after each dense layer (the paper's drop rate).",
+        normalization="fashion_mnist",
+        small_of=f"densenet{_depth}",
+    )(_small_builder(_depth))

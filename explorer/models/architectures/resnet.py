@@ -32,8 +32,6 @@ RESNET_CONFIGS: dict[int, tuple[str, tuple[int, int, int, int], int, str]] = {
     101: ("bottleneck", (3, 4, 23, 3), 44_549_160, "ResNet101_Weights.IMAGENET1K_V1"),
     152: ("bottleneck", (3, 8, 36, 3), 60_192_808, "ResNet152_Weights.IMAGENET1K_V1"),
 }
-# Small forms for the depths a laptop CPU trains in minutes.
-SMALL_DEPTHS = (18, 34, 50)
 _BLOCK_TEXT = {
     "basic": "Basic blocks (two 3x3 convs)",
     "bottleneck": "Bottleneck blocks (1x1 to width w, 3x3 at w, 1x1 to 4w)",
@@ -187,26 +185,25 @@ for _depth, (_kind, _layers, _params, _weights) in RESNET_CONFIGS.items():
         reference_params=_params,
         weights=_weights,
     )(_reference_builder(_depth))
-    if _depth in SMALL_DEPTHS:
-        register_model(
-            name=f"resnet{_depth}_small",
-            family="ResNet",
-            form="small",
-            title=f"ResNet-{_depth} (Fashion-MNIST)",
-            paper=_PAPER,
-            year=2015,
-            input_size=(28, 28),
-            in_channels=1,
-            num_classes=10,
-            description=(
-                _IDEA
-                + f"Same topology as ResNet-{_depth} ({_arch.strip()}, projection shortcuts "
-                "where the shape changes) at a quarter width (16-32-64-128, times "
-                "width_mult) for 1x28x28 input: the stem is a 3x3/1 conv so the 3x3/2 max "
-                "pool and the stage strides give 14, 7, 4 and 2 pixel grids. BatchNorm is "
-                "always on; dropout acts before the FC. Adaptive average pooling accepts "
-                "other input sizes."
-            ),
-            normalization="fashion_mnist",
-            small_of=f"resnet{_depth}",
-        )(_small_builder(_depth))
+    register_model(
+        name=f"resnet{_depth}_small",
+        family="ResNet",
+        form="small",
+        title=f"ResNet-{_depth} (Fashion-MNIST)",
+        paper=_PAPER,
+        year=2015,
+        input_size=(28, 28),
+        in_channels=1,
+        num_classes=10,
+        description=(
+            _IDEA
+            + f"Same topology as ResNet-{_depth} ({_arch.strip()}, projection shortcuts "
+            "where the shape changes) at a quarter width (16-32-64-128, times "
+            "width_mult) for 1x28x28 input: the stem is a 3x3/1 conv so the 3x3/2 max "
+            "pool and the stage strides give 14, 7, 4 and 2 pixel grids. BatchNorm is "
+            "always on; dropout acts before the FC. Adaptive average pooling accepts "
+            "other input sizes."
+        ),
+        normalization="fashion_mnist",
+        small_of=f"resnet{_depth}",
+    )(_small_builder(_depth))
