@@ -40,9 +40,7 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"warning: {settings.warning}", file=sys.stderr)
     if args.theme:
         settings.set("theme", args.theme)
-    if args.data_dir:
-        settings.set("data_dir", args.data_dir)
-    window = MainWindow(settings, initial_model=args.model)
+    window = MainWindow(settings, initial_model=args.model, data_dir=args.data_dir)
     if settings.warning:
         window.statusBar().showMessage(settings.warning, 15000)
 

@@ -99,9 +99,16 @@ class MainWindow(QMainWindow):
     ready = Signal()  # the core is loaded and the panels exist
     model_shown = Signal(str)  # the graph of this model is drawn
 
-    def __init__(self, settings: Settings | None = None, initial_model: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        initial_model: str | None = None,
+        data_dir: str | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings or Settings()
+        # --data-dir applies to this session only; it does not overwrite the saved setting.
+        self._data_dir = data_dir
         self.current_model: str | None = None
         self._initial_model = initial_model or self.settings.get("last_model")
         self._request = 0
@@ -154,6 +161,7 @@ class MainWindow(QMainWindow):
             ("&Paste image", QKeySequence.StandardKey.Paste, self._paste_image),
             ("Load &weights…", None, self._load_weights),
             ("&Export graph…", QKeySequence("Ctrl+E"), self._export_graph),
+            ("Choose &data folder…", None, self._choose_data_folder),
         ):
             action = file_menu.addAction(text)
             if shortcut is not None:
@@ -190,8 +198,9 @@ class MainWindow(QMainWindow):
         self.picker.set_models(infos)
 
         self.graph_panel = GraphPanel()
-        self.feature_panel = FeatureMapPanel()
-        self.training_panel = TrainingPanel()
+        # None lets the panels resolve the folder when they need it (env, settings, cache).
+        self.feature_panel = FeatureMapPanel(data_root=self._data_dir)
+        self.training_panel = TrainingPanel(data_dir=self._data_dir)
 
         # The graph (with its layer-details column) beside the feature maps, so the
         # highlighted node and its maps are seen together.
@@ -338,6 +347,26 @@ class MainWindow(QMainWindow):
                 self._show_message(f"cannot export the graph: {exc}")
                 return
             self._show_message(f"graph saved to {path}")
+
+    def _choose_data_folder(self) -> None:
+        from explorer.settings import data_dir
+
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder holding FashionMNIST/raw", str(data_dir(self._data_dir, self.settings)))
+        if folder:
+            self.set_data_folder(folder)
+
+    def set_data_folder(self, folder: str) -> None:
+        """Use ``folder`` (holding FashionMNIST/raw) from now on, and remember it."""
+        self._data_dir = folder
+        self.settings.set("data_dir", folder)
+        self.feature_panel.refresh_data_folder(folder)
+        self.training_panel.set_data_dir(folder)
+        raw = Path(folder) / "FashionMNIST" / "raw"
+        if (raw / "t10k-images-idx3-ubyte").exists():
+            self._show_message(f"Fashion-MNIST found in {raw}")
+        else:
+            self._show_message(f"no Fashion-MNIST in {raw}: training will try to download it there")
 
     def set_theme(self, name: str, remember: bool = True) -> None:
         from PySide6.QtWidgets import QApplication

@@ -359,6 +359,10 @@ class TrainingPanel(QWidget):
         self._apply_options_for_model()
         self._update_buttons()
 
+    def set_data_dir(self, folder: str | None) -> None:
+        """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder)."""
+        self._data_dir = folder
+
     @property
     def training_model(self) -> str | None:
         return self._train_model

@@ -106,3 +106,17 @@ def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
     assert window.current_model == "resnet18_small"
     qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
                     and window.feature_panel.stepper.model is trained, timeout=60_000)
+
+
+def test_data_folder_choice_reaches_both_panels(window, fashion_root):
+    window.set_data_folder(str(fashion_root))
+    assert Settings().get("data_dir") == str(fashion_root)
+    assert window.training_panel._data_dir == str(fashion_root)
+    assert window.feature_panel.fashion_button.isEnabled()
+    assert "Fashion-MNIST found" in window.statusBar().currentMessage()
+
+
+def test_missing_data_folder_is_explained(window, tmp_path):
+    window.set_data_folder(str(tmp_path))
+    assert "no Fashion-MNIST" in window.statusBar().currentMessage()
+    assert not window.feature_panel.fashion_button.isEnabled()
