@@ -32,7 +32,7 @@ def test_models_table_filters_by_form(capsys):
     lines = out.splitlines()
     assert lines[0].split() == ["name", "family", "form", "input", "params", "FLOPs", "MACs", "year"]
     names = [line.split()[0] for line in lines[2:]]
-    assert names == ["resnet18_small", "resnet34_small", "resnet50_small"]
+    assert names == ["resnet18_small", "resnet34_small", "resnet50_small", "resnet101_small", "resnet152_small"]
     assert "701,178" in out and "1x28x28" in out
 
 
