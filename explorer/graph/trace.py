@@ -1,7 +1,9 @@
 """Trace a model with ``torch.fx`` into a :class:`ModelGraph`.
 
-The trace is plain ``torch.fx.symbolic_trace`` on the eval-mode model with the default
-leaf modules, so node ids equal the names the feature-map stepper sees. Shapes come from
+The trace is plain ``torch.fx`` tracing (``Tracer().trace``, what ``symbolic_trace`` does
+before it compiles the graph into a GraphModule, which nothing here needs) on the
+eval-mode model with the default leaf modules, so node ids equal the names the
+feature-map stepper sees. Shapes come from
 really running the graph node by node (on the meta device, or on fake tensors when the
 model holds real weights, so even VGG costs no arithmetic); FLOPs from
 ``torch.utils.flop_counter``. Auxiliary heads run only in training mode, so they are
@@ -11,6 +13,7 @@ their input comes from.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import linecache
 import re
@@ -22,6 +25,7 @@ import networkx as nx
 import torch
 import torch.fx
 from torch import Tensor, nn
+from torch.fx.proxy import Scope
 from torch.utils.flop_counter import FlopCounterMode
 
 from explorer.errors import UserError
@@ -66,13 +70,13 @@ def build_graph(
     model.eval()
     try:
         try:
-            gm = torch.fx.symbolic_trace(model)
+            fx_graph = _fx_trace(model)
         except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError...
             message = describe_trace_failure(name, exc)
             if not fallback:
                 raise GraphTraceError(message) from exc
             return build_hook_graph(model, input_shape, name=name, warning=message)
-        return _graph_from_trace(model, gm, input_shape, name)
+        return _graph_from_trace(model, fx_graph, input_shape, name)
     finally:
         model.train(was_training)
 
@@ -93,21 +97,104 @@ def describe_trace_failure(name: str, exc: BaseException) -> str:
     return f"fx cannot trace {name}: {where}: {reason}"
 
 
+class _ModuleStack(collections.OrderedDict):
+    """fx's module stack, copied into every node's ``nn_module_stack``, cheaply.
+
+    ``copy.copy`` of a plain OrderedDict goes through ``__reduce_ex__`` (7 us against
+    0.3 us); the copy is still a plain OrderedDict, as fx makes it.
+    """
+
+    def __copy__(self) -> collections.OrderedDict:
+        return collections.OrderedDict(self)
+
+
+class _Scope(Scope):
+    """fx's current-module scope, which it copies on every module call; cheaply too."""
+
+    def __copy__(self) -> Scope:
+        return Scope(self.module_path, self.module_type)
+
+
+_PLAIN_ARGS = (int, float, bool, str, type(None))
+
+
+class _Tracer(torch.fx.Tracer):
+    """``torch.fx.Tracer`` with faster bookkeeping and the very same graph.
+
+    Per node, fx copies the module stack and scope with ``copy.copy`` and lowers every
+    argument through a chain of isinstance checks; the shortcuts below (the common
+    argument types first) cut DenseNet-201's trace from 43 to 32 ms.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.module_stack = _ModuleStack()
+        self.scope = _Scope("", None)
+
+    def create_arg(self, a: Any) -> Any:
+        kind = type(a)
+        if kind is torch.fx.Proxy:
+            return a.node
+        if kind in _PLAIN_ARGS:
+            return a
+        if kind is list or kind is tuple:
+            return kind([self.create_arg(x) for x in a])
+        return super().create_arg(a)
+
+
+def _fx_trace(module: nn.Module) -> torch.fx.Graph:
+    """The graph ``torch.fx.symbolic_trace`` would build, without its GraphModule.
+
+    Making the GraphModule generates and compiles Python source for the whole forward
+    (a third of DenseNet-201's trace time); the interpreter below runs the graph
+    against the original module instead. Node names and metadata are the same.
+    """
+    return _Tracer().trace(module)
+
+
 # ------------------------------------------------------------------- shape propagation
+
+
+def _elementwise_functions() -> frozenset:
+    import torch.nn.functional as F  # noqa: N812
+
+    # softmax is left out: its dtype= argument can change the result's dtype
+    names = ("relu", "relu_", "relu6", "hardtanh", "hardtanh_", "sigmoid", "tanh", "gelu", "silu",
+             "hardswish", "hardsigmoid", "leaky_relu", "elu", "mish", "dropout", "dropout1d",
+             "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+    found = set()
+    for owner in (torch, F, torch.nn.functional):
+        for name in names:
+            fn = getattr(owner, name, None)
+            if callable(fn):
+                found.add(fn)
+    return frozenset(found)
+
+
+# Functions whose output has their first argument's shape and which torch's flop counter
+# counts as zero FLOPs (it counts matrix products and convolutions only).
+_ELEMENTWISE_FUNCTIONS = _elementwise_functions()
 
 
 class _ShapeFlopInterpreter(torch.fx.Interpreter):
     """Runs the graph node by node, keeping each node's output shape and FLOPs."""
 
-    def __init__(self, gm: torch.fx.GraphModule, counter: FlopCounterMode) -> None:
-        super().__init__(gm, garbage_collect_values=True)
+    def __init__(self, module: nn.Module, fx_graph: torch.fx.Graph, counter: FlopCounterMode) -> None:
+        super().__init__(module, garbage_collect_values=True, graph=fx_graph)
         self.counter = counter
         self.results: dict[str, tuple[list[int] | None, str | None, int]] = {}
+        # (layer class, its settings, input shapes) -> (output, FLOPs the counter gave)
+        self._repeats: dict[tuple, tuple[Any, int]] = {}
+        self._replayed_flops = 0
 
     def run_node(self, n: torch.fx.Node) -> Any:
         before = self.counter.get_total_flops()
-        out = super().run_node(n)
-        flops = self.counter.get_total_flops() - before
+        self._replayed_flops = 0
+        # Interpreter.run_node without its per-node debug logging and traceback
+        # bookkeeping (a context manager per node); failures are reported by node below.
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        out = getattr(self, n.op)(n.target, args, kwargs)
+        flops = self.counter.get_total_flops() - before + self._replayed_flops
         if isinstance(out, Tensor):
             self.results[n.name] = (list(out.shape), str(out.dtype).replace("torch.", ""), flops)
         else:
@@ -115,6 +202,11 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
         return out
 
     def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        if target in _ELEMENTWISE_FUNCTIONS and args and isinstance(args[0], Tensor):
+            # F.relu and friends keep the shape and count no FLOPs; on the meta device
+            # under the flop counter each call still cost ~0.1 ms of Python dispatch
+            # (Inception v3 calls F.relu 94 times).
+            return args[0]
         # torch.cat on meta tensors costs ~0.5 ms a call through the dispatcher, and a
         # DenseNet-201 makes 200 of them with up to 50 inputs: size the result directly.
         if target is torch.cat and args and isinstance(args[0], (list, tuple)) and set(kwargs) <= {"dim"}:
@@ -123,10 +215,9 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
             if tensors and all(isinstance(t, Tensor) for t in tensors) and isinstance(dim, int):
                 first = tensors[0]
                 dim = dim % first.dim()
+                before, after = first.shape[:dim], first.shape[dim + 1:]
                 for t in tensors[1:]:
-                    if t.dim() != first.dim() or any(
-                        t.shape[i] != first.shape[i] for i in range(first.dim()) if i != dim
-                    ):
+                    if t.shape[:dim] != before or t.shape[dim + 1:] != after:
                         raise RuntimeError(
                             f"torch.cat: sizes {list(first.shape)} and {list(t.shape)} do not match "
                             f"outside dimension {dim}"
@@ -137,7 +228,9 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
         return super().call_function(target, args, kwargs)
 
     def call_module(self, target: str, args: tuple, kwargs: dict) -> Any:
-        module = self.fetch_attr(target)
+        module = self.submodules.get(target)  # one lookup, not a getattr per path part
+        if module is None:
+            module = self.fetch_attr(target)
         if isinstance(module, facts.SHAPE_PRESERVING) and len(args) == 1 and not kwargs:
             x = args[0]
             if isinstance(x, Tensor):
@@ -147,12 +240,63 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
                         f"{target} expects {expected} channels but receives {x.shape[1]}"
                     )
                 return x
-        return super().call_module(target, args, kwargs)
+        if module._forward_hooks or module._forward_pre_hooks:
+            return super().call_module(target, args, kwargs)
+        key = _repeat_key(module, args, kwargs)
+        if key is not None and key in self._repeats:
+            out, self._replayed_flops = self._repeats[key]
+            return out
+        before = self.counter.get_total_flops()
+        # Calling forward() directly skips the global module hooks, among them the flop
+        # counter's own module tracker: its per-module breakdown is not used (each node's
+        # FLOPs are the change of the global total), and keeping it up to date cost about
+        # a tenth of a millisecond per layer.
+        out = module.forward(*args, **kwargs)
+        if key is not None and isinstance(out, Tensor):
+            self._repeats[key] = (out, self.counter.get_total_flops() - before)
+        return out
+
+
+def _repeat_key(module: nn.Module, args: tuple, kwargs: dict) -> tuple | None:
+    """What a torch.nn layer's output shape and FLOPs depend on, or None.
+
+    ResNet-152 runs 155 convolutions of about 20 distinct kinds and DenseNet's 3x3
+    convolutions repeat within each block: a layer that repeats an earlier one (same
+    class, same settings as ``extra_repr`` states them, same input shapes and dtypes)
+    reuses that run's (meta) output and the FLOPs the counter measured for it, instead
+    of another ~0.2 ms trip through the meta kernels and the counter's dispatch.
+    """
+    if kwargs or module._modules or not type(module).__module__.startswith("torch.nn."):
+        return None
+    shapes = []
+    for a in args:
+        if not isinstance(a, Tensor):
+            return None
+        shapes.append((tuple(a.shape), a.dtype))
+    dtypes = tuple(p.dtype for p in module._parameters.values() if p is not None)
+    return type(module), module.extra_repr(), tuple(shapes), dtypes
 
 
 def _on_meta(model: nn.Module) -> bool:
-    tensors = list(model.parameters()) + list(model.buffers())
-    return bool(tensors) and all(t.is_meta for t in tensors)
+    """True when every parameter and buffer lives on the meta device (and there is one)."""
+    found = False
+    for module in model.modules():  # the raw dicts: parameters() dedups through generators
+        for tensors in (module._parameters, module._buffers):
+            for t in tensors.values():
+                if t is None:
+                    continue
+                if not t.is_meta:
+                    return False
+                found = True
+    return found
+
+
+def _leaf_params(module: nn.Module) -> int:
+    """Trainable parameters of a layer."""
+    if module._modules:
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    unique = {id(p): p for p in module._parameters.values() if p is not None and p.requires_grad}
+    return sum(p.numel() for p in unique.values())
 
 
 @contextlib.contextmanager
@@ -173,10 +317,10 @@ def _tensor_mode(model: nn.Module) -> Iterator[Callable[[tuple[int, ...]], Tenso
         yield lambda shape: torch.empty(shape)
 
 
-def _propagate(gm: torch.fx.GraphModule, model: nn.Module, input_shapes: list[tuple[int, ...]],
+def _propagate(fx_graph: torch.fx.Graph, model: nn.Module, input_shapes: list[tuple[int, ...]],
                ) -> dict[str, tuple[list[int] | None, str | None, int]]:
     with _tensor_mode(model) as make, FlopCounterMode(display=False) as counter:
-        interpreter = _ShapeFlopInterpreter(gm, counter)
+        interpreter = _ShapeFlopInterpreter(model, fx_graph, counter)
         try:
             interpreter.run(*[make(s) for s in input_shapes])
         except Exception as exc:
@@ -233,7 +377,7 @@ def _node_attrs(
         key = _join(prefix, str(n.target))
         if key not in seen_modules:  # a module called twice owns its weights once
             seen_modules.add(key)
-            attrs["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
+            attrs["params"] = _leaf_params(module)
     elif n.op == "get_attr":
         attrs.update(layer_type="parameter", category="other", hparams={})
         value = model_modules.get("")
@@ -276,25 +420,25 @@ def _label(node_id: str, attrs: dict[str, Any]) -> str:
     return node_id
 
 
-def _graph_from_trace(model: nn.Module, gm: torch.fx.GraphModule, input_shape: tuple[int, ...],
+def _graph_from_trace(model: nn.Module, fx_graph: torch.fx.Graph, input_shape: tuple[int, ...],
                       name: str) -> ModelGraph:
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in fx_graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise GraphTraceError(
             f"{name}: forward() takes {len(placeholders)} inputs; only single-input models can be drawn"
         )
-    results = _propagate(gm, model, [input_shape])
+    results = _propagate(fx_graph, model, [input_shape])
     modules = dict(model.named_modules())
     graph = nx.DiGraph()
     order: list[str] = []
     seen: set[str] = set()
-    for n in gm.graph.nodes:
+    for n in fx_graph.nodes:
         attrs = _node_attrs(n, modules, results, seen)
         graph.add_node(n.name, id=n.name, **attrs)
         order.append(n.name)
         for i in n.all_input_nodes:
             graph.add_edge(i.name, n.name, kind="plain", shape=results.get(i.name, (None,))[0])
-    _attach_aux_heads(model, gm, graph, order, modules, seen)
+    _attach_aux_heads(model, fx_graph, graph, order, modules, seen)
     return finish_graph(model, graph, order, name, input_shape, traced=True)
 
 
@@ -324,9 +468,9 @@ def _covered(path: str, used: set[str]) -> bool:
     return False
 
 
-def _unused_modules(model: nn.Module, gm: torch.fx.GraphModule) -> list[str]:
+def _unused_modules(model: nn.Module, fx_graph: torch.fx.Graph) -> list[str]:
     """Top-most modules with parameters that the eval-mode trace never calls."""
-    used = {str(n.target) for n in gm.graph.nodes if n.op in ("call_module", "get_attr")}
+    used = {str(n.target) for n in fx_graph.nodes if n.op in ("call_module", "get_attr")}
     used_prefixes = set()
     for path in used:
         parts = path.split(".")
@@ -353,6 +497,10 @@ def _empty_of(shape: list[int]) -> Callable[..., Tensor]:
     return forward
 
 
+class _AllHeadsFound(Exception):
+    """Raised inside the training-mode pass once every head's input is known."""
+
+
 def _aux_sources(model: nn.Module, candidates: list[str], input_shape: tuple[int, ...],
                  known_shapes: dict[str, list[int]] | None = None) -> dict[str, str]:
     """Map each candidate module to the module whose output feeds it in training mode."""
@@ -373,10 +521,12 @@ def _aux_sources(model: nn.Module, candidates: list[str], input_shape: tuple[int
         def hook(_module: nn.Module, args: tuple) -> None:
             if args and isinstance(args[0], Tensor) and path not in consumed:
                 consumed[path] = id(args[0])
+                if len(consumed) == len(candidate_set):
+                    # The rest of the forward (the last head itself, the later stages,
+                    # the classifier) cannot tell anything more.
+                    raise _AllHeadsFound
         return hook
 
-    meta_state = {k: torch.empty_like(v, device="meta")
-                  for k, v in list(model.named_parameters()) + list(model.named_buffers())}
     for path, module in model.named_modules():
         if path in candidate_set:
             handles.append(module.register_forward_pre_hook(record_input(path)))
@@ -403,7 +553,15 @@ def _aux_sources(model: nn.Module, candidates: list[str], input_shape: tuple[int
             patched.append(m)
     try:
         with torch.no_grad():
-            torch.func.functional_call(model, meta_state, (torch.empty(batch, device="meta"),))
+            x = torch.empty(batch, device="meta")
+            if _on_meta(model):
+                model(x)
+            else:  # real weights: run the same layers on meta copies of them
+                meta_state = {k: torch.empty_like(v, device="meta")
+                              for k, v in list(model.named_parameters()) + list(model.named_buffers())}
+                torch.func.functional_call(model, meta_state, (x,))
+    except _AllHeadsFound:
+        pass
     except Exception:
         return {}  # the structure without aux heads is still right; attach none
     finally:
@@ -415,17 +573,17 @@ def _aux_sources(model: nn.Module, candidates: list[str], input_shape: tuple[int
     return {c: produced[consumed[c]] for c in candidates if consumed.get(c) in produced}
 
 
-def _attach_aux_heads(model: nn.Module, gm: torch.fx.GraphModule, graph: nx.DiGraph,
+def _attach_aux_heads(model: nn.Module, fx_graph: torch.fx.Graph, graph: nx.DiGraph,
                       order: list[str], modules: dict[str, nn.Module], seen: set[str]) -> None:
-    candidates = _unused_modules(model, gm)
+    candidates = _unused_modules(model, fx_graph)
     if not candidates:
         return
     input_shape = tuple(graph.nodes[order[0]]["shape"])
     calls: dict[str, int] = {}
-    for n in gm.graph.nodes:
+    for n in fx_graph.nodes:
         if n.op == "call_module":
             calls[str(n.target)] = calls.get(str(n.target), 0) + 1
-    known = {str(n.target): graph.nodes[n.name]["shape"] for n in gm.graph.nodes
+    known = {str(n.target): graph.nodes[n.name]["shape"] for n in fx_graph.nodes
              if n.op == "call_module" and calls[str(n.target)] == 1 and graph.nodes[n.name]["shape"]}
     sources = _aux_sources(model, candidates, input_shape, known)
     for path, source_module in sources.items():
@@ -441,7 +599,7 @@ def _attach_aux_heads(model: nn.Module, gm: torch.fx.GraphModule, graph: nx.DiGr
         was_training = head.training
         head.eval()
         try:
-            sub = torch.fx.symbolic_trace(head)
+            sub = _fx_trace(head)
             results = _propagate(sub, head, [tuple(graph.nodes[source]["shape"])])
         except Exception:
             continue
@@ -453,7 +611,7 @@ def _attach_aux_heads(model: nn.Module, gm: torch.fx.GraphModule, graph: nx.DiGr
         names: dict[str, str] = {}
         insert_at = order.index(source) + 1
         new_ids = []
-        for n in sub.graph.nodes:
+        for n in sub.nodes:
             if n.op == "placeholder":
                 names[n.name] = source
                 continue
@@ -483,20 +641,24 @@ def _receptive_fields(graph: nx.DiGraph, order: list[str]) -> None:
     windowed layers; merges take the largest field; flattening or global pooling covers
     the whole map. Windows of layers without stated kernels are inferred from shapes.
     """
+    nodes = dict(graph.nodes.items())  # plain dict lookups: this runs for every node
+    pred = graph.pred
     for node_id in order:
-        a = graph.nodes[node_id]
+        a = nodes[node_id]
         shape = a.get("shape")
         if a["category"] == "input":
             a["receptive_field"], a["effective_stride"] = ([1, 1], [1, 1]) if shape else (None, None)
             continue
-        preds = [p for p in graph.predecessors(node_id)
-                 if graph.nodes[p].get("receptive_field") is not None]
+        preds = [nodes[p] for p in pred[node_id] if nodes[p].get("receptive_field") is not None]
         if not preds or shape is None:
             a["receptive_field"] = a["effective_stride"] = None
             continue
-        rf = [max(graph.nodes[p]["receptive_field"][i] for p in preds) for i in (0, 1)]
-        jump = [max(graph.nodes[p]["effective_stride"][i] for p in preds) for i in (0, 1)]
-        in_shape = graph.nodes[preds[0]].get("shape")
+        if len(preds) == 1:
+            rf, jump = list(preds[0]["receptive_field"]), list(preds[0]["effective_stride"])
+        else:
+            rf = [max(p["receptive_field"][i] for p in preds) for i in (0, 1)]
+            jump = [max(p["effective_stride"][i] for p in preds) for i in (0, 1)]
+        in_shape = preds[0].get("shape")
         hp = a.get("hparams") or {}
         spatial_in = in_shape is not None and len(in_shape) == 4
         if spatial_in and hp.get("kernel_size") and a["category"] in ("conv", "depthwise", "pool"):
@@ -566,9 +728,14 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
     a *container* (a stage, or a wrapper such as conv-BN-ReLU) and stays open.
     """
     index = {n: i for i, n in enumerate(order)}
+    nodes_attrs = dict(graph.nodes.items())
+    # Data-flow predecessors (nodes with a tensor value: shape arithmetic such as
+    # x.size(0) is no data flow), looked up once instead of per enclosing module.
+    flow_preds = {n: [p for p in graph.pred[n] if nodes_attrs[p].get("shape") is not None]
+                  for n in order}
     members: dict[str, list[str]] = {"": []}
     for node_id in order:
-        path = graph.nodes[node_id]["module_path"]
+        path = nodes_attrs[node_id]["module_path"]
         members[""].append(node_id)
         parts = path.split(".") if path else []
         for i in range(1, len(parts) + 1):
@@ -585,7 +752,7 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
     for path, nodes in members.items():
         module = named.get(path)
         class_name = type(module).__name__ if module is not None else "Module"
-        params = sum(int(graph.nodes[n].get("params") or 0) for n in nodes)
+        params = sum(int(nodes_attrs[n].get("params") or 0) for n in nodes)
         kids = children.get(path, [])
         if not path:
             kind, block_type = CONTAINER, ""
@@ -593,41 +760,42 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
             kind, block_type = LAYER, ""
         else:
             block_type = _block_type_from_name(class_name, path.rsplit(".", 1)[-1])
-            structural = _is_structural(graph, path, nodes, kids)
-            if structural and not block_type:
-                block_type = _infer_block_type(graph, nodes)
-            kind = BLOCK if (block_type or structural) else CONTAINER
+            # a module named like a block is one whatever its data flow looks like
+            if not block_type and _is_structural(nodes_attrs, flow_preds, path, nodes, kids):
+                block_type = _infer_block_type(nodes_attrs, nodes)
+            kind = BLOCK if block_type else CONTAINER
         records[path] = ModuleRecord(path=path, type=class_name, kind=kind, block_type=block_type,
                                      children=kids, nodes=list(nodes), params=params)
         if kind == BLOCK:
-            records[path].signature = _signature(graph, class_name, nodes, params)
+            records[path].signature = _signature(nodes_attrs, graph, class_name, nodes, params)
     return records
 
 
 def _unit_of_factory(path: str, kids: list[str]) -> Callable[[str, str], str]:
+    """Which child of ``path`` holds a node: the child path is its module path cut one
+    level below ``path`` (a dictionary lookup, not a scan of the children)."""
+    kid_set = set(kids)
+    depth = path.count(".") + 2 if path else 1
+
     def unit(node_id: str, module_path: str) -> str:
-        for kid in kids:
-            if module_path == kid or module_path.startswith(kid + "."):
-                return kid
-        return node_id
+        kid = ".".join(module_path.split(".", depth)[:depth]) if module_path else ""
+        return kid if kid in kid_set else node_id
     return unit
 
 
-def _is_structural(graph: nx.DiGraph, path: str, nodes: list[str], kids: list[str]) -> bool:
-    node_set = set(nodes)
+def _is_structural(nodes_attrs: dict[str, dict], flow_preds: dict[str, list[str]], path: str,
+                   nodes: list[str], kids: list[str]) -> bool:
     unit = _unit_of_factory(path, kids)
-    unit_of = {n: unit(n, graph.nodes[n]["module_path"]) for n in nodes}
+    unit_of = {n: unit(n, nodes_attrs[n]["module_path"]) for n in nodes}
     in_sources: dict[str, set[str]] = {}
     out_targets: dict[str, set[str]] = {}
     entry_units: set[str] = set()
     for n in nodes:
-        if graph.nodes[n].get("shape") is None:
+        if nodes_attrs[n].get("shape") is None:
             continue  # shape arithmetic (x.size(0)) is no data flow
         u = unit_of[n]
-        for p in graph.predecessors(n):
-            if graph.nodes[p].get("shape") is None:
-                continue
-            if p in node_set:
+        for p in flow_preds[n]:
+            if p in unit_of:
                 if unit_of[p] != u:
                     in_sources.setdefault(u, set()).add(unit_of[p])
                     out_targets.setdefault(unit_of[p], set()).add(u)
@@ -639,8 +807,8 @@ def _is_structural(graph: nx.DiGraph, path: str, nodes: list[str], kids: list[st
     return any(len(s) > 1 for s in in_sources.values()) or any(len(t) > 1 for t in out_targets.values())
 
 
-def _infer_block_type(graph: nx.DiGraph, nodes: list[str]) -> str:
-    categories = {graph.nodes[n]["category"] for n in nodes}
+def _infer_block_type(nodes_attrs: dict[str, dict], nodes: list[str]) -> str:
+    categories = {nodes_attrs[n]["category"] for n in nodes}
     if "add" in categories:
         return "residual"
     if "concat" in categories:
@@ -648,11 +816,12 @@ def _infer_block_type(graph: nx.DiGraph, nodes: list[str]) -> str:
     return "block"
 
 
-def _signature(graph: nx.DiGraph, class_name: str, nodes: list[str], params: int) -> str:
+def _signature(nodes_attrs: dict[str, dict], graph: nx.DiGraph, class_name: str, nodes: list[str],
+               params: int) -> str:
     node_set = set(nodes)
-    in_shapes = sorted({str(graph.nodes[p]["shape"]) for n in nodes for p in graph.predecessors(n)
+    in_shapes = sorted({str(nodes_attrs[p]["shape"]) for n in nodes for p in graph.pred[n]
                         if p not in node_set})
-    out_shape = graph.nodes[nodes[-1]]["shape"]
+    out_shape = nodes_attrs[nodes[-1]]["shape"]
     return f"{class_name}|{','.join(in_shapes)}|{out_shape}|{params}|{len(nodes)}"
 
 
@@ -677,8 +846,14 @@ def classify_edges(graph: nx.DiGraph, order: list[str], records: dict[str, Modul
         preds = list(graph.predecessors(n))
         depth[n] = 1 + max((depth[p] for p in preds if p in depth), default=-1)
     dense_owners = {p for p, r in records.items() if r.block_type in ("dense_layer", "dense_block")}
-    sources = [n for n in order if graph.nodes[n]["op"] == "placeholder"]
-    from_input = set(sources).union(*(nx.descendants(graph, s) for s in sources))
+    ancestors = _ancestor_masks(graph, index)
+    source_mask = 0
+    for n in order:
+        if graph.nodes[n]["op"] == "placeholder":
+            source_mask |= 1 << index[n]
+
+    def from_input(p: str) -> bool:
+        return bool((ancestors[p] | 1 << index[p]) & source_mask)
 
     for n in order:
         a = graph.nodes[n]
@@ -690,7 +865,7 @@ def classify_edges(graph: nx.DiGraph, order: list[str], records: dict[str, Modul
         inputs = [p for p in graph.predecessors(n) if graph.nodes[p].get("shape") is not None]
         if a["category"] == "add" and not a.get("aux"):
             # adding a bias or a learned coefficient (LeNet-5's subsampling) is no shortcut
-            inputs = [p for p in inputs if p in from_input]
+            inputs = [p for p in inputs if from_input(p)]
             if len(inputs) < 2:
                 continue
             skip = min(inputs, key=lambda p: (depth[p], index[p]))
@@ -704,15 +879,31 @@ def classify_edges(graph: nx.DiGraph, order: list[str], records: dict[str, Modul
             if len(inputs) < 2:
                 continue
             latest = max(inputs, key=index.__getitem__)
-            ancestors = nx.ancestors(graph, latest)
-            if any(p in ancestors for p in inputs if p != latest):
+            before_latest = ancestors[latest]
+            if any(before_latest >> index[p] & 1 for p in inputs if p != latest):
                 for p in inputs:
                     edge = graph.edges[p, n]
                     edge["kind"] = "dense"
-                    if p in ancestors:
+                    if before_latest >> index[p] & 1:
                         edge["bundled"] = True
             else:
-                _mark_branches(graph, inputs, n, index)
+                _mark_branches(graph, inputs, n, index, ancestors, order)
+
+
+def _ancestor_masks(graph: nx.DiGraph, index: dict[str, int]) -> dict[str, int]:
+    """Every node's ancestors as a bit mask (bit ``index[n]`` set for ancestor ``n``).
+
+    One pass in topological order, each node OR-ing its predecessors' masks, instead of
+    a graph search per concatenation: DenseNet-201 has ~100 concatenations of up to 50
+    inputs, and searching back from each was a fifth of its graph-building time.
+    """
+    masks: dict[str, int] = {}
+    for n in nx.topological_sort(graph):
+        mask = 0
+        for p in graph.predecessors(n):
+            mask |= masks[p] | 1 << index[p]
+        masks[n] = mask
+    return masks
 
 
 def _prefixes(path: str) -> list[str]:
@@ -734,19 +925,20 @@ def _mark_shortcut(graph: nx.DiGraph, skip: str, add: str) -> None:
             break
 
 
-def _mark_branches(graph: nx.DiGraph, inputs: list[str], concat: str, index: dict[str, int]) -> None:
-    reach: list[set[str]] = []
+def _mark_branches(graph: nx.DiGraph, inputs: list[str], concat: str, index: dict[str, int],
+                   ancestors: dict[str, int], order: list[str]) -> None:
+    common, union = -1, 0
     for p in inputs:
         graph.edges[p, concat]["kind"] = "branch"
-        reach.append(nx.ancestors(graph, p) | {p})
-    common = set.intersection(*reach)
+        reach = ancestors[p] | 1 << index[p]
+        common &= reach
+        union |= reach
     if not common:
         return
-    fork = max(common, key=index.__getitem__)
-    union = set.union(*reach)
+    fork = order[common.bit_length() - 1]  # the latest node every branch comes from
     for s in graph.successors(fork):
         edge = graph.edges[fork, s]
-        if s in union and edge["kind"] == "plain":
+        if union >> index[s] & 1 and edge["kind"] == "plain":
             edge["kind"] = "branch"
 
 

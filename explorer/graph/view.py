@@ -297,7 +297,7 @@ def _frames(graph: ModelGraph, state: ViewState, unit_of: dict[str, str], order:
             ) -> list[tuple[str, str, list[str]]]:
     """Open blocks, and stages holding several blocks, framed around their units."""
     frames = []
-    for path in sorted(state.expanded, key=lambda p: p.count(".")):
+    for path in sorted(state.expanded, key=lambda p: (p.count("."), p)):
         rec = graph.modules.get(path)
         if rec is None or not path:
             continue

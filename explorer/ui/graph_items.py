@@ -34,6 +34,37 @@ def _lod(painter: QPainter) -> float:
     return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
 
 
+# Paint runs for every visible item on every repaint: fonts, their metrics and edge pens
+# are made once per (base font, size, weight) or (edge kind, theme), not per call.
+_FONTS: dict[tuple[str, float, bool], tuple[QFont, QFontMetricsF]] = {}
+_EDGE_PENS: dict[tuple[str, str], tuple[QPen, QColor]] = {}
+
+
+def _font(base: QFont, size: float, bold: bool = False) -> tuple[QFont, QFontMetricsF]:
+    key = (base.key(), size, bold)
+    found = _FONTS.get(key)
+    if found is None:
+        font = QFont(base)
+        font.setPointSizeF(size)
+        font.setBold(bold)
+        found = _FONTS[key] = (font, QFontMetricsF(font))
+    return found
+
+
+def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
+    found = _EDGE_PENS.get((kind, theme))
+    if found is None:
+        style = themes.edge_style(kind, theme)
+        col = themes.color(style["color"])
+        if "alpha" in style:
+            col.setAlphaF(float(style["alpha"]))
+        pen = QPen(col, float(style["width"]))
+        pen.setStyle(_PEN_STYLES.get(style.get("style", "solid"), Qt.PenStyle.SolidLine))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        found = _EDGE_PENS[(kind, theme)] = (pen, col)
+    return found
+
+
 class NodeItem(QGraphicsItem):
     """One drawn unit: a layer, a closed block, or a folded run of blocks."""
 
@@ -51,6 +82,7 @@ class NodeItem(QGraphicsItem):
         self.setZValue(2)
         self.highlighted = False
         self.search_hit = False
+        self._elided: tuple[str, str, str] | None = None  # (fonts' key, title, subtitle)
         self.setToolTip(self._tooltip())
 
     def type(self) -> int:
@@ -118,29 +150,36 @@ class NodeItem(QGraphicsItem):
         text_color = themes.graph_color("node_text", theme)
         sub_color = themes.graph_color("node_subtext", theme)
         inner = self._rect.adjusted(8, 3, -8, -3)
-        title_font = QFont(painter.font())
-        title_font.setPointSizeF(9.0)
-        title_font.setBold(self.is_block)
-        sub_font = QFont(painter.font())
-        sub_font.setPointSizeF(7.5)
+        base = painter.font()
+        title_font, title_metrics = _font(base, 9.0, self.is_block)
+        sub_font, sub_metrics = _font(base, 7.5)
+        title, sub = self._texts(title_font.key() + sub_font.key(), title_metrics, sub_metrics,
+                                 inner.width())
+        half = inner.height() / 2
+        painter.setFont(title_font)
+        painter.setPen(text_color)
+        painter.drawText(QRectF(inner.left(), inner.top(), inner.width(), half),
+                         Qt.AlignmentFlag.AlignCenter, title)
+        painter.setFont(sub_font)
+        painter.setPen(sub_color)
+        painter.drawText(QRectF(inner.left(), inner.top() + half, inner.width(), half),
+                         Qt.AlignmentFlag.AlignCenter, sub)
+
+    def _texts(self, font_key: str, title_metrics: QFontMetricsF, sub_metrics: QFontMetricsF,
+               width: float) -> tuple[str, str]:
+        """Title and subtitle, elided to ``width``; computed once per pair of fonts."""
+        if self._elided is not None and self._elided[0] == font_key:
+            return self._elided[1], self._elided[2]
+        a = self.attrs
         title = a.get("label", self.unit)
         sub = a.get("summary", "")
         shape = format_shape(a.get("shape"))
         if self.is_block and shape:
             sub = f"{sub} → {shape}" if sub else shape
-        half = inner.height() / 2
-        painter.setFont(title_font)
-        painter.setPen(text_color)
-        fm = QFontMetricsF(title_font)
-        painter.drawText(QRectF(inner.left(), inner.top(), inner.width(), half),
-                         Qt.AlignmentFlag.AlignCenter,
-                         fm.elidedText(title, Qt.TextElideMode.ElideMiddle, inner.width()))
-        painter.setFont(sub_font)
-        painter.setPen(sub_color)
-        fm = QFontMetricsF(sub_font)
-        painter.drawText(QRectF(inner.left(), inner.top() + half, inner.width(), half),
-                         Qt.AlignmentFlag.AlignCenter,
-                         fm.elidedText(sub, Qt.TextElideMode.ElideRight, inner.width()))
+        title = title_metrics.elidedText(title, Qt.TextElideMode.ElideMiddle, width)
+        sub = sub_metrics.elidedText(sub, Qt.TextElideMode.ElideRight, width)
+        self._elided = (font_key, title, sub)
+        return title, sub
 
 
 class EdgeItem(QGraphicsItem):
@@ -207,13 +246,7 @@ class EdgeItem(QGraphicsItem):
               widget: QWidget | None = None) -> None:
         scene: GraphScene = self.scene()  # type: ignore[assignment]
         theme = scene.theme_name if scene is not None else "light"
-        style = themes.edge_style(self.kind, theme)
-        col = themes.color(style["color"])
-        if "alpha" in style:
-            col.setAlphaF(float(style["alpha"]))
-        pen = QPen(col, float(style["width"]))
-        pen.setStyle(_PEN_STYLES.get(style.get("style", "solid"), Qt.PenStyle.SolidLine))
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen, col = _edge_pen(self.kind, theme)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
@@ -223,9 +256,7 @@ class EdgeItem(QGraphicsItem):
             painter.setBrush(col)
             painter.drawPolygon(self._arrow)
         if self._label and lod >= LOD_EDGE_LABEL:
-            font = QFont(painter.font())
-            font.setPointSizeF(7.0)
-            painter.setFont(font)
+            painter.setFont(_font(painter.font(), 7.0)[0])
             painter.setPen(themes.graph_color("edge_label", theme))
             painter.drawText(self._label_pos, self._label)
 
@@ -259,11 +290,9 @@ class FrameItem(QGraphicsItem):
         painter.setBrush(themes.graph_color("frame_fill", theme))
         painter.drawRoundedRect(self._rect, 10, 10)
         if _lod(painter) >= LOD_TEXT:
-            font = QFont(painter.font())
-            font.setPointSizeF(8.0)
+            font, fm = _font(painter.font(), 8.0)
             painter.setFont(font)
             painter.setPen(QColor(themes.graph_color("frame_text", theme)))
-            fm = QFontMetricsF(font)
             text = fm.elidedText(self.label, Qt.TextElideMode.ElideMiddle, self._rect.width() - 16)
             painter.drawText(QRectF(8, 2, self._rect.width() - 16, 16),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,8 +45,13 @@ class GraphScene(QGraphicsScene):
         for _ in self.populate_steps(view, layout):
             pass
 
-    def populate_steps(self, view: ViewGraph, layout: Layout, chunk: int = 400) -> Iterator[int]:
-        """Replace the items, yielding every ``chunk`` items so a caller can keep the GUI live."""
+    def populate_steps(self, view: ViewGraph, layout: Layout, chunk: int = 400,
+                       budget_s: float = 0.02) -> Iterator[int]:
+        """Replace the items, yielding the count so far so a caller can keep the GUI live.
+
+        Yields after every ``chunk`` items or ``budget_s`` seconds of work, whichever
+        comes first: on a loaded machine a fixed count can take far longer than usual.
+        """
         self.clear()
         self.nodes.clear()
         self.edges.clear()
@@ -53,6 +59,8 @@ class GraphScene(QGraphicsScene):
         self._highlighted = None
         self._hits = set()
         added = 0
+        clock = time.perf_counter
+        since = clock()
         for path, label, rect in layout.frames:
             item = FrameItem(path, label, rect)
             self.addItem(item)
@@ -62,15 +70,17 @@ class GraphScene(QGraphicsScene):
             self.addItem(item)
             self.nodes[unit] = item
             added += 1
-            if added % chunk == 0:
+            if added % chunk == 0 or clock() - since > budget_s:
                 yield added
+                since = clock()
         for u, v, attrs in view.graph.edges(data=True):
             item = EdgeItem(u, v, attrs, layout.routes.get((u, v), []))
             self.addItem(item)
             self.edges.append(item)
             added += 1
-            if added % chunk == 0:
+            if added % chunk == 0 or clock() - since > budget_s:
                 yield added
+                since = clock()
         self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, layout.width + 2 * SCENE_MARGIN,
                                  layout.height + 2 * SCENE_MARGIN))
         yield added

@@ -69,6 +69,89 @@ def test_shapes_flops_and_receptive_fields_of_a_small_net():
     assert graph.total_params == sum(p.numel() for p in Tiny().parameters())
 
 
+class Repeated(nn.Module):
+    """Identical convolutions, a functional activation and a concatenation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 6, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv2d(6, 6, 3, padding=1) for _ in range(3))
+        self.fc = nn.Linear(12 * 8 * 8, 5)
+
+    def forward(self, x):
+        x = torch.nn.functional.relu(self.stem(x))
+        first = x
+        for conv in self.convs:
+            x = torch.nn.functional.relu(conv(x))
+        return self.fc(torch.flatten(torch.cat([first, x], 1), 1))
+
+
+@pytest.mark.parametrize("on_meta", [False, True])
+def test_repeated_layers_get_the_flop_counters_own_counts(on_meta):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = Repeated()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 1, 8, 8))
+    one_conv = 2 * 6 * 6 * 9 * 8 * 8
+    if on_meta:
+        model = model.to("meta")
+    graph = build_graph(model, (1, 1, 8, 8))
+    convs = [n for n in graph.order if graph.node(n)["module_path"].startswith("convs.")]
+    assert [graph.node(n)["flops"] for n in convs] == [one_conv] * 3
+    assert graph.total_flops == counter.get_total_flops()
+    assert graph.node("cat")["shape"] == [1, 12, 8, 8]
+    assert graph.node("fc")["shape"] == [1, 5]
+
+
+class WithAuxHead(nn.Module):
+    """An auxiliary classifier that only runs in training, after the first stage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage1 = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.aux = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+        self.stage2 = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.fc = nn.Linear(8 * 4 * 4, 3)
+
+    def forward(self, x):
+        x = self.stage1(x)
+        aux = self.aux(x) if self.training else None
+        out = self.fc(torch.flatten(self.stage2(x), 1))
+        return (out, aux) if self.training else out
+
+
+@pytest.mark.parametrize("on_meta", [False, True])
+def test_aux_head_is_attached_where_its_input_comes_from(on_meta):
+    model = WithAuxHead()
+    if on_meta:
+        model = model.to("meta")
+    graph = build_graph(model, (1, 1, 8, 8))
+    aux_nodes = [n for n in graph.order if graph.node(n)["aux"]]
+    assert [graph.node(n)["module_path"] for n in aux_nodes] == ["aux.0", "aux.1", "aux"]
+    first = aux_nodes[0]
+    (source,) = graph.graph.predecessors(first)
+    assert graph.node(source)["module_path"] == "stage1.1"
+    assert graph.graph.edges[source, first]["kind"] == "aux"
+    assert graph.order.index(first) == graph.order.index(source) + 1
+    assert graph.node(aux_nodes[1])["shape"] == [1, 3]
+    assert model.training  # put back as it was
+
+
+def test_trace_matches_plain_symbolic_trace_node_for_node():
+    from explorer.graph.trace import _fx_trace
+
+    model = Repeated().eval()
+    plain = torch.fx.symbolic_trace(model).graph
+    ours = _fx_trace(model)
+
+    def describe(g):
+        return [(n.name, n.op, str(n.target), str(n.args), str(n.kwargs),
+                 dict(n.meta.get("nn_module_stack", {}))) for n in g.nodes]
+
+    assert describe(ours) == describe(plain)
+
+
 def test_vgg16_pool5_receptive_field_is_212():
     graph = traced("vgg16")
     pools = [n for n in graph.order if graph.node(n)["category"] == "pool"

@@ -193,3 +193,22 @@ def test_show_model_runs_in_the_subprocess(qtbot, panel):
         panel.show_model("torchvision.nonexistent")
     assert blocker.args == ["unknown torchvision model 'nonexistent'"]
     assert panel.banner.isVisible()
+
+
+def test_scene_population_yields_after_each_time_budget_and_completes(qtbot):
+    from explorer.graph import build_graph, expanded_state, prepare_view
+    from explorer.ui.graph_scene import GraphScene
+
+    graph = build_graph(SmallResNet(), (1, 1, 28, 28))
+    view, layout = prepare_view(graph, expanded_state(graph))
+    scene = GraphScene()
+    total = len(view.order) + view.graph.number_of_edges()
+    # no time allowed: a step after every item, so the window could run between any two
+    counts = list(scene.populate_steps(view, layout, budget_s=0.0))
+    assert counts == list(range(1, total + 1)) + [total]
+    assert set(scene.nodes) == set(view.order)
+    assert len(scene.edges) == view.graph.number_of_edges()
+    # plenty of time: steps only every ``chunk`` items
+    assert list(scene.populate_steps(view, layout, chunk=10, budget_s=60.0)) == \
+        list(range(10, total + 1, 10)) + [total]
+    assert set(scene.nodes) == set(view.order)
