@@ -202,14 +202,19 @@ class MainWindow(QMainWindow):
         self.feature_panel = FeatureMapPanel(data_root=self._data_dir)
         self.training_panel = TrainingPanel(data_dir=self._data_dir)
 
-        # The graph (with its layer-details column) beside the feature maps, so the
-        # highlighted node and its maps are seen together.
+        # The graph beside the feature maps, so the highlighted node and its maps are seen
+        # together; the layer details move from the graph's own column into a tab there,
+        # which leaves the graph the width it needs.
+        self._side_tabs = QTabWidget()
+        self._side_tabs.addTab(self.feature_panel, "Feature maps")
+        self._side_tabs.addTab(self.graph_panel.details_widget, "Layer details")
+        self.graph_panel.details_widget.setMaximumWidth(16777215)
         explore = QSplitter(Qt.Orientation.Horizontal)
         explore.addWidget(self.graph_panel)
-        explore.addWidget(self.feature_panel)
-        explore.setStretchFactor(0, 3)
-        explore.setStretchFactor(1, 2)
-        explore.setSizes([700, 500])
+        explore.addWidget(self._side_tabs)
+        explore.setStretchFactor(0, 1)
+        explore.setStretchFactor(1, 1)
+        explore.setSizes([580, 600])
 
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
@@ -302,12 +307,16 @@ class MainWindow(QMainWindow):
 
     # ----- actions ------------------------------------------------------------------------
 
-    def _open_image(self) -> None:
+    def _show_feature_maps(self) -> None:
         self._tabs.setCurrentIndex(0)
+        self._side_tabs.setCurrentWidget(self.feature_panel)
+
+    def _open_image(self) -> None:
+        self._show_feature_maps()
         self.feature_panel.open_image_dialog()
 
     def _paste_image(self) -> None:
-        self._tabs.setCurrentIndex(0)
+        self._show_feature_maps()
         self.feature_panel.paste_image()
 
     def _load_weights(self) -> None:
@@ -401,7 +410,7 @@ class MainWindow(QMainWindow):
         if self.feature_panel is None:
             event.ignore()
             return
-        self._tabs.setCurrentIndex(0)
+        self._show_feature_maps()
         self.feature_panel.handle_drop(list(event.mimeData().urls()))
         event.acceptProposedAction()
 
