@@ -274,6 +274,7 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
         base.update(unit="block", label=rec.short_name if not rec.short_name.isdigit() else rec.path,
                     summary=rec.type.lstrip("_"), category="block", block_type=rec.block_type,
                     layer_type=rec.type, module_path=rec.path, count=1)
+        base.update(_block_pattern(graph, rec))
         if base["aux"]:
             base["category"] = "block"
         return base
@@ -291,6 +292,60 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
                 layer_type=attrs.get("layer_type", ""), module_path=attrs.get("module_path", ""),
                 count=1)
     return base
+
+
+def _block_pattern(graph: ModelGraph, rec: Any) -> dict[str, Any]:
+    """The inner pattern a closed block hides, from its edge kinds, for the block's glyph.
+
+    ``pattern`` is ``residual`` (an add fed by a shortcut; ``shortcut`` says identity or
+    projection), ``branches`` (a concatenation of ``branches`` independent branches),
+    ``dense`` (``dense_layers`` layers each fed every earlier map, adding ``growth``
+    channels each) or ``dense_layer`` (one concatenation of ``dense_inputs`` earlier maps).
+    A block with none of these (an inverted residual without shortcut) gets no pattern.
+    """
+    g = graph.graph
+    members = set(rec.nodes)
+    has_add = projection = False
+    branches = dense_concats = dense_inputs = 0
+    for n in rec.nodes:
+        category = g.nodes[n].get("category")
+        kinds = [a.get("kind") for _, _, a in g.in_edges(n, data=True)]
+        if "residual" in kinds:
+            if category == "add":
+                has_add = True
+            else:  # a layer on the shortcut itself: the 1x1 projection and its norm
+                projection = True
+        if category == "concat":
+            branches = max(branches, kinds.count("branch"))
+            if "dense" in kinds:
+                dense_concats += 1
+                dense_inputs = max(dense_inputs, kinds.count("dense"))
+    if has_add:
+        return {"pattern": "residual", "shortcut": "projection" if projection else "identity"}
+    if branches >= 2:
+        return {"pattern": "branches", "branches": branches}
+    if not dense_concats:
+        return {}
+    layers = 0  # the blocks directly inside (through containers such as a ModuleList)
+    stack = list(rec.children)
+    while stack:
+        child = graph.modules[stack.pop()]
+        if child.kind == BLOCK:
+            layers += 1
+        elif child.kind == CONTAINER:
+            stack.extend(child.children)
+    if not layers:
+        return {"pattern": "dense_layer", "dense_inputs": dense_inputs}
+    out: dict[str, Any] = {"pattern": "dense", "dense_layers": layers}
+    first = rec.nodes[0]
+    entry = next((p for p in g.predecessors(first) if p not in members and g.nodes[p].get("shape")),
+                 None)
+    out_shape = g.nodes[_output_node(graph, rec.nodes)].get("shape")
+    if entry is not None and out_shape and len(out_shape) > 1:
+        grown = out_shape[1] - g.nodes[entry]["shape"][1]
+        if grown > 0 and grown % layers == 0:
+            out["growth"] = grown // layers
+    return out
 
 
 def _frames(graph: ModelGraph, state: ViewState, unit_of: dict[str, str], order: list[str],

@@ -25,6 +25,9 @@ LOD_EDGE_LABEL = 0.85
 _PEN_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine,
                "dot": Qt.PenStyle.DotLine}
 
+FRAME_TITLE_H = 16.0  # height of one frame title row
+FRAME_INSET = 3.0  # how far a nested frame sharing its parent's top steps in
+
 NODE_TYPE = QGraphicsItem.UserType + 1
 EDGE_TYPE = QGraphicsItem.UserType + 2
 FRAME_TYPE = QGraphicsItem.UserType + 3
@@ -65,6 +68,160 @@ def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
     return found
 
 
+# A closed block hides the structure the model is famous for; its glyph shows it anyway.
+# Glyph kinds by the view's ``pattern`` attribute (see explorer.graph.view._block_pattern).
+GLYPH_SKIP = "skip"  # identity shortcut: an arc beside the block joining at a "+"
+GLYPH_PROJECTION = "projection"  # the same arc dashed, through a small "1×1" box
+GLYPH_BRANCHES = "branches"  # Inception: N parallel branches fanning out into a concat
+GLYPH_DENSE = "dense"  # dense block: a comb of layers, each linked to every later one
+GLYPH_DENSE_INPUT = "dense_input"  # one dense layer: all earlier maps into its concat
+
+GLYPH_WIDTH = 34.0  # room kept on a block's left for the branch and dense glyphs
+SKIP_REACH = 9.0  # how far the skip arc bulges beyond the block's right side (frames pad by 14)
+PROJ_BOX = (20.0, 12.0)  # the "1×1" box drawn on a projection shortcut
+DENSE_TEETH = 5  # layers drawn in the comb at most (the count is written beside it)
+
+_GLYPH_COLOR_KEYS = {GLYPH_SKIP: "glyph_skip", GLYPH_PROJECTION: "glyph_skip",
+                     GLYPH_BRANCHES: "glyph_branch", GLYPH_DENSE: "glyph_dense",
+                     GLYPH_DENSE_INPUT: "glyph_dense"}
+_GLYPH_PENS: dict[tuple[str, str], tuple[QPen, QPen, QColor, QColor]] = {}
+
+
+def glyph_kind(attrs: dict[str, Any]) -> str:
+    """Which glyph a unit gets from its graph data; "" for none (layers, folds, plain blocks)."""
+    if attrs.get("unit") != "block":
+        return ""  # a folded run keeps its stack-of-cards look
+    pattern = attrs.get("pattern")
+    if pattern == "residual":
+        return GLYPH_PROJECTION if attrs.get("shortcut") == "projection" else GLYPH_SKIP
+    if pattern == "branches" and int(attrs.get("branches") or 0) >= 2:
+        return GLYPH_BRANCHES
+    if pattern == "dense" and int(attrs.get("dense_layers") or 0) >= 1:
+        return GLYPH_DENSE
+    if pattern == "dense_layer" and int(attrs.get("dense_inputs") or 0) >= 1:
+        return GLYPH_DENSE_INPUT
+    return ""
+
+
+def _glyph_pens(kind: str, theme: str) -> tuple[QPen, QPen, QColor, QColor]:
+    """(line pen, mark outline pen, line colour, mark fill) of a glyph kind, made once per theme."""
+    found = _GLYPH_PENS.get((kind, theme))
+    if found is None:
+        col = themes.graph_color(_GLYPH_COLOR_KEYS[kind], theme)
+        fill = themes.graph_color("glyph_fill", theme)
+        line = QPen(col, 2.0 if kind in (GLYPH_SKIP, GLYPH_PROJECTION) else 1.3)
+        line.setCapStyle(Qt.PenCapStyle.RoundCap)
+        if kind == GLYPH_PROJECTION:
+            line.setStyle(Qt.PenStyle.DashLine)
+        mark = QPen(col, 1.4)
+        found = _GLYPH_PENS[(kind, theme)] = (line, mark, col, fill)
+    return found
+
+
+class Glyph:
+    """A block's glyph in item coordinates: stroked lines, filled marks and tiny texts.
+
+    Built once per item (paths are geometry, independent of theme and zoom).
+    """
+
+    def __init__(self, kind: str, attrs: dict[str, Any], rect: QRectF) -> None:
+        self.kind = kind
+        self.lines = QPainterPath()  # stroked with the glyph pen
+        self.marks = QPainterPath()  # filled with the glyph fill, outlined with the glyph colour
+        self.solid = QPainterPath()  # filled with the glyph colour
+        self.ticks = QPainterPath()  # stroked over the marks (the "+" of a sum)
+        self.texts: list[tuple[QRectF, str]] = []  # small labels, drawn only when zoomed in
+        w, h = rect.width(), rect.height()
+        if kind in (GLYPH_SKIP, GLYPH_PROJECTION):
+            self._skip(w, h, kind == GLYPH_PROJECTION)
+        elif kind == GLYPH_BRANCHES:
+            self._branches(int(attrs["branches"]), h)
+        elif kind == GLYPH_DENSE:
+            self._dense(int(attrs["dense_layers"]), h)
+        elif kind == GLYPH_DENSE_INPUT:
+            self._fan_in(int(attrs["dense_inputs"]), h)
+
+    def bounds(self) -> QRectF:
+        out = self.lines.boundingRect().united(self.marks.boundingRect()).united(self.solid.boundingRect())
+        for r, _ in self.texts:
+            out = out.united(r)
+        return out.adjusted(-2, -2, 2, 2)
+
+    def path(self) -> QPainterPath:
+        """Everything the glyph draws, as one path (for tests and hit areas)."""
+        out = QPainterPath(self.lines)
+        out.addPath(self.marks)
+        out.addPath(self.solid)
+        out.addPath(self.ticks)
+        return out
+
+    def _skip(self, w: float, h: float, projection: bool) -> None:
+        # The shortcut leaves where the block's input enters (its top edge) and meets the
+        # block's output in a sum at its bottom edge, passing beside everything it skips.
+        x0 = w - 24.0
+        reach = w + SKIP_REACH
+        ctrl = x0 + (reach - x0) * 4 / 3  # a cubic's mid point lies 3/4 of the way to its controls
+        self.lines.moveTo(x0, 0)
+        self.lines.cubicTo(QPointF(ctrl, 0), QPointF(ctrl, h), QPointF(x0, h - 5.5))
+        self.marks.addEllipse(QPointF(x0, h), 5.5, 5.5)
+        self.ticks.moveTo(x0 - 3.2, h)
+        self.ticks.lineTo(x0 + 3.2, h)
+        self.ticks.moveTo(x0, h - 3.2)
+        self.ticks.lineTo(x0, h + 3.2)
+        if projection:
+            bw, bh = PROJ_BOX
+            # centred a little inside the arc's peak so the box stays within a stage's frame
+            box = QRectF(reach - 5.0 - bw / 2, h / 2 - bh / 2, bw, bh)
+            self.marks.addRoundedRect(box, 3, 3)
+            self.texts.append((box, "1×1"))
+
+    def _branches(self, n: int, h: float) -> None:
+        left, right = 7.0, 7.0 + GLYPH_WIDTH - 6.0
+        cx = (left + right) / 2
+        top, bottom = 7.0, h - 9.0
+        shown = min(n, 6)
+        step = (right - left) / max(shown - 1, 1)
+        bar_top, bar_bottom = top + 10.0, bottom - 9.0
+        self.solid.addEllipse(QPointF(cx, top), 2.2, 2.2)
+        for i in range(shown):
+            x = left + i * step
+            self.lines.moveTo(cx, top)
+            self.lines.lineTo(x, bar_top)
+            self.solid.addRoundedRect(QRectF(x - 2.0, bar_top, 4.0, bar_bottom - bar_top), 1.5, 1.5)
+            self.lines.moveTo(x, bar_bottom)
+            self.lines.lineTo(cx, bottom)
+        self.marks.addRoundedRect(QRectF(left - 1, bottom, right - left + 2, 4.5), 2, 2)
+
+    def _dense(self, layers: int, h: float) -> None:
+        left, right = 8.0, 8.0 + GLYPH_WIDTH - 8.0
+        shown = min(layers, DENSE_TEETH)
+        step = (right - left) / max(shown - 1, 1)
+        base = h - 15.0
+        xs = [left + i * step for i in range(shown)]
+        for i, xa in enumerate(xs):  # every layer feeds every later one
+            for xb in xs[i + 1:]:
+                lift = 3.0 + (xb - xa) * 0.55
+                mid = (xa + xb) / 2
+                self.lines.moveTo(xa, base)
+                self.lines.quadTo(QPointF(mid, base - 2 * lift), QPointF(xb, base))
+        for x in xs:
+            self.solid.addEllipse(QPointF(x, base), 2.3, 2.3)
+        self.texts.append((QRectF(2.0, base + 3.0, GLYPH_WIDTH + 2.0, 11.0), f"×{layers}"))
+
+    def _fan_in(self, n: int, h: float) -> None:
+        left, right = 7.0, 7.0 + GLYPH_WIDTH - 6.0
+        cx = (left + right) / 2
+        shown = min(n, 6)
+        step = (right - left) / max(shown - 1, 1)
+        top, bottom = 8.0, h - 12.0
+        for i in range(shown):
+            x = left + i * step
+            self.solid.addEllipse(QPointF(x, top), 1.8, 1.8)
+            self.lines.moveTo(x, top)
+            self.lines.lineTo(cx, bottom)
+        self.marks.addRoundedRect(QRectF(cx - 9, bottom, 18, 4.5), 2, 2)
+
+
 class NodeItem(QGraphicsItem):
     """One drawn unit: a layer, a closed block, or a folded run of blocks."""
 
@@ -82,7 +239,10 @@ class NodeItem(QGraphicsItem):
         self.setZValue(2)
         self.highlighted = False
         self.search_hit = False
-        self._elided: tuple[str, str, str] | None = None  # (fonts' key, title, subtitle)
+        self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
+        kind = glyph_kind(attrs)
+        self.glyph = Glyph(kind, attrs, self._rect) if kind else None
+        self._bounds = self._make_bounds()
         self.setToolTip(self._tooltip())
 
     def type(self) -> int:
@@ -101,10 +261,20 @@ class NodeItem(QGraphicsItem):
     def is_block(self) -> bool:
         return self.attrs.get("unit") in ("block", "fold")
 
-    def boundingRect(self) -> QRectF:
+    def glyph_kind(self) -> str:
+        """The glyph this item draws ("" for none); see the GLYPH_* constants."""
+        return self.glyph.kind if self.glyph is not None else ""
+
+    def _make_bounds(self) -> QRectF:
         m = self.MARGIN
         extra = 6.0 if self.attrs.get("unit") == "fold" else 0.0
-        return self._rect.adjusted(-m, -m, m + extra, m + extra)
+        out = self._rect.adjusted(-m, -m, m + extra, m + extra)
+        if self.glyph is not None:
+            out = out.united(self.glyph.bounds())
+        return out
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
 
     def set_marks(self, *, highlighted: bool | None = None, search_hit: bool | None = None) -> None:
         if highlighted is not None:
@@ -145,41 +315,76 @@ class NodeItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(QBrush(fill))
         painter.drawRoundedRect(self._rect, radius, radius)
+        if self.glyph is not None:
+            self._paint_glyph(painter, theme, lod)
         if lod < LOD_TEXT:
             return
         text_color = themes.graph_color("node_text", theme)
         sub_color = themes.graph_color("node_subtext", theme)
         inner = self._rect.adjusted(8, 3, -8, -3)
+        if self.glyph is not None and self.glyph.kind not in (GLYPH_SKIP, GLYPH_PROJECTION):
+            inner.setLeft(GLYPH_WIDTH + 6)  # the glyph sits on the left
         base = painter.font()
         title_font, title_metrics = _font(base, 9.0, self.is_block)
         sub_font, sub_metrics = _font(base, 7.5)
-        title, sub = self._texts(title_font.key() + sub_font.key(), title_metrics, sub_metrics,
-                                 inner.width())
-        half = inner.height() / 2
+        title, sub, extra = self._texts(title_font.key() + sub_font.key(), title_metrics,
+                                        sub_metrics, inner.width())
+        rows = 3 if extra else 2
+        row = inner.height() / rows
         painter.setFont(title_font)
         painter.setPen(text_color)
-        painter.drawText(QRectF(inner.left(), inner.top(), inner.width(), half),
+        painter.drawText(QRectF(inner.left(), inner.top(), inner.width(), row),
                          Qt.AlignmentFlag.AlignCenter, title)
         painter.setFont(sub_font)
         painter.setPen(sub_color)
-        painter.drawText(QRectF(inner.left(), inner.top() + half, inner.width(), half),
-                         Qt.AlignmentFlag.AlignCenter, sub)
+        for i, text in enumerate((extra, sub) if extra else (sub,)):
+            painter.drawText(QRectF(inner.left(), inner.top() + row * (i + 1), inner.width(), row),
+                             Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
+        glyph = self.glyph
+        line, mark, col, fill = _glyph_pens(glyph.kind, theme)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(line)
+        painter.drawPath(glyph.lines)
+        painter.setPen(mark)
+        painter.setBrush(fill)
+        painter.drawPath(glyph.marks)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(glyph.ticks)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(col)
+        painter.drawPath(glyph.solid)
+        if glyph.texts and lod >= LOD_TEXT:
+            painter.setFont(_font(painter.font(), 6.5, True)[0])
+            painter.setPen(col)
+            for rect, text in glyph.texts:
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
     def _texts(self, font_key: str, title_metrics: QFontMetricsF, sub_metrics: QFontMetricsF,
-               width: float) -> tuple[str, str]:
-        """Title and subtitle, elided to ``width``; computed once per pair of fonts."""
+               width: float) -> tuple[str, str, str]:
+        """Title, subtitle and an optional middle line, elided to ``width``; computed once
+        per pair of fonts."""
         if self._elided is not None and self._elided[0] == font_key:
-            return self._elided[1], self._elided[2]
+            return self._elided[1], self._elided[2], self._elided[3]
         a = self.attrs
         title = a.get("label", self.unit)
         sub = a.get("summary", "")
+        extra = ""
         shape = format_shape(a.get("shape"))
-        if self.is_block and shape:
+        if self.glyph_kind() == GLYPH_DENSE:
+            # what the comb means, in words: the layer count and the growth rate
+            extra = f"×{a['dense_layers']} layers"
+            if a.get("growth"):
+                extra += f", +{a['growth']} each"
+            sub = f"→ {shape}" if shape else sub
+        elif self.is_block and shape:
             sub = f"{sub} → {shape}" if sub else shape
         title = title_metrics.elidedText(title, Qt.TextElideMode.ElideMiddle, width)
         sub = sub_metrics.elidedText(sub, Qt.TextElideMode.ElideRight, width)
-        self._elided = (font_key, title, sub)
-        return title, sub
+        extra = sub_metrics.elidedText(extra, Qt.TextElideMode.ElideRight, width)
+        self._elided = (font_key, title, sub, extra)
+        return title, sub, extra
 
 
 class EdgeItem(QGraphicsItem):
@@ -264,12 +469,17 @@ class EdgeItem(QGraphicsItem):
 class FrameItem(QGraphicsItem):
     """A titled box behind an open block or a stage."""
 
-    def __init__(self, path: str, label: str, rect: tuple[float, float, float, float]) -> None:
+    def __init__(self, path: str, label: str, rect: tuple[float, float, float, float],
+                 title_row: int = 0) -> None:
         super().__init__()
         self.path = path
         self.label = label
+        self.title_row = title_row
         x, y, w, h = rect
-        self._rect = QRectF(0, 0, w, h)
+        # A frame nested in one with the same top steps in a little, so the two dashed
+        # borders stay apart, and writes its title on a lower row (see frame_title_rows).
+        inset = FRAME_INSET * title_row
+        self._rect = QRectF(inset, inset, w - 2 * inset, h - 2 * inset)
         self.setPos(x, y)
         self.setZValue(-1 - path.count("."))
         self.setToolTip(f"{label}\ndouble-click to close")
@@ -293,6 +503,8 @@ class FrameItem(QGraphicsItem):
             font, fm = _font(painter.font(), 8.0)
             painter.setFont(font)
             painter.setPen(QColor(themes.graph_color("frame_text", theme)))
-            text = fm.elidedText(self.label, Qt.TextElideMode.ElideMiddle, self._rect.width() - 16)
-            painter.drawText(QRectF(8, 2, self._rect.width() - 16, 16),
+            r = self._rect
+            text = fm.elidedText(self.label, Qt.TextElideMode.ElideMiddle, r.width() - 16)
+            top = 2 + self.title_row * (FRAME_TITLE_H - FRAME_INSET)  # from the outer frame's top
+            painter.drawText(QRectF(r.left() + 8, top, r.width() - 16, FRAME_TITLE_H - 2),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)

@@ -14,7 +14,7 @@ from explorer.errors import UserError
 from explorer.graph.layout import Layout
 from explorer.graph.view import ViewGraph
 from explorer.ui import theme as themes
-from explorer.ui.graph_items import EdgeItem, FrameItem, NodeItem
+from explorer.ui.graph_items import FRAME_TITLE_H, EdgeItem, FrameItem, NodeItem
 
 SCENE_MARGIN = 30.0
 MAX_IMAGE_SIDE = 16000
@@ -61,8 +61,9 @@ class GraphScene(QGraphicsScene):
         added = 0
         clock = time.perf_counter
         since = clock()
+        rows = frame_title_rows(layout.frames)
         for path, label, rect in layout.frames:
-            item = FrameItem(path, label, rect)
+            item = FrameItem(path, label, rect, title_row=rows[path])
             self.addItem(item)
             self.frames[path] = item
         for unit in view.order:
@@ -105,6 +106,25 @@ class GraphScene(QGraphicsScene):
             if isinstance(item, NodeItem):
                 return item.unit
         return None
+
+
+def frame_title_rows(frames: list[tuple[str, str, tuple[float, float, float, float]]],
+                     ) -> dict[str, int]:
+    """Which title row each frame writes on, so nested frames' titles do not collide.
+
+    A block opened inside an open block (DenseNet's first dense layer inside its dense
+    block) gets a frame whose top edge is where its parent's is: its title goes one row
+    lower for every enclosing frame that shares its top.
+    """
+    rows: dict[str, int] = {}
+    for path, _label, (x, y, w, h) in sorted(frames, key=lambda f: f[0].count(".")):
+        row = 0
+        for other, _l, (ox, oy, ow, oh) in frames:
+            if (other != path and path.startswith(other + ".") and abs(oy - y) < FRAME_TITLE_H
+                    and ox <= x + w and x <= ox + ow):
+                row = max(row, rows.get(other, 0) + 1)
+        rows[path] = row
+    return rows
 
 
 def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0) -> Path:
