@@ -203,15 +203,18 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(data_dir=self._data_dir)
 
         # The graph beside the feature maps, so the highlighted node and its maps are seen
-        # together; the layer details move from the graph's own column into a tab there,
-        # which leaves the graph the width it needs.
-        self._side_tabs = QTabWidget()
-        self._side_tabs.addTab(self.feature_panel, "Feature maps")
-        self._side_tabs.addTab(self.graph_panel.details_widget, "Layer details")
+        # together; the layer details (a short table and the paper's note) sit under the
+        # graph instead of in a column of their own, which leaves the graph its width.
+        graph_column = QSplitter(Qt.Orientation.Vertical)
+        graph_column.addWidget(self.graph_panel)
+        graph_column.addWidget(self.graph_panel.details_widget)
         self.graph_panel.details_widget.setMaximumWidth(16777215)
+        graph_column.setStretchFactor(0, 3)
+        graph_column.setStretchFactor(1, 1)
+        graph_column.setSizes([600, 230])
         explore = QSplitter(Qt.Orientation.Horizontal)
-        explore.addWidget(self.graph_panel)
-        explore.addWidget(self._side_tabs)
+        explore.addWidget(graph_column)
+        explore.addWidget(self.feature_panel)
         explore.setStretchFactor(0, 1)
         explore.setStretchFactor(1, 1)
         explore.setSizes([580, 600])
@@ -309,7 +312,6 @@ class MainWindow(QMainWindow):
 
     def _show_feature_maps(self) -> None:
         self._tabs.setCurrentIndex(0)
-        self._side_tabs.setCurrentWidget(self.feature_panel)
 
     def _open_image(self) -> None:
         self._show_feature_maps()
