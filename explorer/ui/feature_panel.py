@@ -594,6 +594,8 @@ class FeatureMapPanel(QWidget):
         """Enlarge ``channel`` of the current node (None clears)."""
         self._channel = channel
         self._show_channel()
+        if channel is not None:
+            self.detail_tabs.setCurrentIndex(0)
 
     # ========================================================= input handling
 
@@ -949,12 +951,19 @@ class FeatureMapPanel(QWidget):
 
     def _show_channel(self) -> None:
         view = self._view
-        channel = self._channel
-        if view is None or view.channels is None or channel is None or view.mosaic is None:
+        if view is None or view.channels is None or view.mosaic is None:
             self.channel_frame.hide()
             self.channel_pane.set_rgba(None)
             self.channel_label.setText("Click a channel in the mosaic to enlarge it")
             return
+        # Until the user clicks one, enlarge the channel that varies most: an empty pane
+        # teaches nothing, and the liveliest map is the one worth a closer look.
+        channel = self._channel
+        prefix = "channel"
+        if channel is None:
+            flat = view.channels.reshape(view.channels.shape[0], -1)
+            channel = int(np.nan_to_num(flat.std(axis=1), nan=-1.0).argmax())
+            prefix = "most varied channel"
         values = view.channels[channel]
         ox, oy = view.mosaic.channel_origin(channel)
         self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
@@ -966,10 +975,10 @@ class FeatureMapPanel(QWidget):
         finite = values[np.isfinite(values)]
         if finite.size:
             self.channel_label.setText(
-                f"channel {channel}: {values.shape[1]}×{values.shape[0]} · min {finite.min():.3g}"
+                f"{prefix} {channel}: {values.shape[1]}×{values.shape[0]} · min {finite.min():.3g}"
                 f" · max {finite.max():.3g} · mean {finite.mean():.3g} · "
-                f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%")
-        self.detail_tabs.setCurrentIndex(0)
+                f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
+                + ("  (click the mosaic for another)" if self._channel is None else ""))
 
     def _on_display_option(self, _index: int = 0) -> None:
         self._wish.colormap = self.colormap_combo.currentData()

@@ -307,6 +307,9 @@ class GraphPanel(QWidget):
         self.scene.set_highlight(unit)
         if unit is not None and unit in self.scene.nodes:
             self.view.ensureVisible(self.scene.nodes[unit], 60, 60)
+            # The details follow the stepper until the user picks a node of their own.
+            if self.scene.selected_unit() is None:
+                self._show_details(unit, node_id)
 
     def set_theme(self, name: str) -> None:
         """Switch the graph between "light" and "dark"."""

@@ -172,6 +172,16 @@ def test_graph_click_runs_to_the_node(panel, qtbot):
     assert "no node or module named 'no_such_node'" in panel.messages[-1]
 
 
+def test_most_varied_channel_is_enlarged_until_one_is_clicked(panel):
+    channels = panel.view_state.channels
+    strongest = int(channels.reshape(channels.shape[0], -1).std(axis=1).argmax())
+    assert panel.channel_label.text().startswith(f"most varied channel {strongest}:")
+    assert panel.channel_pane.item.image is not None
+    panel.detail_tabs.setCurrentIndex(1)  # the histogram tab stays while stepping
+    panel.step_forward()
+    assert panel.detail_tabs.currentIndex() == 1
+
+
 def test_click_on_a_channel_enlarges_it(panel, qtbot):
     panel.show()
     qtbot.waitExposed(panel)

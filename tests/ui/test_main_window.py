@@ -120,3 +120,10 @@ def test_missing_data_folder_is_explained(window, tmp_path):
     window.set_data_folder(str(tmp_path))
     assert "no Fashion-MNIST" in window.statusBar().currentMessage()
     assert not window.feature_panel.fashion_button.isEnabled()
+
+
+def test_layer_details_follow_the_stepped_node(window, qtbot):
+    qtbot.waitUntil(lambda: window.feature_panel.current_node is not None, timeout=60_000)
+    node = window.feature_panel.current_node
+    module = window.graph_panel.graph.graph.nodes[node].get("module_path") or node
+    qtbot.waitUntil(lambda: module in window.graph_panel.details_widget.text(), timeout=10_000)
