@@ -123,8 +123,10 @@ def _open_log(path: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.train import EpochMetrics, RunFinished, Trainer, make_config, training_model_name
-    from explorer.train.engine import BatchMetrics
+    from explorer.train.engine import BatchMetrics, keep_freed_memory
 
+    # This process exists to train: keep the step's memory instead of faulting it in anew.
+    keep_freed_memory()
     model = training_model_name(args.name)
     config = make_config(
         args.preset,

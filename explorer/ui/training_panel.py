@@ -1,10 +1,12 @@
 """The training panel: pick a recipe, press Start, watch the curves move.
 
-The engine runs on a ``TrainingWorker`` thread; a timer on the GUI thread drains its
-events ten times per second and updates the view. The curves are created once and fed
-with ``setData``; the confusion matrix and the misclassified grid are repainted after
-each epoch, and a CPU copy of the model goes out through ``weights_updated`` so the graph
-and feature-map views can show the learned weights.
+The engine runs in a ``TrainingProcess`` (or, with ``in_process``, on a
+``TrainingWorker`` thread); a timer on the GUI thread drains its events ten times per
+second and updates the view. The curves are created once and fed with ``setData``, with
+the axes cached and the y ranges moved only when the data leaves them, so a refresh
+repaints little more than the curves; the confusion matrix and the misclassified grid are
+repainted after each epoch, and a CPU copy of the model goes out through
+``weights_updated`` so the graph and feature-map views can show the learned weights.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -112,6 +115,7 @@ class TrainingPanel(QWidget):
         self._train_model: str | None = None
         self._worker: TrainingWorker | None = None
         self._overlays: dict[str, pg.PlotDataItem] = {}
+        self._y_tops: dict[int, float] = {}
         self._reset_series()
 
         self._build_form()
@@ -307,6 +311,10 @@ class TrainingPanel(QWidget):
             for axis in ("left", "bottom"):
                 item.getAxis(axis).setPen(text)
                 item.getAxis(axis).setTextPen(text)
+                # An axis draws its grid across the whole plot: replaying that on every
+                # repaint was most of a redraw (11 ms of 13 here). Cached as a pixmap it
+                # is redrawn only when its range changes, which _fit_y keeps rare.
+                item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             return item
 
         self._loss_plot = plot("Batch loss", "loss")
@@ -562,7 +570,10 @@ class TrainingPanel(QWidget):
         # out on every refresh, the most expensive part of a redraw.
         for plot in (self._loss_plot, self._lr_plot):
             plot.setXRange(0, epochs, padding=0.02)
-            plot.enableAutoRange(x=False, y=True)
+            # y is fitted by _fit_y: auto-range would move it (and redraw the axes) on
+            # every refresh as the loss falls.
+            plot.enableAutoRange(x=False, y=False)
+        self._y_tops = {}
         self._acc_plot.setXRange(0.5, max(epochs, 1) + 0.5, padding=0)
         self._acc_plot.enableAutoRange(x=False, y=False)
 
@@ -727,15 +738,43 @@ class TrainingPanel(QWidget):
         if self._batches_dirty:
             self._batches_dirty = False
             x = np.asarray(self._batch_x)
-            self._loss_raw.setData(x, np.asarray(self._batch_loss))
+            losses = np.asarray(self._batch_loss)
+            lrs = np.asarray(self._lr_y)
+            self._loss_raw.setData(x, losses)
             self._loss_smooth.setData(x, np.asarray(self._smooth))
-            self._lr_curve.setData(np.asarray(self._lr_x), np.asarray(self._lr_y))
+            self._lr_curve.setData(np.asarray(self._lr_x), lrs)
+            self._fit_y(self._loss_plot, losses)
+            self._fit_y(self._lr_plot, lrs)
         if self._epochs_dirty:
             self._epochs_dirty = False
             x = np.asarray(self._epoch_x, dtype=float)
             self._acc_train.setData(x, np.asarray(self._train_acc))
             self._acc_val.setData(x, np.asarray(self._val_acc), connect="finite")
             self._acc_test.setData(x, np.asarray(self._test_acc))
+
+    def _fit_y(self, plot: pg.PlotItem, values: np.ndarray) -> None:
+        """Show [0, top] with ``top`` a round number above the largest value.
+
+        Losses and learning rates are not negative, so 0 is a fixed floor; the top moves
+        only when a value rises above it or all values fall below a third of it, so
+        most refreshes leave the axes (and their cached pixmaps) as they are.
+        """
+        finite = values[np.isfinite(values)] if len(values) else values
+        if not len(finite):
+            return
+        peak = float(finite.max())
+        top = self._y_tops.get(id(plot))
+        if top is not None and peak <= top and peak >= top / 3:
+            return
+        if peak <= 0:
+            top = 1.0
+        else:
+            # The next round number (1, 1.2, 1.5, 2, ... x 10^k) above the peak plus 5%.
+            scale = 10.0 ** math.floor(math.log10(peak * 1.05))
+            top = next(m * scale for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+                       if m * scale >= peak * 1.05)
+        self._y_tops[id(plot)] = top
+        plot.setYRange(0.0, top, padding=0)
 
     def _show_error(self, text: str) -> None:
         self._notice.setText(text)
