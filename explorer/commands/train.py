@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -68,6 +67,8 @@ class ProgressBar:
         self._width = 0
 
     def batch(self, m) -> None:
+        from explorer.train.engine import format_duration
+
         now = time.monotonic()
         if not self.interactive or (now - self._last < self.interval and m.batch != m.batches):
             return
@@ -96,15 +97,6 @@ class ProgressBar:
         if m.overfitting:
             self.stream.write(f"  note: {m.overfitting}\n")
         self.stream.flush()
-
-
-def format_duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _open_log(path: str | None):

@@ -54,6 +54,16 @@ class TrainingError(UserError):
 # --------------------------------------------------------------------------- events
 
 
+def format_duration(seconds: float | None) -> str:
+    """A time left as the CLI's progress bar and the panel show it: 1:02:03 or 4:05."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 @dataclasses.dataclass
 class BatchMetrics:
     """Progress after one optimiser step.

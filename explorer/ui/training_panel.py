@@ -52,6 +52,7 @@ from explorer.train import (
     Trainer,
 )
 from explorer.train.config import DEVICES, OPTIMIZERS, SCHEDULES
+from explorer.train.engine import format_duration
 from explorer.ui.training_views import ConfusionMatrixView, MisclassifiedGrid
 from explorer.ui.training_worker import TrainingProcess, TrainingWorker, WorkerDone, WorkerFailed
 
@@ -59,15 +60,6 @@ CUSTOM = "custom"
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 # Weight of the newest batch in the smoothed loss curve (an exponential moving average).
 SMOOTHING = 0.05
-
-
-def _format_duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -713,7 +705,7 @@ class TrainingPanel(QWidget):
         self._progress.setValue(int(done * 1000))
         paused = " (paused)" if self._worker is not None and self._worker.paused else ""
         self._progress.setFormat(f"epoch {m.epoch}/{m.epochs} · batch {m.batch}/{m.batches}{paused}")
-        self._speed_label.setText(f"{m.images_per_s:,.0f} images/s · {_format_duration(m.eta_s)} left")
+        self._speed_label.setText(f"{m.images_per_s:,.0f} images/s · {format_duration(m.eta_s)} left")
 
     def _on_epoch(self, m: EpochMetrics) -> None:
         self.last_epoch = m

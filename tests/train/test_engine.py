@@ -272,3 +272,11 @@ def test_unsupported_builder_option_is_a_user_error():
 def test_bad_options_are_user_errors(changes, message):
     with pytest.raises(UserError, match=message):
         TrainConfig(**changes).validate()
+
+
+def test_format_duration():
+    from explorer.train.engine import format_duration
+
+    assert format_duration(3723) == "1:02:03"
+    assert format_duration(65.4) == "1:05"
+    assert format_duration(None) == format_duration(float("inf")) == "--:--"
