@@ -317,7 +317,8 @@ class TrainingPanel(QWidget):
         self._loss_smooth = self._loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2), skipFiniteCheck=True)
 
         self._acc_plot = plot("Accuracy per epoch", "accuracy")
-        legend = self._acc_plot.addLegend(offset=(-10, 10), labelTextColor=text)
+        # Bottom right: accuracy climbs towards 1, so a legend at the top hides the curves.
+        legend = self._acc_plot.addLegend(offset=(-10, -10), labelTextColor=text)
         legend.setBrush(pg.mkBrush(base))
         self._acc_train = self._acc_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=6,
                                               symbolBrush="#1f77b4", name="train")
