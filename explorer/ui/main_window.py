@@ -60,28 +60,33 @@ class _CoreLoader(QThread):
 
 
 class _ModelBuilder(QThread):
-    """Builds a model (and loads cached ImageNet weights) off the GUI thread: VGG-19's
-    143 M parameters take seconds to initialise."""
+    """Builds a model off the GUI thread (VGG-19's 143 M parameters take seconds to
+    initialise) with cached ImageNet weights where they exist, or with the weights of a
+    user's ``state_dict`` file."""
 
     built = Signal(int, str, object, bool, str)  # request id, name, module, trained, notice
     failed = Signal(int, str)
 
-    def __init__(self, request: int, name: str, parent: QObject | None = None) -> None:
+    def __init__(self, request: int, name: str, weights_file: str | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.request = request
         self.name = name
+        self.weights_file = weights_file
 
     def run(self) -> None:
-        from explorer.models import get_model_info
-        from explorer.models.weights import load_pretrained
+        from explorer.models import get_model, get_model_info
+        from explorer.models.weights import load_pretrained, load_state_dict_file
 
         try:
             info = get_model_info(self.name)
-            if info.weights:
+            if self.weights_file:
+                model = get_model(self.name)
+                load_state_dict_file(model, self.weights_file)
+                trained, notice = True, f"loaded weights from {Path(self.weights_file).name}"
+            elif info.weights:
                 model, trained, notice = load_pretrained(self.name)
             else:
-                from explorer.models import get_model
-
                 model = get_model(self.name)
                 trained = False
                 notice = "untrained weights" if info.form == "reference" else (
@@ -271,13 +276,16 @@ class MainWindow(QMainWindow):
         if model is not None:
             self.feature_panel.set_model(name, model, True)
             return
-        builder = _ModelBuilder(self._request, name, self)
+        self._build(name)
+        self.statusBar().showMessage(f"Building {info.title}…")
+
+    def _build(self, name: str, weights_file: str | None = None) -> None:
+        builder = _ModelBuilder(self._request, name, weights_file, self)
         builder.built.connect(self._on_model_built)
         builder.failed.connect(self._on_model_failed)
         builder.finished.connect(lambda b=builder: self._builders.discard(b))
         self._builders.add(builder)
         builder.start()
-        self.statusBar().showMessage(f"Building {info.title}…")
 
     def _on_model_chosen(self, name: str) -> None:
         if name != self.current_model:
@@ -332,20 +340,11 @@ class MainWindow(QMainWindow):
             self.load_weights_file(path)
 
     def load_weights_file(self, path: str) -> None:
-        """Load a user's state_dict into a fresh copy of the current model."""
-        from explorer.errors import UserError
-        from explorer.models import get_model
-        from explorer.models.weights import load_state_dict_file
-
-        try:
-            model = get_model(self.current_model)
-            load_state_dict_file(model, path)
-        except UserError as exc:
-            self._show_message(str(exc))
-            return
-        model.eval()
-        self.feature_panel.set_model(self.current_model, model, True)
-        self._show_message(f"loaded weights from {Path(path).name}")
+        """Load a user's state_dict into a fresh copy of the current model, off the GUI
+        thread; a bad file is one line in the status bar and the current model stays."""
+        self._request += 1
+        self._build(self.current_model, weights_file=path)
+        self.statusBar().showMessage(f"Loading weights from {Path(path).name}…")
 
     def _export_graph(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

@@ -71,12 +71,32 @@ def test_theme_choice_persists(window):
     assert Settings().get("theme") == "light"
 
 
-def test_bad_weights_file_keeps_app_working(window, tmp_path):
+def test_bad_weights_file_keeps_app_working(window, qtbot, tmp_path):
+    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
+    model_before = window.feature_panel.stepper.model
     bad = tmp_path / "weights.pt"
     bad.write_bytes(b"not a checkpoint")
     window.load_weights_file(str(bad))
+    qtbot.waitUntil(lambda: "weights.pt" in window.statusBar().currentMessage()
+                    and not window.statusBar().currentMessage().startswith("Loading"), timeout=30_000)
     message = window.statusBar().currentMessage()
-    assert message and "\n" not in message
+    assert message.startswith("lenet_small: ") and "\n" not in message
+    assert window.feature_panel.stepper.model is model_before
+
+
+def test_weights_file_loads_off_the_gui_thread(window, qtbot, tmp_path):
+    import torch
+
+    from explorer.models import get_model
+
+    source = get_model("lenet_small")
+    path = tmp_path / "trained.pt"
+    torch.save(source.state_dict(), path)
+    window.load_weights_file(str(path))
+    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
+                    and torch.equal(next(window.feature_panel.stepper.model.parameters()).cpu(),
+                                    next(source.parameters())), timeout=60_000)
+    assert "loaded weights from trained.pt" in window.statusBar().currentMessage()
 
 
 def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
