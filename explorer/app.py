@@ -59,8 +59,22 @@ def run_gui(args: argparse.Namespace) -> int:
         outcome.update(code=1, message=message)
         app.quit()
 
-    # Wait until the graph is drawn (and give the feature maps a moment), then grab.
-    window.model_shown.connect(lambda _name: QTimer.singleShot(1500, save))
+    # Grab once the graph is drawn and the feature maps show the same model.
+    shown: set[str] = set()
+
+    def note(what: str) -> None:
+        shown.add(what)
+        if shown >= {"graph", "maps"}:
+            QTimer.singleShot(200, save)  # let the last paint land
+
+    def on_ready() -> None:
+        window.feature_panel.view_updated.connect(lambda _node: note("maps"))
+        # The window opens the model right after `ready`; a name it refused fails at once.
+        QTimer.singleShot(0, lambda: window.current_model is None
+                          and fail(window.statusBar().currentMessage() or "no model to show"))
+
+    window.model_shown.connect(lambda _name: note("graph"))
+    window.ready.connect(on_ready)
     window._loader.failed.connect(fail)
     QTimer.singleShot(180_000, app.quit)
     window.show()

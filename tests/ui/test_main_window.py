@@ -147,3 +147,21 @@ def test_layer_details_follow_the_stepped_node(window, qtbot):
     node = window.feature_panel.current_node
     module = window.graph_panel.graph.graph.nodes[node].get("module_path") or node
     qtbot.waitUntil(lambda: module in window.graph_panel.details_widget.text(), timeout=10_000)
+
+
+def test_screenshot_command(tmp_path):
+    """`cnn-explorer --model NAME --screenshot FILE.png` renders the window and exits 0;
+    an unknown model exits 1 at once with the one-line reason."""
+    from PIL import Image
+
+    out = tmp_path / "shot.png"
+    ok = subprocess.run([sys.executable, "-m", "explorer", "--model", "lenet_small", "--screenshot", str(out)],
+                        capture_output=True, text=True, timeout=240)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    with Image.open(out) as image:
+        assert image.width >= 1000 and image.height >= 600
+        assert len(image.convert("L").getcolors(maxcolors=256) or []) > 50  # drawn, not blank
+    bad = subprocess.run([sys.executable, "-m", "explorer", "--model", "no_such_net", "--screenshot", str(out)],
+                         capture_output=True, text=True, timeout=240)
+    assert bad.returncode == 1
+    assert "unknown model 'no_such_net'" in bad.stderr
