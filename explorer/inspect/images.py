@@ -160,8 +160,9 @@ def load_image(
                 "decompression bomb"
             )
         fmt = image.format or ""
-        frames = getattr(image, "n_frames", 1) or 1
         try:
+            # Counting frames seeks through the file (TIFF, GIF), so a corrupt one fails here.
+            frames = getattr(image, "n_frames", 1) or 1
             if frames > 1:
                 image.seek(0)
                 kind = "animated GIF" if fmt == "GIF" else (

@@ -287,3 +287,16 @@ def test_mutated_real_files_give_an_image_or_our_error(which, edits, cut):
         assert str(exc) and "\n" not in str(exc)
     else:
         assert loaded.image.mode in ("L", "RGB")
+
+
+def test_tiff_whose_frames_cannot_be_counted_is_our_error(tmp_path):
+    """A TIFF whose header decodes but whose IFD chain is broken: Pillow raises TypeError
+    ('Missing dimensions') while counting frames, which must not escape the loader."""
+    # Little-endian TIFF, first IFD at offset 8 with one entry (NewSubfileType) and a next
+    # IFD pointer into a second IFD that lacks the width/height tags.
+    first = struct.pack("<H", 3) + struct.pack("<HHII", 256, 4, 1, 4) + struct.pack("<HHII", 257, 4, 1, 4) \
+        + struct.pack("<HHII", 273, 4, 1, 200) + struct.pack("<I", 8 + 2 + 36 + 4)
+    second = struct.pack("<H", 1) + struct.pack("<HHII", 254, 4, 1, 0) + struct.pack("<I", 0)
+    data = b"II*\x00" + struct.pack("<I", 8) + first + second + b"\x00" * 64
+    with pytest.raises(ImageError, match="broken.tif is corrupt or truncated"):
+        load_image(data, label="broken.tif")
