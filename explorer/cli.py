@@ -32,12 +32,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
     """The first positional word if it names a subcommand; GUI options take no positionals."""
+    # The values of the window options (--model NAME, ...) are not commands: the parser
+    # itself says which options take one, so a new option cannot be forgotten here.
+    takes_value = {
+        flag
+        for action in build_parser(None)._actions
+        if action.option_strings and action.nargs != 0
+        for flag in action.option_strings
+    }
     skip_next = False
     for word in argv:
         if skip_next:
             skip_next = False
             continue
-        if word in ("--model", "--screenshot", "--data-dir", "--theme"):
+        if word in takes_value:
             skip_next = True
             continue
         if not word.startswith("-"):
