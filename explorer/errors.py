@@ -4,3 +4,7 @@ the GUI shows them in the status bar or a message box and keeps working."""
 
 class UserError(Exception):
     """Something the user can act on: a bad file, missing data, an unknown name."""
+
+
+class ModelError(UserError):
+    """A model cannot be built or its weights cannot be loaded; the message is for users."""

@@ -56,7 +56,7 @@ def stepping_vs_eager(model_name: str = "resnet50", size: int = 224, repeats: in
     """Seconds of one eager forward and of stepping every node on the same device."""
     import torchvision
 
-    from explorer.inspect.stepper import Stepper
+    from explorer.activations.stepper import Stepper
 
     dev = choose_device(device)
     torch.manual_seed(0)
@@ -120,7 +120,7 @@ def mosaic_draw_ms(channels: int = 256, size: int = 56, repeats: int = 20) -> di
     import numpy as np
 
     app = _app()
-    from explorer.inspect.mosaic import as_channels
+    from explorer.activations.mosaic import as_channels
     from explorer.ui.feature_panel import _render
     from explorer.ui.feature_views import ImagePane
 

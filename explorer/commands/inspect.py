@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from explorer.errors import UserError
-from explorer.inspect.colormaps import COLORMAPS
+from explorer.activations.colormaps import COLORMAPS
 
 #: Gaps between tiles in the PNG.
 PNG_BACKGROUND = (40, 40, 40, 255)
@@ -44,8 +44,8 @@ def add_parser(subparsers) -> None:
 
 
 def _load_input(spec: str):
-    from explorer.inspect.images import load_image
-    from explorer.inspect.samples import load_sample
+    from explorer.activations.images import load_image
+    from explorer.activations.samples import load_sample
 
     if spec == "sample":
         return load_sample()
@@ -92,7 +92,7 @@ def write_mosaic_png(value, path: str | Path, colormap: str, scale: str):
     import numpy as np
     from PIL import Image
 
-    from explorer.inspect.mosaic import render_mosaic
+    from explorer.activations.mosaic import render_mosaic
 
     mosaic, rgba = render_mosaic(value, colormap=colormap, scale=scale, background=PNG_BACKGROUND)
     longest = max(rgba.shape[0], rgba.shape[1])
@@ -108,10 +108,10 @@ def write_mosaic_png(value, path: str | Path, colormap: str, scale: str):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.devices import choose_device, describe_device
-    from explorer.inspect.mosaic import tensor_stats
-    from explorer.inspect.predictions import top_k
-    from explorer.inspect.preprocess import preprocess
-    from explorer.inspect.stepper import Stepper
+    from explorer.activations.mosaic import tensor_stats
+    from explorer.activations.predictions import top_k
+    from explorer.activations.preprocess import preprocess
+    from explorer.activations.stepper import Stepper
     from explorer.models import get_model, get_model_info
 
     info = get_model_info(args.name)

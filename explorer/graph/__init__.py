@@ -13,7 +13,7 @@ from explorer.graph.layout import Layout, layout_view
 from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
 from explorer.graph.named import build_named_graph, resolve_model
 from explorer.graph.trace import GraphTraceError, build_graph
-from explorer.graph.view import (
+from explorer.graph.collapse import (
     ViewGraph,
     ViewState,
     collapse,

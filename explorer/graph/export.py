@@ -9,7 +9,7 @@ from typing import Any
 from explorer.errors import UserError
 from explorer.graph.layout import Layout
 from explorer.graph.model_graph import ModelGraph
-from explorer.graph.view import ViewGraph
+from explorer.graph.collapse import ViewGraph
 
 
 def view_document(graph: ModelGraph, view: ViewGraph, layout: Layout) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import igraph
 
-from explorer.graph.view import ViewGraph
+from explorer.graph.collapse import ViewGraph
 
 NODE_SIZE = (150.0, 40.0)
 BLOCK_SIZE = (184.0, 52.0)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from explorer.errors import UserError
+from explorer.errors import ModelError
 
 Form = Literal["reference", "small"]
 Normalization = Literal["imagenet", "fashion_mnist", "none"]
@@ -25,8 +25,6 @@ FASHION_MNIST_MEAN = (0.2860,)
 FASHION_MNIST_STD = (0.3530,)
 
 
-class ModelError(UserError):
-    """A model cannot be built or its weights cannot be loaded; the message is for users."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,9 +51,9 @@ from superqt.utils import FunctionWorker, GeneratorWorker
 
 from explorer.devices import available_devices, choose_device
 from explorer.errors import UserError
-from explorer.inspect.colormaps import COLORMAPS
-from explorer.inspect.images import ImageError, LoadedImage, image_from_pil, load_image
-from explorer.inspect.mosaic import (
+from explorer.activations.colormaps import COLORMAPS
+from explorer.activations.images import ImageError, LoadedImage, image_from_pil, load_image
+from explorer.activations.mosaic import (
     KernelView,
     Mosaic,
     Stats,
@@ -64,10 +64,10 @@ from explorer.inspect.mosaic import (
     make_mosaic,
     tensor_stats,
 )
-from explorer.inspect.predictions import Predictions, top_k
-from explorer.inspect.preprocess import InputSpec, preprocess, spec_for_model
-from explorer.inspect.samples import SAMPLES, FashionTestImages, load_sample
-from explorer.inspect.stepper import NodeRecord, Stepper
+from explorer.activations.predictions import Predictions, top_k
+from explorer.activations.preprocess import InputSpec, preprocess, spec_for_model
+from explorer.activations.samples import SAMPLES, FashionTestImages, load_sample
+from explorer.activations.stepper import NodeRecord, Stepper
 from explorer.ui.feature_views import HistogramPlot, ImagePane
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.ppm *.pgm);;All files (*)"

@@ -69,7 +69,7 @@ def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
 
 
 # A closed block hides the structure the model is famous for; its glyph shows it anyway.
-# Glyph kinds by the view's ``pattern`` attribute (see explorer.graph.view._block_pattern).
+# Glyph kinds by the view's ``pattern`` attribute (see explorer.graph.collapse._block_pattern).
 GLYPH_SKIP = "skip"  # identity shortcut: an arc beside the block joining at a "+"
 GLYPH_PROJECTION = "projection"  # the same arc dashed, through a small "1×1" box
 GLYPH_BRANCHES = "branches"  # Inception: N parallel branches fanning out into a concat

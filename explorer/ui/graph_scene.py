@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsScene
 
 from explorer.errors import UserError
 from explorer.graph.layout import Layout
-from explorer.graph.view import ViewGraph
+from explorer.graph.collapse import ViewGraph
 from explorer.ui import theme as themes
 from explorer.ui.graph_items import FRAME_TITLE_H, EdgeItem, FrameItem, NodeItem
 

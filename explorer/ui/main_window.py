@@ -49,7 +49,7 @@ class _CoreLoader(QThread):
             infos = [get_model_info(name) for name in list_models()]
             # Importing the panels' heavy core here keeps their first use quick.
             import explorer.graph  # noqa: F401
-            import explorer.inspect  # noqa: F401
+            import explorer.activations  # noqa: F401
             import explorer.train  # noqa: F401
 
             device = describe_device(choose_device(self._device_choice))

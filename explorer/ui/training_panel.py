@@ -54,7 +54,7 @@ from explorer.train import (
 from explorer.train.config import DEVICES, OPTIMIZERS, SCHEDULES
 from explorer.train.engine import format_duration
 from explorer.ui.training_views import ConfusionMatrixView, MisclassifiedGrid
-from explorer.ui.training_worker import TrainingProcess, TrainingWorker, WorkerDone, WorkerFailed
+from explorer.train.runner import TrainingProcess, TrainingWorker, WorkerDone, WorkerFailed
 
 CUSTOM = "custom"
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

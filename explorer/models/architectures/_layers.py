@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from explorer.models._api import ModelError
+from explorer.errors import ModelError
 
 
 class AuxOutputs(NamedTuple):

@@ -12,7 +12,8 @@ import torchvision
 import torchvision.models.inception as inception_tv
 from torch import nn
 
-from explorer.models._api import ModelError, register_model
+from explorer.errors import ModelError
+from explorer.models._api import register_model
 from explorer.models.architectures._layers import check_small_options, conv_bn_relu, scaled
 
 _V2_PAPER = (

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.models._api import ModelError, register_model
+from explorer.errors import ModelError
+from explorer.models._api import register_model
 from explorer.models.architectures._layers import check_small_options, scaled, xavier_init_
 
 _LENET5_PAPER = "Gradient-Based Learning Applied to Document Recognition (LeCun, Bottou, Bengio, Haffner)"

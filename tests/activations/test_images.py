@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from explorer.errors import UserError
-from explorer.inspect.images import MAX_PIXELS, ImageError, LoadedImage, image_from_pil, load_image
+from explorer.activations.images import MAX_PIXELS, ImageError, LoadedImage, image_from_pil, load_image
 
 
 def _save(image: Image.Image, path: Path, **kwargs) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explorer.train import RunHistory, TrainConfig
-from explorer.ui.training_worker import TrainingProcess, WorkerDone, WorkerFailed
+from explorer.train.runner import TrainingProcess, WorkerDone, WorkerFailed
 
 
 def test_killed_child_is_reported_once(tmp_path, qtbot):

@@ -8,8 +8,8 @@
 - ``samples``: built-in samples and the Fashion-MNIST test images.
 """
 
-from explorer.inspect.images import ImageError, LoadedImage, image_from_pil, load_image
-from explorer.inspect.mosaic import (
+from explorer.activations.images import ImageError, LoadedImage, image_from_pil, load_image
+from explorer.activations.mosaic import (
     KernelView,
     Mosaic,
     Stats,
@@ -21,10 +21,10 @@ from explorer.inspect.mosaic import (
     render_mosaic,
     tensor_stats,
 )
-from explorer.inspect.predictions import Predictions, class_names, top_k
-from explorer.inspect.preprocess import InputSpec, Preprocessed, preprocess, spec_for_model
-from explorer.inspect.samples import SAMPLES, FashionTestImages, load_sample
-from explorer.inspect.stepper import NodeRecord, Stepper, StepperError, trace
+from explorer.activations.predictions import Predictions, class_names, top_k
+from explorer.activations.preprocess import InputSpec, Preprocessed, preprocess, spec_for_model
+from explorer.activations.samples import SAMPLES, FashionTestImages, load_sample
+from explorer.activations.stepper import NodeRecord, Stepper, StepperError, trace
 
 __all__ = [
     "SAMPLES", "FashionTestImages", "ImageError", "InputSpec", "KernelView", "LoadedImage",

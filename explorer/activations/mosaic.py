@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.inspect.colormaps import DIVERGING, lookup_table
+from explorer.activations.colormaps import DIVERGING, lookup_table
 
 Scale = Literal["shared", "per_channel"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from explorer.inspect.images import ImageError, LoadedImage, load_image
-from explorer.inspect.predictions import FASHION_MNIST_CLASSES
+from explorer.activations.images import ImageError, LoadedImage, load_image
+from explorer.activations.predictions import FASHION_MNIST_CLASSES
 from explorer.resources import resource_path
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.inspect.images import ImageError
-from explorer.inspect.samples import SAMPLES, FashionTestImages, load_sample
+from explorer.activations.images import ImageError
+from explorer.activations.samples import SAMPLES, FashionTestImages, load_sample
 
 
 def test_every_builtin_sample_loads():

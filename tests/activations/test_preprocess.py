@@ -8,8 +8,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from explorer.inspect.predictions import FASHION_MNIST_CLASSES, UNTRAINED_NOTE, class_names, top_k
-from explorer.inspect.preprocess import IMAGENET_CROP, InputSpec, preprocess, spec_for_model
+from explorer.activations.predictions import FASHION_MNIST_CLASSES, UNTRAINED_NOTE, class_names, top_k
+from explorer.activations.preprocess import IMAGENET_CROP, InputSpec, preprocess, spec_for_model
 from explorer.models import FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
 from explorer.models import get_model_info
 

@@ -11,7 +11,7 @@ import torchvision
 from torch import fx, nn
 
 from explorer.errors import UserError
-from explorer.inspect.stepper import Stepper, StepperError
+from explorer.activations.stepper import Stepper, StepperError
 from explorer.models import get_model, list_models
 
 

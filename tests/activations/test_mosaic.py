@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.inspect.colormaps import COLORMAPS, lookup_table
-from explorer.inspect.mosaic import (
+from explorer.activations.colormaps import COLORMAPS, lookup_table
+from explorer.activations.mosaic import (
     as_channels,
     colorize,
     conv_kernels,
