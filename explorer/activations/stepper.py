@@ -1,8 +1,8 @@
 """Step a forward pass node by node over the model's fx graph.
 
-The stepper traces the model in eval mode with plain ``torch.fx`` tracing (the graph that
-``torch.fx.symbolic_trace`` builds, with the default leaf modules, so its node names are the
-graph view's node ids) and runs one node at a time against the model itself on the chosen
+The stepper traces the model with the graph view's own tracer
+(:func:`explorer.graph.tracer.fx_trace`, the graph ``torch.fx.symbolic_trace`` builds in eval
+mode), so its node names are the graph view's node ids by construction, and runs one node at a time against the model itself on the chosen
 device, as ``torch.fx.Interpreter.run_node`` does but with each node's call resolved once
 (~15 us saved per node, which matters where Python, not arithmetic, bounds a forward
 pass: ResNet-50 at batch 1 on a GPU). It keeps on the device only the values that later
@@ -25,6 +25,7 @@ from torch import fx, nn
 
 from explorer.devices import choose_device
 from explorer.errors import UserError
+from explorer.graph.tracer import fx_trace, module_path_of
 
 
 class StepperError(UserError):
@@ -59,33 +60,17 @@ def _target_name(target: Any) -> str:
     return getattr(target, "__name__", None) or str(target)
 
 
-def _module_path_of(node: fx.Node) -> str:
-    if node.op == "call_module":
-        return str(node.target)
-    # symbolic_trace records the calling module stack; its last entry is the innermost one.
-    stack = node.meta.get("nn_module_stack") or {}
-    if stack:
-        last = list(stack.values())[-1]
-        path = last[0] if isinstance(last, tuple) else str(last)
-        return path
-    return ""
-
-
 def trace(model: nn.Module) -> fx.Graph:
-    """Trace ``model`` in eval mode exactly as the graph view does.
-
-    Returns the graph ``torch.fx.symbolic_trace`` would wrap in a GraphModule: compiling
-    that module's Python source costs a third of DenseNet-201's trace time and nothing here
-    needs it, since the interpreter runs the graph against the model itself.
+    """Trace ``model`` in eval mode with the graph view's tracer, and leave it in eval mode.
 
     Raises:
         StepperError: the model uses control flow that fx cannot trace.
     """
-    # eval() first: GoogLeNet and Inception v3 return auxiliary logits only in training.
+    # eval() first, and kept: GoogLeNet and Inception v3 return auxiliary logits only in training.
     model.eval()
     try:
-        return fx.Tracer().trace(model)
-    except Exception as exc:  # noqa: BLE001 - any trace failure means "cannot step this"
+        return fx_trace(model)
+    except Exception as exc:  # noqa: BLE001 - reported: any trace failure means "cannot step this"
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StepperError(
             f"cannot step {type(model).__name__}: torch.fx could not trace it ({message})"
@@ -138,7 +123,7 @@ class Stepper:
                 name=n.name,
                 op=n.op,
                 target=_target_name(n.target),
-                module_path=_module_path_of(n),
+                module_path=module_path_of(n),
                 kind=self._kind_of(n),
             )
             for i, n in enumerate(self._fx_nodes)

@@ -93,12 +93,13 @@ class ModelGraph:
         name: model name (registry name or the class name of a user's module).
         input_shape: (N, C, H, W) used for the trace.
         graph: ``networkx.DiGraph``; node attributes are plain dicts (see
-            :mod:`explorer.graph.trace`), edge attributes ``kind`` and ``shape``.
+            :mod:`explorer.graph.nodes`), edge attributes ``kind`` and ``shape``.
         modules: hierarchy records by path; ``modules[""]`` is the model.
         order: node ids in execution (topological) order.
         traced: False when fx could not trace the model and the graph was recorded with
             forward hooks instead (module level only).
-        warning: why the graph is a fallback, for the user; None when traced.
+        warning: for the user: why the graph is a fallback, or which auxiliary heads
+            could not be attached; None when the trace is complete.
         total_params: trainable parameters of the whole model.
     """
 

@@ -138,12 +138,47 @@ def test_aux_head_is_attached_where_its_input_comes_from(on_meta):
     assert model.training  # put back as it was
 
 
+class UntraceableHead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent: fx cannot trace this head
+            x = x * 2
+        return self.fc(x.flatten(1))
+
+
+class WithUntraceableHead(WithAuxHead):
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux = UntraceableHead()
+
+
+class TrainingPassFails(WithAuxHead):
+    def forward(self, x):
+        if self.training:
+            x = x.view(3, -1)  # cannot reshape a batch of 2: the pass finding heads fails
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("model_class, reason", [
+    (WithUntraceableHead, "auxiliary head aux not shown: fx cannot trace aux: `if x.sum() > 0:"),
+    (TrainingPassFails, "auxiliary heads not shown: the training-mode pass that finds them failed"),
+])
+def test_an_aux_head_that_cannot_be_attached_is_reported_not_dropped_silently(model_class, reason):
+    graph = build_graph(model_class(), (1, 1, 8, 8))
+    assert graph.traced
+    assert not any(graph.node(n)["aux"] for n in graph.order)
+    assert graph.warning is not None and graph.warning.startswith(reason)
+
+
 def test_trace_matches_plain_symbolic_trace_node_for_node():
-    from explorer.graph.trace import _fx_trace
+    from explorer.graph.tracer import fx_trace
 
     model = Repeated().eval()
     plain = torch.fx.symbolic_trace(model).graph
-    ours = _fx_trace(model)
+    ours = fx_trace(model)
 
     def describe(g):
         return [(n.name, n.op, str(n.target), str(n.args), str(n.kwargs),
