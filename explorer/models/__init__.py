@@ -1,6 +1,8 @@
 """The model zoo: registry, architectures (reference and small forms), weights and stats.
 
 No Qt here. Everything else reaches models through ``list_models``/``get_model``.
+Importing this package imports every architecture module, whose ``@register_model``
+decorators fill the registry (as ``torchvision.models`` and ``timm.models`` do).
 """
 
 from explorer.models._api import (
@@ -15,6 +17,8 @@ from explorer.models._api import (
     list_models,
     register_model,
 )
+# After _api, whose register_model the architecture modules use; in paper order.
+from explorer.models import architectures  # noqa: F401  (registers every model)
 from explorer.models.stats import (
     LayerRow,
     count_flops,

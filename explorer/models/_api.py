@@ -2,6 +2,8 @@
 
 Shaped after torchvision's ``models/_api.py``: a decorator records a builder with its
 metadata; ``list_models``/``get_model`` are the only way the rest of the app reaches them.
+The registry fills when ``explorer.models`` imports the architecture modules, as
+torchvision's and timm's package ``__init__`` do; this module imports none of them.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FASHION_MNIST_MEAN = (0.2860,)
 FASHION_MNIST_STD = (0.3530,)
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,14 +112,8 @@ def register_model(**facts: Any) -> Callable[[Callable[..., nn.Module]], Callabl
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # Importing the architecture modules runs their @register_model decorators.
-    from explorer.models import architectures  # noqa: F401
-
-
 def list_models(form: Form | None = None, family: str | None = None) -> list[str]:
     """Names of registered models, in registration order (families in paper order)."""
-    _ensure_loaded()
     return [
         name
         for name, info in _REGISTRY.items()
@@ -128,7 +122,6 @@ def list_models(form: Form | None = None, family: str | None = None) -> list[str
 
 
 def get_model_info(name: str) -> ModelInfo:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
