@@ -15,7 +15,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from explorer.models._api import ModelInfo
+from explorer.errors import ModelError
+from explorer.models import (
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelInfo,
+    get_model_info,
+)
 
 #: Fraction of the shorter side torchvision's ImageNet evaluation keeps (224 of 256).
 IMAGENET_CROP = 0.875
@@ -140,17 +148,11 @@ def spec_for_model(model: torch.nn.Module, name: str | None = None) -> InputSpec
     ImageNet models at 224x224 unless their first convolution takes one channel.
     """
     if name:
-        from explorer.models._api import get_model_info
-
         try:
             return InputSpec.from_info(get_model_info(name))
-        except Exception:  # noqa: BLE001 - an unregistered name falls through to the guess
-            pass
+        except ModelError:
+            pass  # not registered (``torchvision.resnet18``): guess from the first layer
     first = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if first is not None and first.in_channels == 1:
-        from explorer.models._api import FASHION_MNIST_MEAN, FASHION_MNIST_STD
-
         return InputSpec((28, 28), 1, FASHION_MNIST_MEAN, FASHION_MNIST_STD, 1.0, True)
-    from explorer.models._api import IMAGENET_MEAN, IMAGENET_STD
-
     return InputSpec((224, 224), 3, IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CROP, False)

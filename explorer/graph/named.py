@@ -51,10 +51,10 @@ def resolve_model(name: str, builder_kwargs: dict[str, Any] | None = None, *, me
             try:
                 with torch.device("meta"):
                     return build(), shape
-            except UserError:
-                raise
-            except Exception:
-                pass  # a builder that computes with its weights: build it for real
+            except (NotImplementedError, RuntimeError):
+                # A builder that reads its weights' values (torchvision's RegNets copy
+                # into them: "Cannot copy out of meta tensor") builds for real below.
+                pass
         try:
             return build(), shape
         except TypeError as exc:

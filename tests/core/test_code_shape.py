@@ -159,3 +159,28 @@ def test_no_module_is_over_400_lines_without_a_reason_at_its_top():
     )
     stale = sorted(m for m in ALLOWED_LONG if m not in long)
     assert not stale, f"no longer over {MAX_LINES} lines, remove them from ALLOWED_LONG: {stale}"
+
+
+# Dataset statistics live in explorer/models/_api.py only (IMAGENET_MEAN/STD,
+# FASHION_MNIST_MEAN/STD); everything else reads them from there or from ModelInfo.
+STATISTICS = {0.485, 0.456, 0.406, 0.229, 0.224, 0.225, 0.2860, 0.3530}
+STATISTICS_HOME = "explorer.models._api"
+# Copies in modules others are reshaping now (issue 8); the lead empties this list.
+ALLOWED_STATISTICS_COPIES: set[str] = {
+    "explorer.train.engine",  # FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+}
+
+
+def test_dataset_statistics_are_written_in_one_place():
+    copies = set()
+    for module, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        values = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                  and isinstance(n.value, float)}
+        if values & STATISTICS:
+            copies.add(module)
+    assert STATISTICS_HOME in copies  # the check sees the one real home
+    extra = copies - {STATISTICS_HOME} - ALLOWED_STATISTICS_COPIES
+    assert not extra, f"dataset statistics copied outside {STATISTICS_HOME}: {sorted(extra)}"
+    stale = ALLOWED_STATISTICS_COPIES - copies
+    assert not stale, f"no copy left, remove them from ALLOWED_STATISTICS_COPIES: {sorted(stale)}"

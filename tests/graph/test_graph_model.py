@@ -314,3 +314,14 @@ def test_json_export_and_round_trip(tmp_path):
     again = ModelGraph.from_dict(json.loads(json.dumps(graph.to_dict())))
     assert again.order == graph.order and again.modules.keys() == graph.modules.keys()
     assert again.graph.edges["inception3a_branch1_relu", "cat"]["kind"] == "branch"
+
+
+def test_a_builder_that_reads_its_weights_is_built_for_real_not_on_meta():
+    from explorer.graph import resolve_model
+
+    # torchvision's RegNet copies values into its weights while building, which the meta
+    # device refuses with NotImplementedError; ResNet-18 builds on meta.
+    regnet, shape = resolve_model("torchvision.regnet_x_400mf")
+    assert not next(regnet.parameters()).is_meta and shape == (1, 3, 224, 224)
+    resnet, _ = resolve_model("torchvision.resnet18")
+    assert next(resnet.parameters()).is_meta
