@@ -12,7 +12,7 @@ import pytest
 
 from explorer.commands import graph as graph_command
 from explorer.errors import UserError
-from explorer.graph.worker import GraphService, serve
+from explorer.graph.service import GraphService, serve
 
 
 def _run_cli(*argv: str) -> int:
@@ -49,8 +49,8 @@ def test_serve_speaks_json_lines():
     assert lines[2] == {"id": None, "ok": False, "error": "malformed request"}
 
 
-def test_worker_module_runs_as_a_subprocess():
-    out = subprocess.run([sys.executable, "-m", "explorer.graph.worker", "torchvision.resnet18",
+def test_service_module_runs_as_a_subprocess():
+    out = subprocess.run([sys.executable, "-m", "explorer.graph.service", "torchvision.resnet18",
                           "--expand", "all"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     reply = json.loads(out.stdout)
@@ -96,7 +96,7 @@ def test_core_graph_modules_import_without_qt():
         "import sys\n"
         "for name in ('PySide6', 'pyqtgraph', 'superqt'):\n"
         "    sys.modules[name] = None\n"
-        "import explorer.graph, explorer.graph.worker, explorer.graph.notes, explorer.graph.export\n"
+        "import explorer.graph, explorer.graph.service, explorer.graph.notes, explorer.graph.export\n"
         "assert not any(m.startswith('explorer.ui') for m in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,8 +1,10 @@
-"""Trace and lay out graphs in a separate process, so the window never stalls.
+"""The graph service: a subprocess that traces and lays out graphs, so the window never stalls.
+
+Its Qt client is ``explorer.ui.graph_worker.GraphWorkerClient``.
 
 Pure-Python graph work holds the interpreter lock even in a thread (8 s of it in a
 QThread stalled the GUI thread for 294 ms at a time; in a subprocess, 9 ms). The window
-starts ``python -m explorer.graph.worker --serve`` once and talks JSON lines over
+starts ``python -m explorer.graph.service --serve`` once and talks JSON lines over
 stdin/stdout:
 
     request:  {"id": 1, "op": "open", "name": "resnet50", "kwargs": {}, "state": null}
@@ -11,7 +13,7 @@ stdin/stdout:
     reply:    {"id": 2, "ok": true, "view": {...}, "layout": {...}, "timings": {...}}
     failure:  {"id": n, "ok": false, "error": "one line for the user"}
 
-``python -m explorer.graph.worker NAME [--kwargs-json JSON] [--expand all|blocks]``
+``python -m explorer.graph.service NAME [--kwargs-json JSON] [--expand all|blocks]``
 answers one request and exits.
 """
 
@@ -87,7 +89,7 @@ def serve(stdin: Any = None, stdout: Any = None, *, freeze: bool = False) -> int
     Args:
         stdin, stdout: the streams (default: the process's own).
         freeze: move every object alive after start-up out of the garbage collector's
-            reach (``gc.freeze``); for the worker process, not for a caller's.
+            reach (``gc.freeze``); for the service process, not for a caller's.
     """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
@@ -128,7 +130,7 @@ def serve(stdin: Any = None, stdout: Any = None, *, freeze: bool = False) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m explorer.graph.worker")
+    parser = argparse.ArgumentParser(prog="python -m explorer.graph.service")
     parser.add_argument("name", nargs="?")
     parser.add_argument("--kwargs-json", default="{}")
     parser.add_argument("--expand", choices=("blocks", "all"), default="blocks")
