@@ -1,5 +1,5 @@
 """The core packages must run without Qt (STYLE.md rule 1): import every module of
-models, graph, inspect and train in a process where PySide6, pyqtgraph and superqt cannot
+models, graph, activations and train in a process where PySide6, pyqtgraph and superqt cannot
 be imported, and check explorer.ui was never pulled in."""
 
 import subprocess
