@@ -8,6 +8,7 @@ import torch.fx
 from torch import nn
 
 from explorer.graph import facts
+from explorer.graph.shapes import NodeResults
 from explorer.graph.tracer import module_path_of
 
 
@@ -19,14 +20,23 @@ def _leaf_params(module: nn.Module) -> int:
     return sum(p.numel() for p in unique.values())
 
 
-
 def node_attrs(
     n: torch.fx.Node,
     model_modules: dict[str, nn.Module],
-    results: dict,
+    results: NodeResults,
     seen_modules: set[str],
     prefix: str = "",
 ) -> dict[str, Any]:
+    """The attribute dict of fx node ``n`` (see ``ModelGraph``'s node attributes).
+
+    Args:
+        n: the node.
+        model_modules: the model's modules by path (``""`` is the model itself).
+        results: shapes, dtypes and FLOPs from :func:`~explorer.graph.shapes.propagate_shapes`.
+        seen_modules: paths whose parameters were counted already; a module or parameter
+            used twice owns its weights once. Updated here.
+        prefix: module path of an auxiliary head traced on its own, which ``n`` belongs to.
+    """
     shape, dtype, flops = results.get(n.name, (None, None, 0))
     tensor_inputs = [i for i in n.all_input_nodes if results.get(i.name, (None,))[0] is not None]
     owner = module_path_of(n)

@@ -50,7 +50,7 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
     def __init__(self, module: nn.Module, fx_graph: torch.fx.Graph, counter: FlopCounterMode) -> None:
         super().__init__(module, garbage_collect_values=True, graph=fx_graph)
         self.counter = counter
-        self.results: dict[str, tuple[list[int] | None, str | None, int]] = {}
+        self.results: NodeResults = {}
         # (layer class, its settings, input shapes) -> (output, FLOPs the counter gave)
         self._repeats: dict[tuple, tuple[Any, int]] = {}
         self._replayed_flops = 0
@@ -178,8 +178,13 @@ def _tensor_mode(model: nn.Module) -> Iterator[Callable[[tuple[int, ...]], Tenso
         yield lambda shape: torch.empty(shape)
 
 
-def propagate_shapes(fx_graph: torch.fx.Graph, model: nn.Module, input_shapes: list[tuple[int, ...]],
-               ) -> dict[str, tuple[list[int] | None, str | None, int]]:
+def propagate_shapes(fx_graph: torch.fx.Graph, model: nn.Module,
+                     input_shapes: list[tuple[int, ...]]) -> NodeResults:
+    """Run ``fx_graph`` against ``model`` on empty inputs of ``input_shapes``.
+
+    Raises:
+        GraphTraceError: the model cannot run on those shapes; names the last node that ran.
+    """
     with _tensor_mode(model) as make, FlopCounterMode(display=False) as counter:
         interpreter = _ShapeFlopInterpreter(model, fx_graph, counter)
         try:
