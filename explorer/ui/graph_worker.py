@@ -1,4 +1,4 @@
-"""Talks to the graph subprocess (``python -m explorer.graph.worker --serve``) without blocking.
+"""Talks to the graph subprocess (``python -m explorer.graph.service --serve``) without blocking.
 
 QProcess delivers the replies through the event loop, so the GUI thread only parses JSON
 and builds items; tracing and layout run in the other process (a QThread would hold
@@ -62,7 +62,7 @@ class GraphWorkerClient(QObject):
         self._stderr = b""
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-m", "explorer.graph.worker", "--serve"])
+        process.setArguments(["-m", "explorer.graph.service", "--serve"])
         process.readyReadStandardOutput.connect(self._on_stdout)
         process.readyReadStandardError.connect(self._on_stderr)
         process.finished.connect(self._on_finished)
