@@ -85,3 +85,10 @@ def test_the_app_exits_with_the_message_before_creating_qt(monkeypatch, capsys):
     assert app.run_gui(args) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["error: Qt's X11 platform plugin needs libxcb-icccm.so.4"]
+
+
+def test_readme_lists_every_package():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    for package in XCB_LIBRARIES.values():
+        assert f" {package} " in section.replace("\\\n", " ").replace("\n", " ") + " ", package
