@@ -120,9 +120,13 @@ def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
     """Training a reference model trains its small form; the epoch's weights must show."""
     from explorer.models import get_model
 
+    from explorer.session import WeightsChoice
+
     window.open_model("resnet18")
     trained = get_model("resnet18_small").eval()
-    window.training_panel.weights_updated.emit("resnet18_small", trained)
+    weights = WeightsChoice("run", path="run.pt", run_id="run", epoch=1)
+    window.session.set_model("resnet18_small", weights)
+    window.session.set_module("resnet18_small", weights, trained)
     assert window.current_model == "resnet18_small"
     qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
                     and window.feature_panel.stepper.model is trained, timeout=60_000)
