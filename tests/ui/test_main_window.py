@@ -169,3 +169,18 @@ def test_screenshot_command(tmp_path):
                          capture_output=True, text=True, timeout=240)
     assert bad.returncode == 1
     assert "unknown model 'no_such_net'" in bad.stderr
+
+
+def test_closing_during_a_run_asks_first(window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from explorer.train import TrainConfig
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[2]) or answers.pop(0))
+    window.session.training.start("lenet_small", TrainConfig())
+    assert not window.close() and window.isVisible()  # "No": the window and the run stay
+    assert "lenet_small is training" in asked[0]
+    assert window.close() and not window.isVisible()
+    window.session.training.set_state("stopped")  # no worker here to end it
