@@ -84,6 +84,10 @@ class RunControls(QWidget):
         self._progress.setFormat(f"epoch {m.epoch}/{m.epochs} · batch {m.batch}/{m.batches}{mark}")
         self._speed.setText(f"{m.images_per_s:,.0f} images/s · {format_duration(m.eta_s)} left")
 
+    def end_run(self) -> None:
+        """The run ended: keep its speed, drop the time left."""
+        self._speed.setText(self._speed.text().split(" · ")[0])
+
     @property
     def notice(self) -> str:
         """The notice shown (an error or an overfitting warning), or "" when hidden."""

@@ -91,6 +91,9 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         for curve in (self._loss_raw, self._loss_smooth, self._lr_curve, self._acc_train, self._acc_val, self._acc_test):
             curve.setData([], [])
         self.set_epochs(epochs)
+        # The previous model's loss and lr scales would otherwise stay on the empty plots.
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.setYRange(0.0, 1.0, padding=0)
 
     def set_epochs(self, epochs: int) -> None:
         """A fixed epoch axis: with auto-range the x ticks would be recomputed and re-laid

@@ -391,6 +391,7 @@ class TrainingPanel(QWidget):
         self._running = False
         self._timer.stop()
         self._view.clear_loading()
+        self._controls.end_run()
         run = self._session.training
         run.set_state(self._final_state, run.message)
         self._runs.refresh(set(self._view.curves.overlays))

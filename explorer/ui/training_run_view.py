@@ -101,7 +101,8 @@ class RunView(QWidget):
             self._label.setText(NO_RUN)
             return
         epochs = getattr(run.config, "epochs", None)
-        parts = [f"Model {run.model_name}", run.state]
+        # Between runs the form may show another model: say that this was the last run.
+        parts = [f"{'' if run.active else 'Last run: '}Model {run.model_name}", run.state]
         if run.epoch:
             parts.append(f"epoch {run.epoch}/{epochs}" if epochs else f"epoch {run.epoch}")
             if self._accuracy is not None:

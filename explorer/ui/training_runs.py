@@ -54,6 +54,9 @@ class RunList(QGroupBox):
         layout = QVBoxLayout(self)
         self._list = QListWidget(objectName="runs")
         self._list.setMinimumHeight(120)
+        # Wrapped rather than cut off: the form's column is narrow.
+        self._list.setWordWrap(True)
+        self._list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._list.itemChanged.connect(self._on_item_changed)
         self._list.currentItemChanged.connect(self._on_current_changed)
         self._list.itemDoubleClicked.connect(self._on_double_clicked)

@@ -88,7 +88,7 @@ def test_a_run_updates_the_views_and_the_explorer_follows_it(process_panel, sess
     assert button(panel, "start").isEnabled() and not button(panel, "stop").isEnabled()
     run = session.training
     assert run.state == "finished" and run.epoch == 2 and run.model_name == "lenet_small"
-    assert text_of(panel, "run_label").startswith("Model lenet_small · finished · epoch 2/2")
+    assert text_of(panel, "run_label").startswith("Last run: Model lenet_small · finished · epoch 2/2")
     # Started from the model the explorer shows: the explorer shows the run's newest epoch.
     weights = session.weights
     assert (weights.kind, weights.run_id, weights.epoch) == ("run", run.run_id, 2)
@@ -116,7 +116,7 @@ def test_a_run_keeps_its_model_and_config_while_the_explorer_moves(panel, sessio
     with qtbot.waitSignal(panel.running_changed, timeout=30_000):
         click(qtbot, panel, "stop")
     assert session.training.state == "stopped"
-    assert text_of(panel, "run_label").startswith("Model lenet_small · stopped")
+    assert text_of(panel, "run_label").startswith("Last run: Model lenet_small · stopped")
     # The explorer kept its own model and weights; the stopped run replaced nothing.
     assert session.model_name == "alexnet_small" and session.weights is None
     # Idle again: the form follows the explorer, and nothing of LeNet's run stays on view.
