@@ -6,32 +6,26 @@ explorer's model (``session.model_changed``); a run keeps its own model and conf
 explorer shows meanwhile. Each epoch goes into ``session.training.record_epoch``; the
 explorer's weights follow the run's newest epoch only while the explorer shows that run.
 
-The engine runs in a ``TrainingProcess`` (or, with ``in_process``, on a ``TrainingWorker``
-thread); a timer on the GUI thread drains its events ten times per second.
+The worker, its event timer and its shutdown belong to ``RunDriver`` (training_driver.py).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from explorer.errors import UserError
-from explorer.session import Session, TrainingRun, WeightsChoice
-from explorer.train import BatchMetrics, EpochMetrics, RunFinished, RunHistory, RunStarted, StateChanged, TrainConfig
-from explorer.train.runner import TrainingProcess, TrainingWorker, WorkerDone, WorkerFailed
+from explorer.session import Session, TrainingRun
+from explorer.train import BatchMetrics, EpochMetrics, RunHistory, TrainConfig
 from explorer.ui.training_controls import RunControls
+from explorer.ui.training_driver import RunDriver
 from explorer.ui.training_form import TrainingForm
 from explorer.ui.training_run_view import RunView, disconnect_all
-from explorer.ui.training_runs import RunList
+from explorer.ui.training_runs import RunList, show_epoch_in_explorer
 
-log = logging.getLogger(__name__)
-
-# RunFinished.status -> the session's run state.
-FINAL_STATES = {"completed": "finished", "stopped": "stopped"}
 LOADING = "waiting for the first epoch…"
 
 
@@ -68,24 +62,21 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self._session = session
         self._history = history or RunHistory()
-        self._data_dir = data_dir
-        self._in_process = in_process
-        self._download = download
-        self._worker: TrainingWorker | TrainingProcess | None = None
-        self._running = False
         self._follow = False  # switch the explorer to this run at its first epoch
-        self._final_state = "finished"
-        self.engine_state = "idle"  # what the engine last reported ("paused" once it stopped stepping)
         self.last_batch: BatchMetrics | None = None
         self.last_epoch: EpochMetrics | None = None
-        self.last_status: str | None = None
 
         self._form = TrainingForm()
         self._runs = RunList(session, self._history)
         self._build()
-        self._timer = QTimer(self)
-        self._timer.setInterval(refresh_ms)
-        self._timer.timeout.connect(self._on_refresh)
+        self._driver = RunDriver(session, self._history, refresh_ms=refresh_ms, in_process=in_process,
+                                 download=download, parent=self)
+        self._driver.data_dir = data_dir
+        # Worker events arrive through the driver's signals, each to a bound method.
+        self._driver.batch.connect(self._on_batch)
+        self._driver.ended.connect(self._on_run_ended)
+        self._driver.done.connect(self._on_worker_done)
+        self._driver.drained.connect(self._view.curves.redraw)
 
         self._form.model_changed.connect(self._on_form_model_changed)
         self._form.notice.connect(self._on_notice)
@@ -165,16 +156,16 @@ class TrainingPanel(QWidget):
 
     def set_data_dir(self, folder: str | None) -> None:
         """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder)."""
-        self._data_dir = folder
+        self._driver.data_dir = folder
 
     def _on_explorer_model(self, session: Session) -> None:
         # A run keeps its own model: the form follows the explorer only between runs.
-        if not self._running and session.model_name is not None:
+        if not self._driver.running and session.model_name is not None:
             self._form.set_model(session.model_name)
             self._update_buttons()  # a model without a small form cannot be trained
 
     def _on_form_model_changed(self, _model: str) -> None:
-        if not self._running:
+        if not self._driver.running:
             self._reset_views()
             self._update_buttons()
 
@@ -189,6 +180,8 @@ class TrainingPanel(QWidget):
 
     def _on_run_changed(self, run: TrainingRun) -> None:
         self._form.setEnabled(not run.active)
+        if run.active:
+            self._controls.set_paused(run.state == "paused")
         self._update_buttons()
 
     # ----- control -----------------------------------------------------------------------
@@ -196,7 +189,16 @@ class TrainingPanel(QWidget):
     @property
     def is_running(self) -> bool:
         """A run was started and its worker has not reported the end yet."""
-        return self._running
+        return self._driver.running
+
+    @property
+    def last_status(self) -> str | None:
+        """How the last run ended: ``completed``, ``stopped`` or ``failed``."""
+        return self._driver.last_status
+
+    @property
+    def engine_state(self) -> str:
+        return self._driver.engine_state
 
     def _on_start_clicked(self) -> None:
         self.start()
@@ -208,7 +210,7 @@ class TrainingPanel(QWidget):
             resume: a checkpoint to continue from; the run keeps the checkpoint's own
                 options and trains up to the form's number of epochs (if more).
         """
-        if self._running:
+        if self._driver.running:
             return
         stored = None
         try:
@@ -227,7 +229,7 @@ class TrainingPanel(QWidget):
         from explorer import settings
         from explorer.train.data import raw_folder
 
-        root = settings.data_dir(self._data_dir)
+        root = settings.data_dir(self._driver.data_dir)
         if not (raw_folder(root) / "train-images-idx3-ubyte").exists():
             self._session.notify(f"Fashion-MNIST not found in {raw_folder(root)}: trying to download it")
         self._reset_views(LOADING, config.epochs)
@@ -236,21 +238,7 @@ class TrainingPanel(QWidget):
         # Started from the model the explorer shows: the explorer follows the run's epochs.
         shown = self._session.model_name
         self._follow = shown is not None and shown in (config.model, self._form.picked_model)
-        options = dict(data_root=self._data_dir, download=self._download, history=self._history,
-                       resume=resume or None, checkpoint_path=resume or None)
-        if self._in_process:
-            from explorer.train import Trainer
-
-            self._worker = TrainingWorker(Trainer(config, **options))
-        else:
-            self._worker = TrainingProcess(config, **options)
-        self._running = True
-        self.engine_state = "running"
-        self.last_status = None
-        self._final_state = "finished"
-        self._worker.start()
-        self._session.training.start(config.model, config)
-        self._timer.start()
+        self._driver.start(config, resume)
         self.running_changed.emit(True)
         self._session.notify(f"training {config.model} on {config.device}")
 
@@ -266,31 +254,28 @@ class TrainingPanel(QWidget):
             self.start(resume=path)
 
     def pause(self) -> None:
-        if self._running and not self._worker.paused:
-            self._worker.pause()
-            self._update_buttons()
+        self._driver.pause()
+        self._update_buttons()
 
     def resume(self) -> None:
-        if self._running and self._worker.paused:
-            self._worker.resume()
-            self._update_buttons()
+        self._driver.resume()
+        self._update_buttons()
 
     def stop(self) -> None:
         """Ask the run to stop after the current batch; the last checkpoint stays."""
-        if self._running:
-            self._worker.stop()
+        if self._driver.running:
+            self._driver.stop()
             self._controls.set_progress_text("stopping…")
 
     def _on_pause_clicked(self) -> None:
-        if self._worker is not None and self._worker.paused:
+        if self._driver.paused:
             self.resume()
         else:
             self.pause()
 
     def _update_buttons(self) -> None:
-        running = self._running
-        self._controls.set_buttons(can_start=self._form.training_model is not None, running=running,
-                                   paused=running and self._worker.paused)
+        self._controls.set_buttons(can_start=self._form.training_model is not None, running=self._driver.running,
+                                   paused=self._driver.paused)
 
     def confirm_close(self, parent: QWidget | None = None) -> bool:
         """Ask before a window closes during a run; True when it may close (and stop it)."""
@@ -311,31 +296,11 @@ class TrainingPanel(QWidget):
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop a run for good (the window is closing) and wait for its worker.
 
-        The engine stops within one batch; the checkpoint of the last finished epoch is
-        already on disk and is never half-written (it is replaced atomically), so nothing
-        is lost by not waiting longer than ``timeout_ms``.
-
         Returns:
-            True when no worker is left running; False (and a logged warning) when it
-            did not end in time.
+            True when no worker is left running; False (reported in the log and the
+            status bar) when it did not end within ``timeout_ms``.
         """
-        self._timer.stop()
-        worker = self._worker
-        if worker is None:
-            return True
-        worker.stop()
-        ended = worker.join(timeout_ms / 1000.0)
-        if not ended and isinstance(worker, TrainingProcess):
-            # Stuck outside the step loop (a download, say): end it.
-            worker.kill()
-            ended = not worker.running
-        if not ended:
-            text = f"training of {self._session.training.model_name} did not stop within {timeout_ms} ms"
-            log.warning(text)
-            self._session.notify(text)
-        if self._running:
-            self._handle_events(worker.drain())
-        return ended
+        return self._driver.shutdown(timeout_ms)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()
@@ -343,101 +308,38 @@ class TrainingPanel(QWidget):
         self._view.close_view()
         super().closeEvent(event)
 
-    # ----- the worker's events -----------------------------------------------------------
+    # ----- the run's events --------------------------------------------------------------
 
-    def _on_refresh(self) -> None:
-        if self._worker is None:
-            self._timer.stop()
-            return
-        self._handle_events(self._worker.drain())
+    def _on_batch(self, m: BatchMetrics) -> None:
+        self.last_batch = m
+        self._view.add_batch(m)
+        self._controls.show_batch(m, paused=self._driver.paused)
 
-    def _handle_events(self, events: list) -> None:
-        run = self._session.training
-        for event in events:
-            if isinstance(event, BatchMetrics):
-                self._on_batch(event)
-            elif isinstance(event, EpochMetrics):
-                self.last_epoch = event
-                run.record_epoch(event.epoch, event, event.checkpoint)
-            elif isinstance(event, RunStarted):
-                # A resumed run trains its checkpoint's config: the label names that one.
-                run.start(event.config.model, event.config, run_id=event.run_id, checkpoint=event.checkpoint)
-            elif isinstance(event, StateChanged):
-                self.engine_state = event.state
-                paused = event.state == "paused"
-                self._controls.set_paused(paused)
-                run.set_state("paused" if paused else "running")
-                self._session.notify("training paused" if paused else "training resumed")
-            elif isinstance(event, RunFinished):
-                self.last_status = self.engine_state = event.status
-                self._final_state = FINAL_STATES.get(event.status, event.status)
-                final = event.record.final
-                if event.status == "completed" and "test_acc" in final:
-                    self._session.notify(f"{event.record.model}: test accuracy {final['test_acc']:.3f} "
-                                         f"after {final['epochs']} epochs")
-                else:
-                    self._session.notify(f"{event.record.model}: {event.status}")
-                self._controls.set_progress_text(f"{event.status}: %p%")
-            elif isinstance(event, WorkerFailed):
-                self.last_status = self.engine_state = "failed"
-                self._final_state = "diverged" if "diverged" in event.message else "failed"
-                self._show_error(event.message)
-                self._controls.set_progress_text("failed")
-            elif isinstance(event, WorkerDone):
-                self._on_worker_done()
-        self._view.curves.redraw()
+    def _on_run_ended(self, status: str) -> None:
+        if status == "failed":
+            self._controls.show_notice(self._driver.failure)  # the driver told the status bar
+            self._controls.set_progress_text("failed")
+        else:
+            self._controls.set_progress_text(f"{status}: %p%")
 
     def _on_worker_done(self) -> None:
-        self._running = False
-        self._timer.stop()
+        self._view.curves.redraw()
         self._view.clear_loading()
         self._controls.end_run()
-        run = self._session.training
-        run.set_state(self._final_state, run.message)
         self._runs.refresh(set(self._view.curves.overlays))
         self._update_buttons()
         self.running_changed.emit(False)
 
-    def _on_batch(self, m: BatchMetrics) -> None:
-        self.last_batch = m
-        if self.engine_state != "paused":
-            self.engine_state = "running"
-        self._view.add_batch(m)
-        self._controls.show_batch(m, paused=self._worker is not None and self._worker.paused)
-
     def _on_run_epoch(self, run: TrainingRun, m: EpochMetrics) -> None:
         """Notices and the run list for an epoch; the explorer's weights if it shows the run."""
+        self.last_epoch = m
         if m.overfitting:
             self._controls.show_notice(f"Epoch {m.epoch}: {m.overfitting}")
         else:
             self._controls.hide_notice()
         self._runs.refresh(set(self._view.curves.overlays))
-        self._follow_run(run, m)
-
-    def _follow_run(self, run: TrainingRun, m: EpochMetrics) -> None:
-        """Show the run's newest epoch in the explorer, but only where it shows this run.
-
-        The explorer shows the run when its weights are this run's (``kind == "run"`` and
-        the same run id), or, at the run's first epoch, when the run was started from the
-        model the explorer still shows. Any other weights in the view stay.
-        """
-        session = self._session
-        if m.checkpoint is None or run.run_id is None or run.model_name is None:
-            return
-        weights = WeightsChoice("run", path=m.checkpoint, run_id=run.run_id, epoch=m.epoch,
-                                test_accuracy=m.test_acc)
-        shown = session.weights
-        showing_run = shown is not None and shown.kind == "run" and shown.run_id == run.run_id
         follow, self._follow = self._follow, False
-        if session.model_name == run.model_name and (showing_run or follow):
-            session.set_weights(weights)
-        elif follow and session.model_name == self._form.picked_model:
-            # A reference model's run trains its small form: the explorer moves to it.
-            session.set_model(run.model_name, weights)
-        else:
-            return
-        # The epoch's model is at hand: deliver it rather than reading the checkpoint back.
-        session.set_module(run.model_name, weights, m.model)
+        show_epoch_in_explorer(self._session, run, m, follow=follow, picked=self._form.picked_model)
 
     # ----- notices and overlays ----------------------------------------------------------
 

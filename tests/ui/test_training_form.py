@@ -11,7 +11,7 @@ from explorer.session import Session
 from explorer.train import PRESETS, RunHistory, make_config
 from explorer.train import config as train_config
 from explorer.train.runner import WorkerDone
-from explorer.ui import training_panel
+from explorer.ui import training_driver
 from explorer.ui.training_panel import TrainingPanel
 
 
@@ -45,7 +45,7 @@ def session():
 
 @pytest.fixture
 def panel(qtbot, tmp_path, session, monkeypatch):
-    monkeypatch.setattr(training_panel, "TrainingProcess", RecordingWorker)
+    monkeypatch.setattr(training_driver, "TrainingProcess", RecordingWorker)
     widget = TrainingPanel(session, history=RunHistory(tmp_path / "runs"), data_dir=str(tmp_path), refresh_ms=10)
     qtbot.addWidget(widget)
     session.set_model("lenet_small")
