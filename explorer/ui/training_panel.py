@@ -154,6 +154,11 @@ class TrainingPanel(QWidget):
         """Show ``config`` in the form (its model included); the next Start trains it."""
         self._form.set_config(config)
 
+    @property
+    def data_dir(self) -> str | None:
+        """The folder the next run reads Fashion-MNIST from (None: the settings' folder)."""
+        return self._driver.data_dir
+
     def set_data_dir(self, folder: str | None) -> None:
         """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder)."""
         self._driver.data_dir = folder

@@ -135,7 +135,7 @@ def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
 def test_data_folder_choice_reaches_both_panels(window, fashion_root):
     window.set_data_folder(str(fashion_root))
     assert Settings().get("data_dir") == str(fashion_root)
-    assert window.training_panel._data_dir == str(fashion_root)
+    assert window.training_panel.data_dir == str(fashion_root)
     assert window.feature_panel.fashion_button.isEnabled()
     assert "Fashion-MNIST found" in window.statusBar().currentMessage()
 
