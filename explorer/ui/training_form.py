@@ -199,6 +199,11 @@ class TrainingForm(QGroupBox):
             self.notice.emit(str(exc))
             self._update_fit()
             return
+        if self._trainable and model == self._config.model:
+            # Another form of the same trained model (resnet18 -> resnet18_small): the
+            # recipe, edits included, stays.
+            self._show(self._config)
+            return
         chosen = self._preset.currentText()
         if chosen != CUSTOM and preset(chosen).get("model", model) != model:
             self._set_preset(CUSTOM)

@@ -131,3 +131,13 @@ def test_preset_fit_warning_shows_before_a_run(panel, qtbot, monkeypatch):
     assert not warning.isHidden() and warning.text() == "strong overfits lenet_small on the subset"
     choose(qtbot, combo, "quick")
     assert warning.isHidden()
+
+
+def test_another_form_of_the_same_trained_model_keeps_the_edits(panel, session, qtbot):
+    session.set_model("resnet18_small")
+    epochs = panel.findChild(QSpinBox, "epochs")
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "7")
+    session.set_model("resnet18")  # trains resnet18_small too
+    assert panel.config().epochs == 7
+    assert panel.findChild(QLabel, "form_model").text() == "resnet18_small  (small form of resnet18)"
