@@ -19,6 +19,15 @@ def run_gui(args: argparse.Namespace) -> int:
 
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+    from explorer.platform_check import check_platform
+
+    # Before Qt loads its platform plugin: a missing X11 library would abort the process
+    # with a message that names none of them.
+    problem = check_platform()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+
     from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication

@@ -121,10 +121,11 @@ def gui_run(data_root: Path, config: TrainConfig) -> tuple[float, float, float]:
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as folder:
-        panel = TrainingPanel(history=RunHistory(folder), data_dir=str(data_root))
+        from explorer.session import Session
+
+        panel = TrainingPanel(Session(), history=RunHistory(folder), data_dir=str(data_root))
         panel.resize(1300, 800)
         panel.show()
-        panel.set_model_name(config.model)
         panel.set_config(config)
         done = []
         panel.running_changed.connect(lambda running: done.append(True) if not running else None)

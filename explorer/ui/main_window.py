@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer import __version__
+from explorer.session import Session
 from explorer.settings import Settings
 from explorer.ui.graph_worker import GraphWorkerClient
 from explorer.ui.model_picker import ModelPicker
@@ -121,6 +122,10 @@ class MainWindow(QMainWindow):
         self.graph_panel = None
         self.feature_panel = None
         self.training_panel = None
+        # Stopgap until the views subscribe to the session themselves (the session-ui branch).
+        self.session = Session()
+        self.session.message.connect(self._show_message)
+        self.session.module_changed.connect(self._on_session_module)
 
         self.setWindowTitle("cnn-explorer")
         self.resize(1440, 900)
@@ -205,7 +210,7 @@ class MainWindow(QMainWindow):
         self.graph_panel = GraphPanel()
         # None lets the panels resolve the folder when they need it (env, settings, cache).
         self.feature_panel = FeatureMapPanel(data_root=self._data_dir)
-        self.training_panel = TrainingPanel(data_dir=self._data_dir)
+        self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
 
         # The graph beside the feature maps, so the highlighted node and its maps are seen
         # together; the layer details (a short table and the paper's note) sit under the
@@ -235,8 +240,6 @@ class MainWindow(QMainWindow):
         self.graph_panel.failed.connect(self._show_message)
         self.feature_panel.current_node_changed.connect(self.graph_panel.highlight_node)
         self.feature_panel.message.connect(self._show_message)
-        self.training_panel.message.connect(self._show_message)
-        self.training_panel.weights_updated.connect(self._on_weights_updated)
 
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
@@ -270,8 +273,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{info.title} — cnn-explorer")
         self.settings.set("last_model", name)
         self.graph_panel.show_model(name)
-        if self.training_panel.training_model != name:
-            self.training_panel.set_model_name(name)
+        self.session.set_model(name)
         self._request += 1  # results of builders still running are now stale
         if model is not None:
             self.feature_panel.set_model(name, model, True)
@@ -301,13 +303,15 @@ class MainWindow(QMainWindow):
         if request == self._request:
             self._show_message(message)
 
-    def _on_weights_updated(self, name: str, model) -> None:
-        """Each epoch's weights go to the feature-map view. Training uses the small form
-        (resnet18 trains as resnet18_small), so the view switches to it on the first epoch."""
-        if name == self.current_model:
-            self.feature_panel.set_model(name, model, True)
+    def _on_session_module(self, session: Session) -> None:
+        """A run's epoch the session shows goes to the feature-map view (training uses the
+        small form: resnet18 trains as resnet18_small, so the view may switch to it)."""
+        if session.module is None or session.weights is None or session.weights.kind != "run":
+            return
+        if session.model_name == self.current_model:
+            self.feature_panel.set_model(session.model_name, session.module, True)
         else:
-            self.open_model(name, model)
+            self.open_model(session.model_name, session.module)
 
     def _on_graph_ready(self, graph) -> None:
         if self.current_model:
@@ -418,6 +422,10 @@ class MainWindow(QMainWindow):
     # ----- closing ------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        # Closing during a run asks first; the run's last checkpoint stays either way.
+        if self.training_panel is not None and not self.training_panel.confirm_close(self):
+            event.ignore()
+            return
         if self.training_panel is not None:
             self.training_panel.shutdown()
         for panel in (self.graph_panel, self.feature_panel):

@@ -13,6 +13,8 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+EMPTY_CONFUSION = "Confusion matrix (test): shown after the first epoch"
+EMPTY_MISTAKES = "Misclassified test images: shown after the first epoch"
 SHORT_NAMES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
@@ -25,8 +27,8 @@ class ConfusionMatrixView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._matrix = np.zeros((10, 10), dtype=np.int64)
-        self._title = "Confusion matrix (test): no epoch yet"
+        self._matrix: np.ndarray | None = None
+        self._title = EMPTY_CONFUSION
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -37,8 +39,19 @@ class ConfusionMatrixView(QWidget):
         self._title = f"Confusion matrix (test), epoch {epoch}: accuracy {acc:.3f}" if epoch else "Confusion matrix"
         self.update()
 
-    def matrix(self) -> np.ndarray:
-        return self._matrix.copy()
+    def clear(self, title: str = "") -> None:
+        """Show only ``title`` (a run is loading, or no epoch of this model yet)."""
+        self._matrix = None
+        self._title = title or EMPTY_CONFUSION
+        self.update()
+
+    def matrix(self) -> np.ndarray | None:
+        """The counts shown, or None in the empty state."""
+        return None if self._matrix is None else self._matrix.copy()
+
+    @property
+    def title(self) -> str:
+        return self._title
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
@@ -50,6 +63,10 @@ class ConfusionMatrixView(QWidget):
         metrics = painter.fontMetrics()
         title_h = metrics.height() + 6
         painter.setPen(text_color)
+        if self._matrix is None:
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._title)
+            painter.end()
+            return
         painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
 
         label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
@@ -114,7 +131,7 @@ class MisclassifiedGrid(QWidget):
         self._tile = tile
         self._images: list[QImage] = []
         self._captions: list[tuple[str, str]] = []
-        self._title = "Misclassified test images: no epoch yet"
+        self._title = EMPTY_MISTAKES
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -135,9 +152,20 @@ class MisclassifiedGrid(QWidget):
         )
         self.update()
 
+    def clear(self, title: str = "") -> None:
+        """Show only ``title`` (a run is loading, or no epoch of this model yet)."""
+        self._images = []
+        self._captions = []
+        self._title = title or EMPTY_MISTAKES
+        self.update()
+
     @property
     def count(self) -> int:
         return len(self._images)
+
+    @property
+    def title(self) -> str:
+        return self._title
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
@@ -146,10 +174,11 @@ class MisclassifiedGrid(QWidget):
         metrics = painter.fontMetrics()
         title_h = metrics.height() + 6
         painter.setPen(text_color)
-        painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
         if not self._images:
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._title)
             painter.end()
             return
+        painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
         painter.setFont(small)

@@ -120,9 +120,13 @@ def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
     """Training a reference model trains its small form; the epoch's weights must show."""
     from explorer.models import get_model
 
+    from explorer.session import WeightsChoice
+
     window.open_model("resnet18")
     trained = get_model("resnet18_small").eval()
-    window.training_panel.weights_updated.emit("resnet18_small", trained)
+    weights = WeightsChoice("run", path="run.pt", run_id="run", epoch=1)
+    window.session.set_model("resnet18_small", weights)
+    window.session.set_module("resnet18_small", weights, trained)
     assert window.current_model == "resnet18_small"
     qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
                     and window.feature_panel.stepper.model is trained, timeout=60_000)
@@ -131,7 +135,7 @@ def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
 def test_data_folder_choice_reaches_both_panels(window, fashion_root):
     window.set_data_folder(str(fashion_root))
     assert Settings().get("data_dir") == str(fashion_root)
-    assert window.training_panel._data_dir == str(fashion_root)
+    assert window.training_panel.data_dir == str(fashion_root)
     assert window.feature_panel.fashion_button.isEnabled()
     assert "Fashion-MNIST found" in window.statusBar().currentMessage()
 
@@ -165,3 +169,18 @@ def test_screenshot_command(tmp_path):
                          capture_output=True, text=True, timeout=240)
     assert bad.returncode == 1
     assert "unknown model 'no_such_net'" in bad.stderr
+
+
+def test_closing_during_a_run_asks_first(window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from explorer.train import TrainConfig
+
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: asked.append(args[2]) or answers.pop(0))
+    window.session.training.start("lenet_small", TrainConfig())
+    assert not window.close() and window.isVisible()  # "No": the window and the run stay
+    assert "lenet_small is training" in asked[0]
+    assert window.close() and not window.isVisible()
+    window.session.training.set_state("stopped")  # no worker here to end it

@@ -1,0 +1,143 @@
+"""The training form edits a held TrainConfig: presets reach the run whole (fields without a
+widget included), a typed value changes only its field, the preset-fit warning shows."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSpinBox
+
+from explorer.session import Session
+from explorer.train import PRESETS, RunHistory, make_config
+from explorer.train import config as train_config
+from explorer.train.runner import WorkerDone
+from explorer.ui import training_driver
+from explorer.ui.training_panel import TrainingPanel
+
+
+class RecordingWorker:
+    """Stands in for TrainingProcess: records the config and ends at once."""
+
+    def __init__(self, config, **_options):
+        self.config = config
+        self.paused = False
+        self.running = False
+        self._events = [WorkerDone()]
+
+    def start(self):
+        pass
+
+    def drain(self):
+        events, self._events = self._events, []
+        return events
+
+    def stop(self):
+        pass
+
+    def join(self, timeout_s=None):
+        return True
+
+
+@pytest.fixture
+def session():
+    return Session()
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path, session, monkeypatch):
+    monkeypatch.setattr(training_driver, "TrainingProcess", RecordingWorker)
+    widget = TrainingPanel(session, history=RunHistory(tmp_path / "runs"), data_dir=str(tmp_path), refresh_ms=10)
+    qtbot.addWidget(widget)
+    session.set_model("lenet_small")
+    return widget
+
+
+def choose(qtbot, combo: QComboBox, text: str) -> None:
+    """Pick ``text`` as a user does with the keyboard: focus the box and type its name."""
+    # Typed letters add up to one search until the keyboard input interval has passed.
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    combo.setFocus()
+    qtbot.keyClicks(combo, text)
+    assert combo.currentText() == text
+
+
+def start(qtbot, panel, session):
+    with qtbot.waitSignal(panel.running_changed, timeout=5_000, check_params_cb=lambda running: not running):
+        qtbot.mouseClick(panel.findChild(QPushButton, "start"), Qt.MouseButton.LeftButton)
+    return session.training.config
+
+
+PRESET_FIELDS = [(name, field, value) for name, values in PRESETS.items() for field, value in values.items()]
+
+
+@pytest.mark.parametrize(("preset", "field", "value"), PRESET_FIELDS, ids=[f"{p}-{f}" for p, f, _ in PRESET_FIELDS])
+def test_every_preset_field_reaches_the_started_run(panel, session, qtbot, preset, field, value):
+    choose(qtbot, panel.findChild(QComboBox, "preset"), preset)
+    config = start(qtbot, panel, session)
+    assert getattr(config, field) == value
+    assert session.training.model_name == config.model
+
+
+def test_strong_preset_keeps_label_smoothing_as_the_cli_does(panel, session, qtbot):
+    """The issue's fourth bug: the window trained "strong" with label smoothing 0.0."""
+    choose(qtbot, panel.findChild(QComboBox, "preset"), "strong")
+    config = start(qtbot, panel, session)
+    assert config == make_config("strong", model="lenet_small")
+    assert config.label_smoothing == 0.1
+
+
+def test_typing_a_value_changes_only_its_field(panel, session, qtbot):
+    choose(qtbot, panel.findChild(QComboBox, "preset"), "strong")
+    epochs = panel.findChild(QSpinBox, "epochs")
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "3")
+    lr = panel.findChild(QDoubleSpinBox, "lr")
+    lr.selectAll()
+    qtbot.keyClicks(lr, "0.02")
+    assert panel.findChild(QComboBox, "preset").currentText() == "custom"  # no longer the preset
+    config = start(qtbot, panel, session)
+    assert config == make_config("strong", model="lenet_small").replace(epochs=3, lr=0.02)
+
+
+def test_default_recipe_of_a_model_comes_from_make_config(panel, session):
+    session.set_model("resnet18")
+    assert panel.config() == make_config(model="resnet18_small")
+    device = panel.findChild(QComboBox, "device")
+    device.setCurrentText("cpu")
+    session.set_model("alexnet_small")
+    # The machine settings stay; the recipe is the new model's own.
+    assert panel.config() == make_config(model="alexnet_small", device="cpu")
+
+
+def test_a_preset_stays_chosen_across_models_that_it_fits(panel, session, qtbot):
+    combo = panel.findChild(QComboBox, "preset")
+    choose(qtbot, combo, "quick")
+    session.set_model("alexnet_small")
+    assert combo.currentText() == "quick" and panel.config() == make_config("quick", model="alexnet_small")
+    choose(qtbot, combo, "textbook-lenet")  # names its own model
+    assert panel.training_model == "lenet"
+    session.set_model("resnet18_small")
+    assert combo.currentText() == "custom" and panel.config() == make_config(model="resnet18_small")
+
+
+def test_preset_fit_warning_shows_before_a_run(panel, qtbot, monkeypatch):
+    def preset_fit(preset, model):
+        return f"{preset} overfits {model} on the subset" if preset == "strong" else None
+
+    monkeypatch.setattr(train_config, "preset_fit", preset_fit, raising=False)
+    warning = panel.findChild(QLabel, "preset_fit")
+    combo = panel.findChild(QComboBox, "preset")
+    choose(qtbot, combo, "strong")
+    assert not warning.isHidden() and warning.text() == "strong overfits lenet_small on the subset"
+    choose(qtbot, combo, "quick")
+    assert warning.isHidden()
+
+
+def test_another_form_of_the_same_trained_model_keeps_the_edits(panel, session, qtbot):
+    session.set_model("resnet18_small")
+    epochs = panel.findChild(QSpinBox, "epochs")
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "7")
+    session.set_model("resnet18")  # trains resnet18_small too
+    assert panel.config().epochs == 7
+    assert panel.findChild(QLabel, "form_model").text() == "resnet18_small  (small form of resnet18)"
