@@ -27,7 +27,6 @@ ALLOWED_CYCLES: list[frozenset[str]] = [
 # empties this list after merging their work. Lines as of the split of graph/trace.py.
 ALLOWED_LONG: set[str] = {
     "explorer.ui.feature_panel",  # 1031
-    "explorer.ui.training_panel",  # 827
     "explorer.ui.graph_panel",  # 627
     "explorer.ui.graph_items",  # 510
     "explorer.ui.main_window",  # 429
