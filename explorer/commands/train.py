@@ -67,7 +67,7 @@ class ProgressBar:
         self._width = 0
 
     def batch(self, m) -> None:
-        from explorer.train.engine import format_duration
+        from explorer.train import format_duration
 
         now = time.monotonic()
         if not self.interactive or (now - self._last < self.interval and m.batch != m.batches):
@@ -115,7 +115,7 @@ def _open_log(path: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.train import EpochMetrics, RunFinished, Trainer, make_config, training_model_name
-    from explorer.train.engine import BatchMetrics, keep_freed_memory
+    from explorer.train import BatchMetrics, keep_freed_memory
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
     keep_freed_memory()

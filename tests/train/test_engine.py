@@ -23,7 +23,8 @@ from explorer.train import (
     load_checkpoint,
     training_model_name,
 )
-from explorer.train.engine import lr_at, overfitting_notice, split_outputs
+from explorer.train.evaluation import overfitting_notice
+from explorer.train.recipe import lr_at, split_outputs
 
 
 def config(**changes) -> TrainConfig:
@@ -275,7 +276,7 @@ def test_bad_options_are_user_errors(changes, message):
 
 
 def test_format_duration():
-    from explorer.train.engine import format_duration
+    from explorer.train import format_duration
 
     assert format_duration(3723) == "1:02:03"
     assert format_duration(65.4) == "1:05"
