@@ -242,6 +242,17 @@ class Trainer:
             UserError: missing or corrupt data, a bad checkpoint, an unknown model.
         """
         self._setup()
+        try:
+            yield from self._run()
+        except UserError as exc:
+            if self.record.status == "running":
+                self.journal.finish("failed", str(exc))
+            raise
+        finally:
+            # Stopped, failed or abandoned: another run may use the checkpoint file now.
+            self.journal.close()
+
+    def _run(self) -> Iterator[Event]:
         yield RunStarted(
             run_id=self.record.run_id,
             config=self.config,

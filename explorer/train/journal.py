@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from explorer import settings
-from explorer.train.checkpoint import save_checkpoint
+from explorer.train.checkpoint import CheckpointLock, save_checkpoint
 from explorer.train.config import TrainConfig
 from explorer.train.events import RunFinished
 from explorer.train.history import RunHistory, RunRecord
@@ -61,6 +61,8 @@ class RunJournal:
             self.checkpoint_path = default_checkpoint_path(run_id)
         else:
             self.checkpoint_path = Path(checkpoint)
+        # Before anything is written: a second run on the same file stops here.
+        self.lock = CheckpointLock(self.checkpoint_path).acquire() if self.checkpoint_path else None
         record = None
         if history is not None and resuming:
             with contextlib.suppress(OSError, ValueError, TypeError):
@@ -130,4 +132,11 @@ class RunJournal:
         self.record.message = message
         self.record.finished = datetime.now().isoformat(timespec="seconds")
         self.save_record()
+        self.close()
         return RunFinished(status=status, message=message, record=self.record)
+
+    def close(self) -> None:
+        """Let go of the checkpoint file (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
