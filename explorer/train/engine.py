@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from explorer.train.events import (
 )
 from explorer.train.history import RunHistory, RunRecord
 from explorer.train.journal import RunJournal, new_run_id
+from explorer.train.loss import DivergenceWatch
 from explorer.train.recipe import (
     build_model,
     input_geometry,
@@ -261,6 +261,7 @@ class Trainer:
             device=str(self.device),
             start_epoch=self.start_epoch,
         )
+        self.watch = DivergenceWatch(num_classes=10, lr=self.config.lr)
         self._generator = torch.Generator(device=self.device)
         self._train_time = self._eval_time = 0.0
         self._images_seen = 0
@@ -368,13 +369,13 @@ class Trainer:
 
     def _check_losses(self, losses: list[float], epoch: int) -> None:
         """Raise TrainingError when the newly read losses show the run diverged."""
-        if not all(math.isfinite(v) for v in losses):
-            bad = next(v for v in losses if not math.isfinite(v))
-            self._fail(f"loss became {bad} in epoch {epoch}")
-            raise TrainingError(
-                f"loss became {bad} in epoch {epoch}: training diverged; lower the learning "
-                f"rate (now {self.config.lr:g}) and start again"
-            )
+        self._stop_if(self.watch.check_losses(losses), epoch)
+
+    def _stop_if(self, verdict: str | None, epoch: int) -> None:
+        if verdict is not None:
+            message = f"{verdict} (epoch {epoch})"
+            self._fail(message)
+            raise TrainingError(message)
 
     def _end_epoch(self, epoch: int, train_loss: float, train_acc: float, lr: float) -> EpochMetrics | None:
         """Evaluate, record the curves, save the checkpoint; None when stopped."""
@@ -393,6 +394,8 @@ class Trainer:
         confusion_rows = confusion.tolist()
         test_acc = accuracy(confusion_rows)
         val_loss, val_acc = (val[0], accuracy(val[1].tolist())) if val is not None else (None, None)
+        # Before anything is recorded or saved: a diverged epoch leaves no checkpoint.
+        self._stop_if(self.watch.check_epoch(train_loss, train_acc, test_loss), epoch)
         rate = self._images_seen / self._train_time if self._train_time > 0 else 0.0
         for key, value in (
             ("epoch", epoch),

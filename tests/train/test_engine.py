@@ -140,7 +140,7 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tiny_data, make_tiny, 
     saved = load_checkpoint(ckpt)["model_state"]
     with torch.no_grad():
         model[-1].weight.fill_(float("nan"))
-    with pytest.raises(TrainingError, match="loss became nan in epoch 2.*lower the learning rate"):
+    with pytest.raises(TrainingError, match="training diverged: the loss became nan .*lower the learning rate.*epoch 2"):
         list(run)
     assert history.load(trainer.record.run_id).status == "failed"
     after = load_checkpoint(ckpt)
@@ -265,7 +265,7 @@ def test_unsupported_builder_option_is_a_user_error():
     "changes, message",
     [
         (dict(epochs=0), "epochs must be at least 1"),
-        (dict(lr=-1.0), "learning rate must be positive"),
+        (dict(lr=-1.0), "learning rate must be above 0"),
         (dict(optimizer="lbfgs"), "unknown optimizer"),
         (dict(dropout=1.5), "dropout must be in"),
     ],
