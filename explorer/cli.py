@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from explorer import __version__
 from explorer.errors import UserError
+from explorer.settings import THEMES
 
 # subcommand -> (module that defines it, one-line help shown by `cnn-explorer --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,7 +70,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="render the window off screen, save a PNG and exit",
     )
     gui.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
-    gui.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+    gui.add_argument("--theme", choices=THEMES, help="colour theme (remembered)")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:

@@ -27,6 +27,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,21 @@ _TMP_SUFFIX = ".tmp"
 # A temporary whose writer cannot be identified is left alone for this long: long enough
 # for any save to finish, short enough that litter does not pile up.
 STALE_AFTER_S = 24 * 3600
+
+
+# Per-epoch curves (and per-batch losses) a training checkpoint carries.
+CURVE_KEYS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "images_per_s",
+    "batch_loss",
+)
 
 
 class CheckpointError(UserError):
@@ -213,6 +229,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     for key in ("model_name", "config", "epoch", "model_state"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks {key!r}")
+    check_metadata(payload, path)
     if str(map_location) != "cpu":
         payload = _to_device(payload, map_location)
     return payload
@@ -226,6 +243,65 @@ def _to_device(obj: Any, device: str | torch.device) -> Any:
     if isinstance(obj, list):
         return [_to_device(v, device) for v in obj]
     return obj
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_metadata(state: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Check a loaded checkpoint's entries against what ``Trainer`` writes: the schema
+    every reader (a resumed run, the training panel) relies on.
+
+    Raises:
+        CheckpointError: naming the first entry that does not fit.
+    """
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {path} is damaged: {what}")
+
+    if not isinstance(state.get("model_name"), str):
+        raise bad("model_name is not a name")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise bad(f"epoch is {epoch!r}, not a count of epochs")
+    if not isinstance(state.get("config"), Mapping) or not all(isinstance(k, str) for k in state["config"]):
+        raise bad("config is not a table of options")
+    run_id = state.get("run_id")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id or os.sep in run_id or "/" in run_id):
+        raise bad(f"run_id {run_id!r} is not a run name")
+    from explorer.models.weights import validate_state_dict
+
+    try:
+        validate_state_dict(state.get("model_state"), "its model_state")
+    except UserError as exc:
+        raise bad(str(exc)) from None
+    optimizer_state = state.get("optimizer_state")
+    if optimizer_state is not None and not (
+        isinstance(optimizer_state, Mapping)
+        and isinstance(optimizer_state.get("state"), Mapping)
+        and isinstance(optimizer_state.get("param_groups"), list)
+        and all(isinstance(g, Mapping) for g in optimizer_state["param_groups"])
+    ):
+        raise bad("optimizer_state is not an optimiser's state")
+    curves = state.get("curves", {})
+    if not isinstance(curves, Mapping):
+        raise bad("curves is not a table of lists")
+    for key in CURVE_KEYS:
+        values = curves.get(key, [])
+        if not isinstance(values, list) or not all(v is None or _is_number(v) for v in values):
+            raise bad(f"curve {key!r} is not a list of numbers")
+    per_epoch = [len(curves.get(key, [])) for key in CURVE_KEYS if key != "batch_loss"]
+    if any(n != epoch for n in per_epoch if n):
+        raise bad(f"its curves do not cover its {epoch} epochs")
+
+
+    from explorer.train.config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(dict(state["config"])).validate()
+    except (UserError, TypeError) as exc:
+        raise bad(f"its options are invalid ({exc})") from None
 
 
 class CheckpointLock:
