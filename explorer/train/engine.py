@@ -32,7 +32,7 @@ from explorer.errors import UserError
 from explorer.train.augment import prepare_batch
 from explorer.train.config import TrainConfig
 from explorer.train.control import TrainControl
-from explorer.train.data import FashionData, load_fashion_mnist
+from explorer.train.data import FashionData, check_data_folder, load_fashion_mnist
 from explorer.train.evaluation import accuracy, evaluate, misclassified, overfitting_notice
 from explorer.train.events import (
     BatchMetrics,
@@ -77,8 +77,8 @@ class Trainer:
     """One training run; iterate ``run()`` to drive it.
 
     Args:
-        config: the run's options (ignored except ``epochs`` and ``device`` when resuming,
-            which continues with the checkpoint's own options).
+        config: the run's options (when resuming, only ``epochs`` and the fields named in
+            ``resume_overrides`` count; the run continues with the checkpoint's own options).
         data: already loaded data (tests, benchmarks); otherwise read from ``data_root``.
         data_root: folder holding ``FashionMNIST/raw`` (default ``settings.data_dir()``).
         download: allow torchvision to download a missing data set.
@@ -87,6 +87,8 @@ class Trainer:
         checkpoint_path: where to save after each epoch (default: the data folder's
             ``checkpoints/<run_id>.pt``); ``False`` disables checkpoints.
         resume: a checkpoint to continue from.
+        resume_overrides: options of ``config`` that replace the checkpoint's when resuming
+            (``epochs`` there sets the total; otherwise it can only raise it).
         history: where to record the run (default: the platform data folder); ``False``
             disables recording.
         report_interval_s: how often per-batch losses are read back from the device.
@@ -105,6 +107,7 @@ class Trainer:
         resume: str | os.PathLike | None = None,
         history: RunHistory | bool | None = None,
         report_interval_s: float = 0.25,
+        resume_overrides: tuple[str, ...] = ("device",),
     ) -> None:
         self.config = config.validate()
         self.data = data
@@ -114,6 +117,7 @@ class Trainer:
         self.control = control or TrainControl()
         self._checkpoint_arg = checkpoint_path
         self.resume = resume
+        self.resume_overrides = tuple(resume_overrides)
         self.history = RunHistory() if history is None else (history or None)
         self.report_interval_s = report_interval_s
         self.device: torch.device | None = None
@@ -126,7 +130,7 @@ class Trainer:
         config = self.config
         state = None
         if self.resume is not None:
-            state = load_resume_state(self.resume, config)
+            state = load_resume_state(self.resume, config, self.resume_overrides)
             config = state.config
         self.config = config
         self.device = resolve_device(config.device)
@@ -151,6 +155,8 @@ class Trainer:
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
 
         if self.data is None:
+            if self.data_root is not None:
+                check_data_folder(self.data_root)
             self.data = load_fashion_mnist(
                 settings.data_dir(self.data_root),
                 self.device,

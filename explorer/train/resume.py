@@ -45,13 +45,16 @@ def empty_curves() -> dict[str, list]:
     return {key: [] for key in CURVE_KEYS}
 
 
-def load_resume_state(path: str | os.PathLike, config: TrainConfig) -> ResumeState:
+def load_resume_state(
+    path: str | os.PathLike, config: TrainConfig, overrides: tuple[str, ...] = ("device",)
+) -> ResumeState:
     """Read and check ``path`` for a run that continues it.
 
     Args:
         path: the checkpoint.
-        config: the caller's options; only ``epochs`` (more than the checkpoint's, to go on)
-            and ``device`` override the checkpoint's own.
+        config: the caller's options. Its ``epochs`` raise the checkpoint's total (to go on);
+            the fields named in ``overrides`` replace the checkpoint's own.
+        overrides: fields taken from ``config``; ``epochs`` among them sets the total as given.
 
     Raises:
         CheckpointError: the file is unreadable, not a checkpoint, or damaged.
@@ -59,7 +62,9 @@ def load_resume_state(path: str | os.PathLike, config: TrainConfig) -> ResumeSta
     """
     state = load_checkpoint(path)  # checked against the checkpoint schema there
     stored = TrainConfig.from_dict(dict(state["config"]))
-    merged = stored.replace(epochs=max(config.epochs, stored.epochs), device=config.device)
+    epochs = config.epochs if "epochs" in overrides else max(config.epochs, stored.epochs)
+    changes = {key: getattr(config, key) for key in overrides}
+    merged = stored.replace(**{**changes, "epochs": epochs}).validate()
     start_epoch = state["epoch"]
     if start_epoch >= merged.epochs:
         raise UserError(f"checkpoint {path} already finished {start_epoch} epochs; ask for more with --epochs")
