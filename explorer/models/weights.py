@@ -39,8 +39,6 @@ from explorer.models._api import ModelError, get_model, get_model_info
 
 # Checkpoint dicts may wrap the state dict under one of these keys (ours is "model_state").
 STATE_DICT_KEYS = ("model_state", "state_dict", "model")
-# BatchNorm counts its updates in an int64 buffer; every other tensor must be floating point.
-INTEGER_BUFFERS = ("num_batches_tracked",)
 # torchvision's DenseNet files keep the old key names "denselayer1.norm.1.weight" (module
 # names may no longer hold dots); today's modules are called "norm1".
 _DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
@@ -160,32 +158,45 @@ def describe_os_error(exc: OSError) -> str:
     return reasons.get(exc.errno, exc.strerror or type(exc).__name__)
 
 
-def validate_state_dict(state: Any, source_name: str) -> dict[str, torch.Tensor]:
-    """Check that ``state`` is tensors by name, floating point and finite.
+def validate_state_dict(
+    state: Any, source_name: str, model: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
+    """Check that ``state`` is plain tensors by name, floating point and finite.
 
     Shared by every loader (weight files, torchvision's cache, checkpoints, shipped weights).
+    Integer buffers are allowed where the model has them (BatchNorm's
+    ``num_batches_tracked``, LeNet-5's ``c3.connection_index``): given ``model``, a tensor
+    must have a floating dtype where the model's is floating and exactly the model's dtype
+    elsewhere; without it, integer tensors pass and complex or bool ones do not.
 
     Args:
         state: what a file held (already unwrapped from a checkpoint).
         source_name: how the file is named in messages.
+        model: the model it is meant for, if known.
 
     Returns:
         ``state`` as a plain dict.
 
     Raises:
-        ModelError: not tensors by name, or naming the first tensor that is not floating
-            point (``num_batches_tracked`` counters may be integers) or holds NaN or infinity.
+        ModelError: not tensors by name, or naming the first tensor of the wrong kind (not
+            floating point where the model's is) or holding NaN or infinity.
     """
     if not isinstance(state, Mapping) or not state or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ModelError(f"{source_name} holds no state dict (expected tensors by parameter name)")
+    expected = model.state_dict() if model is not None else {}
     for key, tensor in state.items():
         if tensor.layout != torch.strided or tensor.is_quantized:
             raise ModelError(f"{source_name}: tensor {key} is stored {tensor.layout}, not as a plain tensor: refused")
-        counter = key.rsplit(".", 1)[-1] in INTEGER_BUFFERS
-        if counter and tensor.dtype in (torch.int64, torch.int32):
+        want = expected.get(key)
+        if want is not None and not want.dtype.is_floating_point:
+            if tensor.dtype != want.dtype:
+                raise ModelError(f"{source_name}: tensor {key} is {tensor.dtype}, the model's is {want.dtype}: refused")
             continue
+        integer = not tensor.dtype.is_floating_point and not tensor.dtype.is_complex and tensor.dtype != torch.bool
+        if want is None and integer:
+            continue  # an integer buffer of a model not at hand: nothing to be non-finite
         if not tensor.dtype.is_floating_point:
             raise ModelError(f"{source_name}: tensor {key} is {tensor.dtype}, not floating point: refused")
         if not bool(torch.isfinite(tensor).all()):
@@ -255,8 +266,10 @@ def _download(
         tmp.unlink(missing_ok=True)
 
 
-def _fit_torchvision_file(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _fit_torchvision_file(model: nn.Module, state: Any) -> Any:
     """What torchvision's builders do around loading their own files, without loading."""
+    if not isinstance(state, Mapping):
+        return state  # validate_state_dict says what is wrong with it
     state = {(
         "".join(m.groups()) if (m := _DENSENET_OLD_KEY.match(k)) else k
     ): v for k, v in state.items()}
@@ -329,8 +342,8 @@ def load_pretrained(
             code = pickled_code_in(path)
             why = "this file contains pickled code" if code else "it does not match its published hash"
             return Pretrained(model, False, f"{refused}: {why}: refused; {again}")
-        state = validate_state_dict(read_torch_file(path, what="weights file"), path.name)
-        state = _fit_torchvision_file(model, state)
+        state = _fit_torchvision_file(model, read_torch_file(path, what="weights file"))
+        state = validate_state_dict(state, path.name, model)
         _check_fit(model, state, path.name)
     except OSError as exc:
         return Pretrained(model, False, f"{refused} cannot be read ({describe_os_error(exc)}); using random weights")
@@ -409,7 +422,7 @@ def load_state_dict_file(model: nn.Module, path: str | os.PathLike) -> nn.Module
     obj = read_torch_file(path, what="weights file")
     expected = set(model.state_dict())
     state = _strip_wrapper_prefixes(_unwrap(obj, path), expected)
-    state = validate_state_dict(state, path.name)
+    state = validate_state_dict(state, path.name, model)
     _check_fit(model, state, path.name)
     model.load_state_dict(state)
     return model

@@ -29,6 +29,7 @@ from torch import nn
 
 from explorer import settings
 from explorer.errors import UserError
+from explorer.models.weights import validate_state_dict
 from explorer.train.augment import prepare_batch
 from explorer.train.config import TrainConfig
 from explorer.train.control import TrainControl
@@ -143,6 +144,7 @@ class Trainer:
             xavier_init(self.model)
         if state is not None:
             try:
+                validate_state_dict(state.model_state, f"checkpoint {self.resume}", self.model)
                 self.model.load_state_dict(state.model_state)
             except RuntimeError as exc:
                 raise UserError(f"checkpoint {self.resume} does not fit {config.model}: {str(exc).splitlines()[0]}") from None
