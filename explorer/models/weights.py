@@ -27,6 +27,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -126,7 +127,9 @@ def read_torch_file(path: str | os.PathLike, *, what: str = "weights file", erro
     try:
         if path.stat().st_size == 0:
             raise error(f"{what} {path.name} is empty (0 bytes)")
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # torch warns about pickle protocols it did not write; the refusal says enough.
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(f, map_location="cpu", weights_only=True)
     except error:
         raise
