@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 
 from explorer import __version__
@@ -83,9 +84,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None) -> int:
     """Parse ``argv`` and run the command, or ``gui(args)`` when no command is given."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Warnings (a bad settings key, a decoder remark) read as one line, like errors do.
+    warnings.formatwarning = _one_line_warning
     command = _chosen_command(argv)
     parser = build_parser(command)
     args = parser.parse_args(argv)

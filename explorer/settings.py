@@ -23,6 +23,8 @@ from typing import Any
 
 import platformdirs
 
+from explorer.errors import describe_os_error
+
 APP = "cnn-explorer"
 THEMES = ("light", "dark")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -93,7 +95,7 @@ class Settings:
         self._problems: list[str] = []
         self._load()
         if self._problems:
-            self.warning = "; ".join(self._problems)
+            self.warning = f"settings file {self.path}: " + "; ".join(self._problems)
             warnings.warn(self.warning, stacklevel=2)
 
     def _load(self) -> None:
@@ -101,23 +103,23 @@ class Settings:
             if not self.path.exists():
                 return
             if not self.path.is_file():
-                self._problems.append(f"settings path {self.path} is not a file; using defaults")
+                self._problems.append("not a file; using defaults")
                 return
             if self.path.stat().st_size > MAX_BYTES:
                 raise ValueError("too large")
             text = self.path.read_bytes().decode("utf-8-sig")  # a BOM is fine
             stored = json.loads(text)
         except OSError as exc:
-            self._problems.append(f"cannot read settings file {self.path} ({exc.strerror or exc}); using defaults")
+            self._problems.append(f"cannot be read ({describe_os_error(exc)}); using defaults")
             return
         except (ValueError, RecursionError):
             # UnicodeDecodeError and JSONDecodeError are ValueErrors; deep nesting recurses.
             self._unparsed = True
-            self._problems.append(f"settings file {self.path} is corrupt; using defaults")
+            self._problems.append("corrupt (not JSON); using defaults")
             return
         if not isinstance(stored, dict):
             self._unparsed = True
-            self._problems.append(f"settings file {self.path} is corrupt (not a JSON object); using defaults")
+            self._problems.append("corrupt (not a JSON object); using defaults")
             return
         for key, value in stored.items():
             setting = SCHEMA.get(key)
@@ -126,9 +128,7 @@ class Settings:
             elif setting.valid(value):
                 self._values[key] = value
             else:
-                self._problems.append(
-                    f"setting {key!r} in {self.path} is {_short(value)}, not {setting.wants}; using {setting.default!r}"
-                )
+                self._problems.append(f"{key!r} is {_short(value)}, not {setting.wants}; using {setting.default!r}")
 
     def get(self, key: str) -> Any:
         return self._values.get(key, DEFAULTS.get(key))

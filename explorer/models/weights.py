@@ -16,7 +16,6 @@ weights with a plain message for the user.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
@@ -36,6 +35,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from explorer.errors import describe_os_error
 from explorer.models._api import ModelError, get_model, get_model_info
 
 # Checkpoint dicts may wrap the state dict under one of these keys (ours is "model_state").
@@ -143,22 +143,6 @@ def read_torch_file(path: str | os.PathLike, *, what: str = "weights file", erro
             shown = ", ".join(code[:3]) + (f" and {len(code) - 3} more" if len(code) > 3 else "")
             raise error(f"{what} {path.name}: this file contains pickled code ({shown}): refused") from None
         raise error(f"{path.name} is not a PyTorch {what} (corrupt or truncated)") from None
-
-
-def describe_os_error(exc: OSError) -> str:
-    """A short reason for an OSError, by its errno (never by its text)."""
-    reasons = {
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ENOENT: "no such file or folder",
-        errno.ENOSPC: "disk full",
-        errno.EROFS: "read-only file system",
-        errno.EISDIR: "is a folder",
-        errno.ENOTDIR: "a part of the path is not a folder",
-        errno.EIO: "input/output error",
-        errno.EEXIST: "a file is in the way",
-    }
-    return reasons.get(exc.errno, exc.strerror or type(exc).__name__)
 
 
 def validate_state_dict(

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from explorer.errors import UserError
+from explorer.errors import UserError, describe_os_error
 
 FORMAT = "cnn-explorer-checkpoint"
 VERSION = 1
@@ -168,8 +168,6 @@ def format_bytes(n: float) -> str:
 def write_failure(action: str, path: Path, exc: OSError, needed: int | None = None) -> str:
     """One line for a failed write (``action``: "save checkpoint", "write log"), by errno:
     a full disk names the free space."""
-    from explorer.models.weights import describe_os_error
-
     reason = describe_os_error(exc)
     if exc.errno in (28, 122):  # ENOSPC, EDQUOT
         folder = path.parent if path.parent.exists() else Path.cwd()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from explorer.errors import UserError
+from explorer.errors import UserError, describe_os_error
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -74,8 +74,6 @@ def raw_folder(root: str | Path) -> Path:
 
 def describe_access(path: Path) -> str | None:
     """Why ``path`` cannot be read, by errno: "permission denied: PATH", or None if it can."""
-    from explorer.models.weights import describe_os_error
-
     try:
         if path.is_dir():
             with os.scandir(path):
@@ -181,8 +179,6 @@ def _read_split(root: Path, train: bool):
         # The files were checked (and fetched) by check_raw_files: never download here.
         dataset = FashionMNIST(root=str(root), train=train, download=False)
     except OSError as exc:
-        from explorer.models.weights import describe_os_error
-
         raise DataError(
             f"cannot read Fashion-MNIST {split} files in {raw_folder(root)}: {describe_os_error(exc)}"
         ) from None
