@@ -273,3 +273,34 @@ def load_fashion_mnist(
         test_images=put(test_images),
         test_labels=put(test_labels),
     )
+
+
+def move_data(data: FashionData, device: torch.device) -> FashionData:
+    """The same splits on another device."""
+    tensors = {
+        f.name: getattr(data, f.name).to(device)
+        for f in dataclasses.fields(data)
+        if isinstance(getattr(data, f.name), torch.Tensor)
+    }
+    return dataclasses.replace(data, device=device, **tensors)
+
+
+def load_for_run(data_root: str | Path | None, device: torch.device, config, *, download: bool) -> FashionData:
+    """The data a run with ``config`` trains on, from the folder the user named (which must
+    exist) or the one the settings give.
+
+    Raises:
+        DataError: see ``check_data_folder`` and ``load_fashion_mnist``.
+    """
+    from explorer import settings
+
+    if data_root is not None:
+        check_data_folder(data_root)
+    return load_fashion_mnist(
+        settings.data_dir(data_root),
+        device,
+        download=download,
+        subset=config.subset,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+    )

@@ -17,7 +17,6 @@ a read carry the new per-batch losses.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -27,13 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from explorer import settings
 from explorer.errors import UserError
-from explorer.models.weights import validate_state_dict
 from explorer.train.augment import prepare_batch
 from explorer.train.config import TrainConfig
 from explorer.train.control import TrainControl
-from explorer.train.data import FashionData, check_data_folder, load_fashion_mnist
+from explorer.train.data import FashionData, load_for_run, move_data
 from explorer.train.evaluation import accuracy, evaluate, misclassified, overfitting_notice
 from explorer.train.events import (
     BatchMetrics,
@@ -49,6 +46,7 @@ from explorer.train.journal import RunJournal, new_run_id
 from explorer.train.loss import DivergenceWatch
 from explorer.train.recipe import (
     build_model,
+    device_options,
     input_geometry,
     lr_at,
     make_criterion,
@@ -57,21 +55,12 @@ from explorer.train.recipe import (
     split_outputs,
     xavier_init,
 )
-from explorer.train.resume import empty_curves, load_resume_state
+from explorer.train.resume import CURVE_KEYS, empty_curves, load_resume_state, restore_model, restore_optimizer
 
 # The training panel imports format_duration from here (it moved to events.py).
 __all__ = ["Event", "Trainer", "format_duration", "train"]
 
 Event = RunStarted | BatchMetrics | EpochMetrics | StateChanged | RunFinished
-
-
-def _move_data(data: FashionData, device: torch.device) -> FashionData:
-    tensors = {
-        f.name: getattr(data, f.name).to(device)
-        for f in dataclasses.fields(data)
-        if isinstance(getattr(data, f.name), torch.Tensor)
-    }
-    return dataclasses.replace(data, device=device, **tensors)
 
 
 class Trainer:
@@ -143,44 +132,20 @@ class Trainer:
         if config.init == "xavier" and state is None:
             xavier_init(self.model)
         if state is not None:
-            try:
-                validate_state_dict(state.model_state, f"checkpoint {self.resume}", self.model)
-                self.model.load_state_dict(state.model_state)
-            except RuntimeError as exc:
-                raise UserError(f"checkpoint {self.resume} does not fit {config.model}: {str(exc).splitlines()[0]}") from None
+            restore_model(state, self.model, self.resume)
 
-        if config.channels_last is None:
-            self.channels_last = self.device.type == "cpu"
-        else:
-            self.channels_last = bool(config.channels_last) and self.device.type in ("cpu", "cuda")
-        self.amp = bool(config.amp and self.device.type == "cuda")
+        self.channels_last, self.amp = device_options(config, self.device)
         self.model.to(self.device, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
 
         if self.data is None:
-            if self.data_root is not None:
-                check_data_folder(self.data_root)
-            self.data = load_fashion_mnist(
-                settings.data_dir(self.data_root),
-                self.device,
-                download=self.download,
-                subset=config.subset,
-                val_fraction=config.val_fraction,
-                seed=config.seed,
-            )
+            self.data = load_for_run(self.data_root, self.device, config, download=self.download)
         elif self.data.device != self.device:
-            self.data = _move_data(self.data, self.device)
+            self.data = move_data(self.data, self.device)
         self.mean, self.std, self.size, self.in_channels = input_geometry(config, self.info)
 
         self.optimizer = make_optimizer(config, self.model)
-        if state is not None and state.optimizer_state is not None:
-            try:
-                self.optimizer.load_state_dict(state.optimizer_state)
-            except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-                # torch checks the groups' sizes (ValueError) but not every entry's type.
-                raise UserError(
-                    f"checkpoint {self.resume} holds an optimiser state that does not fit "
-                    f"{config.optimizer} on {config.model} ({type(exc).__name__})"
-                ) from None
+        if state is not None:
+            restore_optimizer(state, self.optimizer, self.resume)
         self.criterion = make_criterion(config)
 
         n_train = len(self.data.train_labels)
@@ -405,17 +370,8 @@ class Trainer:
         # Before anything is recorded or saved: a diverged epoch leaves no checkpoint.
         self._stop_if(self.watch.check_epoch(train_loss, train_acc, test_loss), epoch)
         rate = self._images_seen / self._train_time if self._train_time > 0 else 0.0
-        for key, value in (
-            ("epoch", epoch),
-            ("train_loss", train_loss),
-            ("train_acc", train_acc),
-            ("val_loss", val_loss),
-            ("val_acc", val_acc),
-            ("test_loss", test_loss),
-            ("test_acc", test_acc),
-            ("lr", lr),
-            ("images_per_s", rate),
-        ):
+        row = (epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, lr, rate)
+        for key, value in zip(CURVE_KEYS[:-1], row, strict=True):  # all but batch_loss
             self.curves[key].append(value)
         checkpoint = self.journal.end_epoch(
             epoch,

@@ -149,3 +149,12 @@ def input_geometry(config: TrainConfig, info: Any | None) -> tuple[float, float,
         size = (28, 28)
     in_channels = info.in_channels if info is not None else 1
     return mean_std[0], mean_std[1], size, in_channels
+
+
+def device_options(config: TrainConfig, device: torch.device) -> tuple[bool, bool]:
+    """(channels_last, amp) for a run on ``device`` (see TrainConfig for why)."""
+    if config.channels_last is None:
+        channels_last = device.type == "cpu"
+    else:
+        channels_last = bool(config.channels_last) and device.type in ("cpu", "cuda")
+    return channels_last, bool(config.amp and device.type == "cuda")

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import torch
+from torch import nn
 
 from explorer.errors import UserError
 from explorer.train.checkpoint import CURVE_KEYS, CheckpointError, load_checkpoint
@@ -80,3 +81,36 @@ def load_resume_state(
         model_state=dict(state["model_state"]),
         optimizer_state=state.get("optimizer_state"),
     )
+
+
+def restore_model(state: ResumeState, model: nn.Module, path: str | os.PathLike) -> None:
+    """Load the checkpoint's weights into ``model``, checked against it first.
+
+    Raises:
+        UserError: the weights are of the wrong kind or do not fit the model.
+    """
+    from explorer.models.weights import validate_state_dict
+
+    validate_state_dict(state.model_state, f"checkpoint {path}", model)
+    try:
+        model.load_state_dict(state.model_state)
+    except RuntimeError as exc:
+        raise UserError(f"checkpoint {path} does not fit {state.config.model}: {str(exc).splitlines()[0]}") from None
+
+
+def restore_optimizer(state: ResumeState, optimizer: torch.optim.Optimizer, path: str | os.PathLike) -> None:
+    """Load the checkpoint's optimiser state, if it has one.
+
+    Raises:
+        UserError: it does not fit the optimiser.
+    """
+    if state.optimizer_state is None:
+        return
+    try:
+        optimizer.load_state_dict(state.optimizer_state)
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        # torch checks the groups' sizes (ValueError) but not every entry's type.
+        raise UserError(
+            f"checkpoint {path} holds an optimiser state that does not fit "
+            f"{state.config.optimizer} on {state.config.model} ({type(exc).__name__})"
+        ) from None
