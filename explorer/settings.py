@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # A settings file is a handful of keys; anything this large is not ours.
 MAX_BYTES = 1 << 20
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_WARNED: set[str] = set()
 
 
 def _is_folder_text(value: Any) -> bool:
@@ -88,15 +89,20 @@ class Settings:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / "settings.json"
         self._values = dict(DEFAULTS)
-        # Keys a newer version wrote: kept when the file is rewritten.
+        # Keys a newer version wrote, and values the schema refused: both are written back
+        # as they were when the file is rewritten (unless the user sets that key).
         self._unknown: dict[str, Any] = {}
+        self._refused: dict[str, Any] = {}
         self._unparsed = False
         self.warning: str | None = None
         self._problems: list[str] = []
         self._load()
         if self._problems:
             self.warning = f"settings file {self.path}: " + "; ".join(self._problems)
-            warnings.warn(self.warning, stacklevel=2)
+            # Several parts of the app read the settings; say what is wrong once.
+            if self.warning not in _WARNED:
+                _WARNED.add(self.warning)
+                warnings.warn(self.warning, stacklevel=2)
 
     def _load(self) -> None:
         try:
@@ -128,6 +134,7 @@ class Settings:
             elif setting.valid(value):
                 self._values[key] = value
             else:
+                self._refused[key] = value
                 self._problems.append(f"{key!r} is {_short(value)}, not {setting.wants}; using {setting.default!r}")
 
     def get(self, key: str) -> Any:
@@ -152,6 +159,7 @@ class Settings:
         if self._values.get(key) == value:
             return False  # the window re-sets what it opened: that is no change to save
         self._values[key] = value
+        self._refused.pop(key, None)
         try:
             self.save()
         except OSError as exc:
@@ -176,7 +184,7 @@ class Settings:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({**self._unknown, **self._values}, f, indent=2)
+                json.dump({**self._unknown, **self._values, **self._refused}, f, indent=2)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)

@@ -51,13 +51,15 @@ def test_a_user_change_keeps_a_copy_of_an_unreadable_file(isolated_folders):
     assert json.loads(path.read_text())["theme"] == "dark"
 
 
-def test_unknown_keys_survive_a_save(isolated_folders):
+def test_unknown_keys_and_refused_values_survive_a_save(isolated_folders):
     path = _write(isolated_folders, json.dumps({"future_key": [1], "theme": "purple"}).encode())
     with pytest.warns(UserWarning, match="'theme'"):
         settings = Settings()
     settings.set("device", "cpu")
     stored = json.loads(path.read_text())
-    assert stored["future_key"] == [1] and stored["device"] == "cpu" and stored["theme"] == "light"
+    # Neither the key from a newer version nor the user's (refused) theme is lost.
+    assert stored["future_key"] == [1] and stored["device"] == "cpu" and stored["theme"] == "purple"
+    assert Settings().get("theme") == "light"
 
 
 def test_a_folder_in_the_way_is_reported_on_save_not_raised(isolated_folders):
