@@ -44,9 +44,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setDesktopFileName("cnn-explorer")
     app.setWindowIcon(QIcon(str(resource_path("icons/cnn-explorer.svg"))))
 
+    # A bad settings file is reported (once, on stderr, by its warning) and never fatal.
     settings = Settings()
-    if settings.warning:
-        print(f"warning: {settings.warning}", file=sys.stderr)
     if args.theme:
         settings.set("theme", args.theme)
     window = MainWindow(settings, initial_model=args.model, data_dir=args.data_dir)

@@ -14,10 +14,12 @@ import argparse
 import importlib
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 
 from explorer import __version__
 from explorer.errors import UserError
+from explorer.settings import THEMES
 
 # subcommand -> (module that defines it, one-line help shown by `cnn-explorer --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -69,7 +71,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="render the window off screen, save a PNG and exit",
     )
     gui.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
-    gui.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+    gui.add_argument("--theme", choices=THEMES, help="colour theme (remembered)")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:
@@ -82,9 +84,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None, gui: Callable[[argparse.Namespace], int] | None = None) -> int:
     """Parse ``argv`` and run the command, or ``gui(args)`` when no command is given."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Warnings (a bad settings key, a decoder remark) read as one line, like errors do.
+    warnings.formatwarning = _one_line_warning
     command = _chosen_command(argv)
     parser = build_parser(command)
     args = parser.parse_args(argv)

@@ -1,30 +1,63 @@
 """User settings and the folders the app reads and writes.
 
-Settings live as JSON in the platform config folder. A corrupt or unreadable file falls
-back to defaults with a warning: losing a theme choice is better than refusing to start.
-Each folder can be redirected by an environment variable, which the tests use to keep
-away from the user's real files.
+Settings live as JSON in the platform config folder, each key checked against ``SCHEMA``
+(type and allowed values). A bad key falls back to its default with one warning naming
+it, the others are kept; a file that cannot be read or parsed at all falls back to
+defaults with a warning: losing a theme choice is better than refusing to start. The file
+is only written when the user changes a setting, and a file that could not be parsed is
+kept beside it as ``settings.json.bad`` first. Each folder can be redirected by an
+environment variable, which the tests use to keep away from the user's real files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-APP = "cnn-explorer"
+from explorer.errors import describe_os_error
 
-DEFAULTS: dict[str, Any] = {
-    "theme": "light",
-    "data_dir": None,
-    "device": "auto",
-    "last_model": "resnet18",
+APP = "cnn-explorer"
+THEMES = ("light", "dark")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# A settings file is a handful of keys; anything this large is not ours.
+MAX_BYTES = 1 << 20
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_WARNED: set[str] = set()
+
+
+def _is_folder_text(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and bool(value.strip()) and "\0" not in value and len(value) < 4096)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One key: its default, a check of a stored value, and what the check wants (for
+    the warning)."""
+
+    default: Any
+    valid: Callable[[Any], bool]
+    wants: str
+
+
+SCHEMA: dict[str, Setting] = {
+    "theme": Setting("light", lambda v: v in THEMES, f"one of {', '.join(THEMES)}"),
+    "data_dir": Setting(None, _is_folder_text, "a folder path or null"),
+    "device": Setting("auto", lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    # The registry is not imported here (it needs torch); the window checks the name.
+    "last_model": Setting(
+        "resnet18", lambda v: isinstance(v, str) and bool(_MODEL_NAME.fullmatch(v)), "a model name"
+    ),
 }
+DEFAULTS: dict[str, Any] = {key: setting.default for key, setting in SCHEMA.items()}
 
 
 def config_dir() -> Path:
@@ -40,52 +73,118 @@ def user_data_dir() -> Path:
     return Path(os.environ.get("CNN_EXPLORER_DATA_HOME") or platformdirs.user_data_dir(APP))
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Settings:
-    """A small persistent key/value store over a JSON file."""
+    """A small persistent key/value store over a JSON file, validated per key.
+
+    Attributes:
+        warning: one line saying what was wrong with the file (every problem found), or
+            None.
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / "settings.json"
         self._values = dict(DEFAULTS)
+        # Keys a newer version wrote, and values the schema refused: both are written back
+        # as they were when the file is rewritten (unless the user sets that key).
+        self._unknown: dict[str, Any] = {}
+        self._refused: dict[str, Any] = {}
+        self._unparsed = False
         self.warning: str | None = None
+        self._problems: list[str] = []
         self._load()
+        if self._problems:
+            self.warning = f"settings file {self.path}: " + "; ".join(self._problems)
+            # Several parts of the app read the settings; say what is wrong once.
+            if self.warning not in _WARNED:
+                _WARNED.add(self.warning)
+                warnings.warn(self.warning, stacklevel=2)
 
     def _load(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self._warn(f"cannot read settings file {self.path} ({exc.strerror}); using defaults")
-            return
-        try:
+            if not self.path.exists():
+                return
+            if not self.path.is_file():
+                self._problems.append("not a file; using defaults")
+                return
+            if self.path.stat().st_size > MAX_BYTES:
+                raise ValueError("too large")
+            text = self.path.read_bytes().decode("utf-8-sig")  # a BOM is fine
             stored = json.loads(text)
-            if not isinstance(stored, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._warn(f"settings file {self.path} is corrupt; using defaults")
+        except OSError as exc:
+            self._problems.append(f"cannot be read ({describe_os_error(exc)}); using defaults")
             return
-        self._values.update({k: v for k, v in stored.items() if k in DEFAULTS})
-
-    def _warn(self, message: str) -> None:
-        self.warning = message
-        warnings.warn(message, stacklevel=3)
+        except (ValueError, RecursionError):
+            # UnicodeDecodeError and JSONDecodeError are ValueErrors; deep nesting recurses.
+            self._unparsed = True
+            self._problems.append("corrupt (not JSON); using defaults")
+            return
+        if not isinstance(stored, dict):
+            self._unparsed = True
+            self._problems.append("corrupt (not a JSON object); using defaults")
+            return
+        for key, value in stored.items():
+            setting = SCHEMA.get(key)
+            if setting is None:
+                self._unknown[key] = value
+            elif setting.valid(value):
+                self._values[key] = value
+            else:
+                self._refused[key] = value
+                self._problems.append(f"{key!r} is {_short(value)}, not {setting.wants}; using {setting.default!r}")
 
     def get(self, key: str) -> Any:
         return self._values.get(key, DEFAULTS.get(key))
 
-    def set(self, key: str, value: Any) -> None:
-        if key not in DEFAULTS:
+    def set(self, key: str, value: Any) -> bool:
+        """Change a setting and save the file if the value changed.
+
+        Returns:
+            Whether it was saved; a failed save is reported in ``warning`` (and warned),
+            never raised: the setting still holds for this session.
+
+        Raises:
+            KeyError: not a setting.
+            ValueError: a value the schema refuses.
+        """
+        setting = SCHEMA.get(key)
+        if setting is None:
             raise KeyError(f"unknown setting {key!r}")
+        if not setting.valid(value):
+            raise ValueError(f"setting {key!r} must be {setting.wants}, got {_short(value)}")
+        if self._values.get(key) == value:
+            return False  # the window re-sets what it opened: that is no change to save
         self._values[key] = value
-        self.save()
+        self._refused.pop(key, None)
+        try:
+            self.save()
+        except OSError as exc:
+            self.warning = f"cannot save settings to {self.path} ({exc.strerror or exc}); the change holds until you quit"
+            warnings.warn(self.warning, stacklevel=2)
+            return False
+        return True
 
     def save(self) -> None:
-        """Write atomically so a crash never leaves a half-written settings file."""
+        """Write atomically so a crash never leaves a half-written settings file.
+
+        Raises:
+            OSError: the folder cannot be written (or the settings path is a folder).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_file():
+            raise IsADirectoryError(21, "the settings path is a folder", str(self.path))
+        if self._unparsed and self.path.is_file():
+            # Keep what the user had: it may be a hand edit that is one comma off.
+            os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
+            self._unparsed = False
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._values, f, indent=2)
+                json.dump({**self._unknown, **self._values, **self._refused}, f, indent=2)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)

@@ -10,10 +10,14 @@ animations and multi-page files show their first frame, and camera orientation i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
 import re
+import sys
+import tempfile
+import threading
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -32,6 +36,52 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 JPEG_DRAFT_SIDE = 1024
 
 _EXIF_ORIENTATION = 0x0112
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+# One redirect of the process's C stderr at a time (images load on worker threads).
+_STDERR_LOCK = threading.Lock()
+_capture: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def _c_stderr_captured(lines: list[str]):
+    """Send file descriptor 2 to a temporary file while libtiff decodes, so its own error
+    lines do not appear beside ours; what it wrote is appended to ``lines``.
+
+    Without a usable descriptor 2 (a windowed build) nothing is redirected.
+    """
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield
+            return
+        sink = tempfile.TemporaryFile()
+        try:
+            os.dup2(sink.fileno(), 2)
+            _capture["sink"] = sink
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                lines.extend(_flush_chatter())
+                _capture.pop("sink", None)
+        finally:
+            os.close(saved)
+            sink.close()
+
+
+def _flush_chatter() -> list[str]:
+    """Lines libtiff has written to the captured stream since the last call."""
+    sink = _capture.get("sink")
+    if sink is None:
+        return []
+    sink.seek(0)
+    text = sink.read().decode("utf-8", "replace")
+    sink.seek(0)
+    sink.truncate()
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 class ImageError(UserError):
@@ -133,6 +183,17 @@ def load_image(
     """
     data, name = _read_source(source, label)
     notices: list[str] = []
+    # libtiff reports decode errors on the C stderr stream, not through Pillow.
+    chatter: list[str] = []
+    quiet = _c_stderr_captured(chatter) if data[:4] in _TIFF_MAGIC else contextlib.nullcontext()
+    with quiet:
+        loaded = _decode(data, name, notices, chatter)
+    for line in chatter:
+        notices.append(f"decoder warning: {line[:100]}")
+    return loaded
+
+
+def _decode(data: bytes, name: str, notices: list[str], chatter: list[str]) -> LoadedImage:
     with warnings.catch_warnings(record=True) as caught:
         # Decoder warnings (corrupt EXIF, short TIFF strips) become notices; Pillow only
         # warns between 1x and 2x its pixel limit, so that warning is made an error.
@@ -178,6 +239,8 @@ def load_image(
             raise ImageError(f"{name} is too large to decode in the memory available") from None
         except Exception as exc:  # noqa: BLE001 - truncated data surfaces as many types
             raise ImageError(f"{name} is corrupt or truncated: {_reason(exc)}") from None
+        finally:
+            chatter.extend(_flush_chatter())
         try:
             image = _apply_orientation(image, notices)
             image = _to_display_mode(image, name, notices)

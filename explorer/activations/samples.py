@@ -68,8 +68,11 @@ def load_sample(name: str | None = None) -> LoadedImage:
 
 def _fashion_file(raw: Path, stem: str) -> Path | None:
     for candidate in (raw / stem, raw / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a folder the user cannot open holds nothing we can show
+            return None
     return None
 
 
@@ -117,6 +120,8 @@ class FashionTestImages:
         self._labels = _read_idx(labels)
         if self._images.ndim != 3 or len(self._labels) != len(self._images):
             raise ImageError(f"Fashion-MNIST test files in {raw} do not match")
+        if self._labels.size and int(self._labels.max()) >= len(FASHION_MNIST_CLASSES):
+            raise ImageError(f"Fashion-MNIST test labels in {raw} are corrupt: values outside 0-9")
 
     @staticmethod
     def available(root: str | Path) -> bool:

@@ -27,7 +27,7 @@ import torch
 from explorer import settings
 from explorer.train import BatchMetrics, RunHistory, TrainConfig, Trainer, load_fashion_mnist
 from explorer.train.data import FashionData, raw_folder
-from explorer.train.engine import build_model, keep_freed_memory, xavier_init
+from explorer.train import build_model, keep_freed_memory, xavier_init
 
 BATCH = 256
 

@@ -169,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
                 "channels": mosaic.channels, "colormap": args.colormap, "scale": args.scale,
             },
         }
-        print(json.dumps(payload, indent=2))
+        from explorer.json_output import finite_json
+
+        # NaN and Infinity are not JSON: a model that overflows gives nulls instead.
+        print(json.dumps(finite_json(payload), indent=2, allow_nan=False))
         return 0
 
     print(f"model:  {info.title} ({args.name}), {'trained' if trained else 'untrained'} weights")

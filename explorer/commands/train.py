@@ -8,6 +8,7 @@ of stdout is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from explorer.errors import UserError
+from explorer.json_output import finite_json
 
 LOG_FIELDS = (
     "epoch",
@@ -40,7 +42,9 @@ def add_parser(subparsers) -> None:
         description="Train a model's small Fashion-MNIST form (or LeNet) with the app's engine. "
         "Options override the preset's values.",
     )
-    p.add_argument("name", metavar="NAME", help="model (its small form is trained, e.g. resnet18 -> resnet18_small)")
+    p.add_argument("name", metavar="NAME", nargs="?",
+                   help="model (its small form is trained, e.g. resnet18 -> resnet18_small); "
+                   "optional with --resume")
     p.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
     p.add_argument("--batch-size", type=int, metavar="B", help="images per step")
     p.add_argument("--lr", type=float, metavar="LR", help="learning rate")
@@ -50,6 +54,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--subset", type=int, metavar="N", help="use only the first N training (and test) images")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where to train (default auto)")
     p.add_argument("--out", metavar="CKPT", help="checkpoint file, rewritten atomically after each epoch")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue the run saved in CKPT with its options (--epochs raises the total, "
+                   "--lr, --batch-size and --device override); saves to CKPT unless --out is given")
     p.add_argument("--log", metavar="RUN.csv", help="write per-epoch metrics as CSV")
     p.add_argument("--json", action="store_true", help="last line of output: one JSON object with the results")
     p.set_defaults(run=run)
@@ -67,7 +74,7 @@ class ProgressBar:
         self._width = 0
 
     def batch(self, m) -> None:
-        from explorer.train.engine import format_duration
+        from explorer.train import format_duration
 
         now = time.monotonic()
         if not self.interactive or (now - self._last < self.interval and m.batch != m.batches):
@@ -99,40 +106,88 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _open_log(path: str | None):
+def _open_log(path: str | None, append: bool = False):
+    from explorer.train.checkpoint import write_failure
+
     if not path:
         return None, None
     log_path = Path(path)
+    append = append and log_path.is_file() and log_path.stat().st_size > 0
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(log_path, "w", newline="", encoding="utf-8")
+        handle = open(log_path, "a" if append else "w", newline="", encoding="utf-8")
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        if not append:
+            writer.writeheader()
     except OSError as exc:
-        raise UserError(f"cannot write log {log_path}: {exc.strerror or exc}") from None
-    writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-    writer.writeheader()
+        raise UserError(write_failure("write log", log_path, exc)) from None
     return handle, writer
 
 
+def _write_log_row(handle, writer, event) -> None:
+    from explorer.train.checkpoint import write_failure
+
+    try:
+        writer.writerow({key: getattr(event, key) for key in LOG_FIELDS})
+        handle.flush()
+    except OSError as exc:
+        raise UserError(write_failure("write log", Path(handle.name), exc)) from None
+
+
+# Options that --resume lets the user change; the rest come from the checkpoint.
+RESUME_OVERRIDES = ("epochs", "lr", "batch_size", "device")
+
+
+def _config(args: argparse.Namespace):
+    """The run's config, and the checkpoint it continues (or None)."""
+    from explorer.train import load_checkpoint, make_config, training_model_name
+    from explorer.train.config import TrainConfig
+
+    if args.resume is None:
+        if args.name is None:
+            raise UserError("name a model to train (or continue a run with --resume CKPT)")
+        model = training_model_name(args.name)
+        return make_config(
+            args.preset,
+            model=model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            subset=args.subset,
+            device=args.device,
+        ), None
+    fixed = [flag for flag, value in (("--preset", args.preset), ("--optimizer", args.optimizer),
+                                      ("--subset", args.subset)) if value is not None]
+    if fixed:
+        raise UserError(f"{', '.join(fixed)} cannot change when resuming; the checkpoint's options are used")
+    stored = load_checkpoint(args.resume)
+    config = TrainConfig.from_dict(dict(stored["config"]))
+    if args.name is not None and training_model_name(args.name) != config.model:
+        raise UserError(f"checkpoint {args.resume} holds a run of {config.model}, not {args.name}")
+    changes = {key: getattr(args, key) for key in RESUME_OVERRIDES if getattr(args, key) is not None}
+    return config.replace(**changes).validate(), stored
+
+
 def run(args: argparse.Namespace) -> int:
-    from explorer.train import EpochMetrics, RunFinished, Trainer, make_config, training_model_name
-    from explorer.train.engine import BatchMetrics, keep_freed_memory
+    from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
     keep_freed_memory()
-    model = training_model_name(args.name)
-    config = make_config(
-        args.preset,
-        model=model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        subset=args.subset,
-        device=args.device,
-    )
-    trainer = Trainer(config, data_root=args.data_dir, download=True, checkpoint_path=args.out)
+    config, stored = _config(args)
+    out = args.out
+    if stored is None and out and Path(out).is_file():
+        # Rerunning a killed run must not replace its longer checkpoint with one epoch.
+        raise UserError(
+            f"{out} already holds a checkpoint; continue that run with --resume {out}, "
+            f"or choose another --out (or delete the file)"
+        )
+    if stored is not None and not out:
+        out = args.resume
+    trainer = Trainer(config, data_root=args.data_dir, download=True, checkpoint_path=out,
+                      resume=args.resume, resume_overrides=RESUME_OVERRIDES)
     bar = ProgressBar(sys.stderr)
-    handle, writer = _open_log(args.log)
+    handle, writer = _open_log(args.log, append=stored is not None)
     finished = None
     try:
         for event in trainer.run():
@@ -141,20 +196,23 @@ def run(args: argparse.Namespace) -> int:
             elif isinstance(event, EpochMetrics):
                 bar.epoch(event)
                 if writer is not None:
-                    writer.writerow({key: getattr(event, key) for key in LOG_FIELDS})
-                    handle.flush()
+                    _write_log_row(handle, writer, event)
             elif isinstance(event, RunFinished):
                 finished = event
-    except KeyboardInterrupt:
-        # The last epoch's checkpoint is intact; record the run as stopped, not running.
-        if trainer.record is not None:
-            trainer.record.status = "stopped"
-            trainer.record.message = "interrupted"
-            trainer.history and trainer.history.save(trainer.record)
+    except (KeyboardInterrupt, UserError) as exc:
+        # The last epoch's checkpoint is intact; record how the run ended, not "running".
+        if trainer.record is not None and trainer.record.status == "running":
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            trainer.record.status = "stopped" if interrupted else "failed"
+            trainer.record.message = "interrupted" if interrupted else str(exc)
+            trainer.journal.save_record()
         raise
     finally:
         if handle is not None:
-            handle.close()
+            # Every row was flushed (and a failed one reported) above: closing writes nothing.
+            with contextlib.suppress(OSError):
+                handle.close()
+    config = trainer.config
     final = dict(finished.record.final)
     result = {
         "model": config.model,
@@ -173,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         "config": config.to_dict(),
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(finite_json(result), allow_nan=False))
     else:
         if result["test_acc"] is None:
             print(f"{config.model}: no epoch finished ({finished.status})")

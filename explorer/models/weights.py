@@ -1,15 +1,26 @@
-"""Pretrained ImageNet weights (torchvision's, from torch hub's cache) and weight files.
+"""Pretrained ImageNet weights (torchvision's, in torch hub's cache) and weight files.
 
-Nothing here may hang without a network: a missing cache file is fetched only after a
-short reachability probe, with a per-read timeout, and any failure falls back to random
+Nothing here runs code from a file. Every file is read with ``torch.load(weights_only=True)``
+(tensors and plain containers only), and torchvision's weights are never loaded through
+torchvision: that goes through ``torch.hub.load_state_dict_from_url``, which unpickles with
+``weights_only=False`` and checks no hash for a file already in the cache. Instead we fetch
+the weights enum's URL into torch hub's usual cache ourselves, check the file against the
+hash prefix in its name (torch hub's ``check_hash`` convention) and load it as tensors into
+a model built without weights. Every state dict is then checked (``validate_state_dict``):
+floating-point tensors only, all finite.
+
+Nothing here may hang without a network either: a missing cache file is fetched only after
+a short reachability probe, with a per-read timeout, and any failure falls back to random
 weights with a plain message for the user.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import pickle
+import pickletools
+import re
 import socket
 import tempfile
 import urllib.error
@@ -24,10 +35,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from explorer.errors import describe_os_error
 from explorer.models._api import ModelError, get_model, get_model_info
 
 # Checkpoint dicts may wrap the state dict under one of these keys (ours is "model_state").
 STATE_DICT_KEYS = ("model_state", "state_dict", "model")
+# torchvision's DenseNet files keep the old key names "denselayer1.norm.1.weight" (module
+# names may no longer hold dots); today's modules are called "norm1".
+_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
 
 
 def weights_file_name(weights: str) -> str:
@@ -41,6 +56,164 @@ def weights_file_name(weights: str) -> str:
 def weights_cache_path(weights: str) -> Path:
     """Where torch hub keeps (or would keep) the file: ``$TORCH_HOME/hub/checkpoints``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / weights_file_name(weights)
+
+
+def expected_hash_prefix(path: Path) -> str | None:
+    """The sha256 prefix in a torch hub file name (``resnet18-f37072fd.pth``), if any."""
+    match = torch.hub.HASH_REGEX.search(path.name)
+    return match.group(1) if match and match.group(1) else None
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def pickled_code_in(path: str | os.PathLike) -> list[str]:
+    """Names of the Python objects a torch file (or plain pickle) would import or call.
+
+    Reads the pickle opcodes only; nothing is unpickled. For torch's zip format these are
+    the globals the weights-only loader does not allow; for a bare pickle, every object it
+    names. An empty list: no pickled code found (the file may still be corrupt).
+    """
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        try:
+            return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+        except (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+            return []
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    names: list[str] = []
+    stream = io.BytesIO(data)
+    # torch's legacy format is a few pickles in a row (magic number, header, data): read
+    # each complete one. Garbage rarely parses to a STOP; what fails to parse counts for nothing.
+    for _ in range(4):
+        found: list[str] = []
+        strings: list[str] = []
+        try:
+            for opcode, arg, _pos in pickletools.genops(stream):
+                if isinstance(arg, str):
+                    strings.append(arg)
+                if opcode.name in ("GLOBAL", "INST"):
+                    found.append(str(arg).replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL":
+                    found.append(".".join(strings[-2:]) if len(strings) >= 2 else "a global")
+        except (ValueError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError):
+            break
+        names += found
+        if stream.tell() >= len(data):
+            break
+    return names
+
+
+def read_torch_file(path: str | os.PathLike, *, what: str = "weights file", error: type[Exception] = ModelError) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, failures as one-line ``error``s.
+
+    Args:
+        path: the file.
+        what: what the file is called in messages ("weights file", "checkpoint").
+        error: the exception class raised (a UserError subclass).
+
+    Raises:
+        error: missing, not a file, empty, unreadable (naming the reason), holding pickled
+            code (naming it, never running it), or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} not found: {path}")
+    if not path.is_file():
+        raise error(f"not a {what}: {path}")
+    try:
+        if path.stat().st_size == 0:
+            raise error(f"{what} {path.name} is empty (0 bytes)")
+        with open(path, "rb") as f, warnings.catch_warnings():
+            # torch warns about pickle protocols it did not write; the refusal says enough.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(f, map_location="cpu", weights_only=True)
+    except error:
+        raise
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {describe_os_error(exc)}") from None
+    except Exception:  # noqa: BLE001 - classified by reading the file, not the message
+        # torch raises UnpicklingError, RuntimeError, EOFError, KeyError, ... for a bad file;
+        # which one, and its text, changes between releases. The file itself says which case.
+        code = pickled_code_in(path)
+        if code:
+            shown = ", ".join(code[:3]) + (f" and {len(code) - 3} more" if len(code) > 3 else "")
+            raise error(f"{what} {path.name}: this file contains pickled code ({shown}): refused") from None
+        raise error(f"{path.name} is not a PyTorch {what} (corrupt or truncated)") from None
+
+
+def validate_state_dict(
+    state: Any, source_name: str, model: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
+    """Check that ``state`` is plain tensors by name, floating point and finite.
+
+    Shared by every loader (weight files, torchvision's cache, checkpoints, shipped weights).
+    Integer buffers are allowed where the model has them (BatchNorm's
+    ``num_batches_tracked``, LeNet-5's ``c3.connection_index``): given ``model``, a tensor
+    must have a floating dtype where the model's is floating and exactly the model's dtype
+    elsewhere; without it, integer tensors pass and complex or bool ones do not.
+
+    Args:
+        state: what a file held (already unwrapped from a checkpoint).
+        source_name: how the file is named in messages.
+        model: the model it is meant for, if known.
+
+    Returns:
+        ``state`` as a plain dict.
+
+    Raises:
+        ModelError: not tensors by name, or naming the first tensor of the wrong kind (not
+            floating point where the model's is) or holding NaN or infinity.
+    """
+    if not isinstance(state, Mapping) or not state or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelError(f"{source_name} holds no state dict (expected tensors by parameter name)")
+    expected = model.state_dict() if model is not None else {}
+    for key, tensor in state.items():
+        if tensor.layout != torch.strided or tensor.is_quantized:
+            raise ModelError(f"{source_name}: tensor {key} is stored {tensor.layout}, not as a plain tensor: refused")
+        want = expected.get(key)
+        if want is not None and not want.dtype.is_floating_point:
+            if tensor.dtype != want.dtype:
+                raise ModelError(f"{source_name}: tensor {key} is {tensor.dtype}, the model's is {want.dtype}: refused")
+            continue
+        integer = not tensor.dtype.is_floating_point and not tensor.dtype.is_complex and tensor.dtype != torch.bool
+        if want is None and integer:
+            continue  # an integer buffer of a model not at hand: nothing to be non-finite
+        if not tensor.dtype.is_floating_point:
+            raise ModelError(f"{source_name}: tensor {key} is {tensor.dtype}, not floating point: refused")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"{source_name}: tensor {key} holds NaN or infinite values: refused")
+    return dict(state)
+
+
+# --------------------------------------------------------------------------- torchvision's files
+
+
+_verified: dict[tuple[str, int, int], bool] = {}
+
+
+def verify_hash(path: Path) -> bool:
+    """Whether ``path``'s sha256 starts with the prefix in its name (True if it names none).
+
+    Remembered per (path, size, mtime): VGG's 550 MB take a second to hash.
+    """
+    expected = expected_hash_prefix(path)
+    if expected is None:
+        return True
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        _verified[key] = digest.hexdigest().startswith(expected)
+    return _verified[key]
 
 
 def _reachable(url: str, timeout: float) -> bool:
@@ -58,9 +231,7 @@ def _download(
 ) -> None:
     """Fetch ``url`` into ``destination`` atomically, checking torch hub's hash prefix."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    # torchvision file names end in "-<first hex digits of the sha256>.pth".
-    match = torch.hub.HASH_REGEX.search(destination.name)
-    expected = match.group(1) if match else None
+    expected = expected_hash_prefix(destination)
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -80,6 +251,20 @@ def _download(
         os.replace(tmp, destination)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fit_torchvision_file(model: nn.Module, state: Any) -> Any:
+    """What torchvision's builders do around loading their own files, without loading."""
+    if not isinstance(state, Mapping):
+        return state  # validate_state_dict says what is wrong with it
+    state = {(
+        "".join(m.groups()) if (m := _DENSENET_OLD_KEY.match(k)) else k
+    ): v for k, v in state.items()}
+    # GoogLeNet and Inception v3 were trained on inputs normalised the old way; torchvision
+    # turns transform_input on whenever it loads their ImageNet weights.
+    if hasattr(model, "transform_input"):
+        model.transform_input = True
+    return state
 
 
 class Pretrained(NamedTuple):
@@ -136,19 +321,25 @@ def load_pretrained(
             reason = getattr(exc, "reason", None) or exc
             message = f"could not download ImageNet weights for {name} ({reason}); using random weights"
             return Pretrained(get_model(name), False, message)
+    model = get_model(name)
+    refused = f"cached ImageNet weights for {name} at {path}"
+    again = "delete the file to download it again; using random weights"
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = get_model(name, weights=info.weights)
-    except (RuntimeError, ValueError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Pretrained(get_model(name), False, (
-            f"cached ImageNet weights for {name} at {path} are unreadable ({first_line[:120]}); "
-            "delete the file to download it again; using random weights"
-        ))
+        if not verify_hash(path):
+            code = pickled_code_in(path)
+            why = "this file contains pickled code" if code else "it does not match its published hash"
+            return Pretrained(model, False, f"{refused}: {why}: refused; {again}")
+        state = _fit_torchvision_file(model, read_torch_file(path, what="weights file"))
+        state = validate_state_dict(state, path.name, model)
+        _check_fit(model, state, path.name)
+    except OSError as exc:
+        return Pretrained(model, False, f"{refused} cannot be read ({describe_os_error(exc)}); using random weights")
+    except ModelError as exc:
+        return Pretrained(model, False, f"{refused} are refused ({exc}); {again}")
+    model.load_state_dict(state)
     message = f"loaded ImageNet weights {info.weights} for {name}"
-    # torchvision warns that googlenet's aux heads hold untrained weights: say it once, here.
-    if any("auxiliary heads" in str(w.message) for w in caught):
+    # torchvision's GoogLeNet file holds auxiliary heads that were never trained.
+    if getattr(model, "aux_logits", False) and type(model).__name__ == "GoogLeNet":
         message += " (its auxiliary heads are not pretrained)"
     return Pretrained(model, True, message)
 
@@ -181,44 +372,9 @@ def _sample(keys: set[str]) -> str:
     return ", ".join(shown) + more
 
 
-def load_state_dict_file(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load a state dict (or a checkpoint holding one) from ``path`` into ``model``.
-
-    Only tensors and plain containers are unpickled (``weights_only=True``); the keys and
-    shapes must match the model exactly.
-
-    Returns:
-        ``model``, loaded in place.
-
-    Raises:
-        ModelError: the file is missing, empty, corrupt or truncated, holds pickled objects
-            or no state dict, or its keys or shapes do not fit the model.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"weights file not found: {path}")
-    if not path.is_file():
-        raise ModelError(f"not a weights file: {path}")
-    if path.stat().st_size == 0:
-        raise ModelError(f"weights file {path.name} is empty (0 bytes)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError:
-        raise ModelError(f"cannot read {path}: permission denied") from None
-    except pickle.UnpicklingError as exc:
-        # The weights-only unpickler names a refused class ("Unsupported global") for a
-        # pickled object; byte garbage fails earlier ("Unsupported operand").
-        text = str(exc)
-        if "Unsupported global" in text or "can still be loaded" in text:
-            raise ModelError(
-                f"{path.name} contains pickled Python objects, not only tensors; refusing to load it"
-            ) from None
-        raise ModelError(f"{path.name} is not a PyTorch weights file (corrupt or truncated)") from None
-    except Exception:  # noqa: BLE001 - garbage bytes surface as KeyError, EOFError, RuntimeError...
-        raise ModelError(f"{path.name} is not a PyTorch weights file (corrupt or truncated)") from None
+def _check_fit(model: nn.Module, state: Mapping[str, torch.Tensor], source_name: str) -> None:
     expected_state = model.state_dict()
     expected = set(expected_state)
-    state = _strip_wrapper_prefixes(_unwrap(obj, path), expected)
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
         parts = []
@@ -226,13 +382,34 @@ def load_state_dict_file(model: nn.Module, path: str | os.PathLike) -> nn.Module
             parts.append(f"missing {_sample(missing)}")
         if unexpected:
             parts.append(f"unexpected {_sample(unexpected)}")
-        raise ModelError(f"{path.name} does not fit this model: {'; '.join(parts)}")
+        raise ModelError(f"{source_name} does not fit this model: {'; '.join(parts)}")
     for key, tensor in state.items():
         want = expected_state[key].shape
         if tensor.shape != want:
             raise ModelError(
-                f"{path.name} does not fit this model: {key} has shape {tuple(tensor.shape)}, "
+                f"{source_name} does not fit this model: {key} has shape {tuple(tensor.shape)}, "
                 f"the model needs {tuple(want)}"
             )
+
+
+def load_state_dict_file(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a state dict (or a checkpoint holding one) from ``path`` into ``model``.
+
+    Only tensors and plain containers are unpickled (``weights_only=True``); every tensor
+    must be floating point and finite, and the keys and shapes must match the model exactly.
+
+    Returns:
+        ``model``, loaded in place.
+
+    Raises:
+        ModelError: the file is missing, empty, corrupt or truncated, holds pickled code
+            or no state dict, holds bad values, or its keys or shapes do not fit the model.
+    """
+    path = Path(path)
+    obj = read_torch_file(path, what="weights file")
+    expected = set(model.state_dict())
+    state = _strip_wrapper_prefixes(_unwrap(obj, path), expected)
+    state = validate_state_dict(state, path.name, model)
+    _check_fit(model, state, path.name)
     model.load_state_dict(state)
     return model

@@ -1,25 +1,30 @@
 """Training small CNNs on Fashion-MNIST (no Qt): data on the device, a generator engine,
-atomic checkpoints and run history. The CLI and the Qt panel both drive ``Trainer.run()``."""
+atomic checkpoints and run history. The CLI and the Qt panel both drive ``Trainer.run()``.
+
+Where things are: ``engine`` (the epoch loop, ``Trainer``), ``events`` (what it yields),
+``control`` (pause/stop), ``recipe`` (model, init, optimiser, schedule, loss),
+``evaluation`` (test passes), ``journal`` (history record and checkpoint of a run),
+``resume`` (continuing from a checkpoint), ``checkpoint`` (safe file writes),
+``data``/``augment`` (Fashion-MNIST on the device), ``runner`` (off the GUI thread).
+"""
 
 from explorer.train.checkpoint import CheckpointError, clean_stale_temporaries, load_checkpoint, save_checkpoint
 from explorer.train.config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig, make_config, preset
 from explorer.train.data import CLASS_NAMES, DataError, FashionData, load_fashion_mnist
-from explorer.train.engine import (
+from explorer.train.control import TrainControl
+from explorer.train.engine import Trainer, train
+from explorer.train.events import (
     BatchMetrics,
     EpochMetrics,
     Misclassified,
     RunFinished,
     RunStarted,
     StateChanged,
-    TrainControl,
-    Trainer,
     TrainingError,
-    build_model,
-    builder_options,
-    cpu_copy,
-    train,
-    training_model_name,
+    format_duration,
 )
+from explorer.train.memory import cpu_copy, keep_freed_memory
+from explorer.train.recipe import build_model, builder_options, training_model_name, xavier_init
 from explorer.train.history import RunHistory, RunRecord
 
 __all__ = [
@@ -45,6 +50,8 @@ __all__ = [
     "builder_options",
     "clean_stale_temporaries",
     "cpu_copy",
+    "format_duration",
+    "keep_freed_memory",
     "load_checkpoint",
     "load_fashion_mnist",
     "make_config",
@@ -52,4 +59,5 @@ __all__ = [
     "save_checkpoint",
     "train",
     "training_model_name",
+    "xavier_init",
 ]

@@ -1,30 +1,61 @@
-"""Checkpoints that a kill cannot break, loaded without running pickled code.
+"""Checkpoints that a kill, a full disk or a second run cannot break, loaded without running
+pickled code.
 
-Saving writes a temporary file in the destination folder, flushes and fsyncs it, then
+Saving serialises in memory, writes a temporary file in the destination folder (named
+after this process and a random token, so two writers never share one), fsyncs it, then
 ``os.replace``s it over the old checkpoint: the rename is atomic on one file system, so at
 any moment the path holds either the previous complete checkpoint or the new one. A kill
-between write and rename leaves a stray temporary file, which the next save (or
-``clean_stale_temporaries``) removes.
+between write and rename leaves a stray temporary; a later save removes it once its writer
+is gone (its process no longer runs, or it is a day old), never while it may be in flight.
 
-Loading uses ``torch.load(weights_only=True)``: only tensors and plain containers and
-scalars are accepted. Anything else (a pickled module, an arbitrary class) is refused.
+A training run holds ``CheckpointLock`` on its file for as long as it runs, so a second
+run given the same ``--out`` is refused at its start, naming the process that holds it.
+
+Loading uses ``torch.load(weights_only=True)`` (``explorer.models.weights.read_torch_file``):
+only tensors and plain containers and scalars are accepted, and a file holding pickled
+code is refused by name without being run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
-import pickle
+import secrets
+import shutil
+import socket
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from explorer.errors import UserError
+from explorer.errors import UserError, describe_os_error
 
 FORMAT = "cnn-explorer-checkpoint"
 VERSION = 1
 _TMP_SUFFIX = ".tmp"
+# A temporary whose writer cannot be identified is left alone for this long: long enough
+# for any save to finish, short enough that litter does not pile up.
+STALE_AFTER_S = 24 * 3600
+
+
+# Per-epoch curves (and per-batch losses) a training checkpoint carries.
+CURVE_KEYS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "images_per_s",
+    "batch_loss",
+)
 
 
 class CheckpointError(UserError):
@@ -35,14 +66,41 @@ def _tmp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def clean_stale_temporaries(path: str | os.PathLike, older_than_s: float = 0.0) -> list[Path]:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (True when it cannot be told)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would terminate the process on Windows; assume it lives.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def _writer_pid(candidate: Path, path: Path) -> int | None:
+    # ".<name>.<pid>.<token>.tmp"
+    middle = candidate.name[len(_tmp_prefix(path)) : -len(_TMP_SUFFIX)]
+    head = middle.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def clean_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove temporary files an interrupted save of ``path`` left behind.
+
+    A temporary is removed when the process that wrote it has ended, or when it is older
+    than ``older_than_s``; one being written by a live process is left alone.
 
     Args:
         path: the checkpoint whose temporaries to remove (only files named after it are
             touched, so other runs saving in the same folder are left alone).
-        older_than_s: keep temporaries modified more recently than this (a save by
-            another process that is still running).
+        older_than_s: age past which any temporary counts as abandoned.
 
     Returns:
         The removed files.
@@ -53,38 +111,45 @@ def clean_stale_temporaries(path: str | os.PathLike, older_than_s: float = 0.0) 
         return removed
     now = time.time()
     for candidate in path.parent.glob(_tmp_prefix(path) + "*" + _TMP_SUFFIX):
+        pid = _writer_pid(candidate, path)
         try:
-            if now - candidate.stat().st_mtime >= older_than_s:
+            abandoned = now - candidate.stat().st_mtime >= older_than_s
+            if abandoned or (pid is not None and not process_alive(pid)):
                 candidate.unlink()
                 removed.append(candidate)
         except FileNotFoundError:
-            pass
+            pass  # its writer renamed or removed it meanwhile
     return removed
 
 
-def _write_and_replace(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.parent / f"{_tmp_prefix(path)}{os.getpid()}{_TMP_SUFFIX}"
+def _fsync_folder(folder: Path) -> None:
+    # Make the rename itself durable where the platform allows opening a folder.
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the data itself is synced
+    finally:
+        os.close(fd)
+
+
+def _write_and_replace(data: bytes, path: Path) -> None:
+    tmp = path.parent / f"{_tmp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
     try:
         with open(tmp, "wb") as f:
-            torch.save(payload, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         _replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    # Make the rename itself durable: fsync the folder where the platform allows it.
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    _fsync_folder(path.parent)
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -92,23 +157,52 @@ def _replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def write_failure(action: str, path: Path, exc: OSError, needed: int | None = None) -> str:
+    """One line for a failed write (``action``: "save checkpoint", "write log"), by errno:
+    a full disk names the free space."""
+    reason = describe_os_error(exc)
+    if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+        folder = path.parent if path.parent.exists() else Path.cwd()
+        try:
+            free = format_bytes(shutil.disk_usage(folder).free)
+        except OSError:
+            free = "unknown"
+        need = f", {format_bytes(needed)} needed" if needed else ""
+        reason = f"disk full ({free} free in {folder}{need})"
+    return f"cannot {action} {path}: {reason}"
+
+
 def save_checkpoint(path: str | os.PathLike, **contents: Any) -> Path:
     """Atomically write a checkpoint holding ``contents`` (tensors and plain data only).
 
     Typical contents: ``model_name``, ``config`` (dict), ``epoch``, ``model_state``,
-    ``optimizer_state``, ``scheduler_state``, ``curves``, ``run_id``.
+    ``optimizer_state``, ``curves``, ``run_id``.
 
     Raises:
-        CheckpointError: the folder is not writable or the disk is full.
+        CheckpointError: the folder is not writable or the disk is full (naming the file and
+            the free space); the previous checkpoint is left whole.
     """
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, **contents}
+    # Serialise in memory: torch.save reports a failed write to a file as a RuntimeError
+    # from its zip writer, without the errno; our own write raises a plain OSError.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(path)
-        _write_and_replace(payload, path)
+        _write_and_replace(data, path)
     except OSError as exc:
-        raise CheckpointError(f"cannot save checkpoint {path}: {exc.strerror or exc}") from None
+        raise CheckpointError(write_failure("save checkpoint", path, exc, len(data))) from None
     return path
 
 
@@ -119,32 +213,166 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         CheckpointError: missing, unreadable, not a checkpoint of this app, or holding
             anything but tensors and plain metadata.
     """
+    from explorer.models.weights import read_torch_file
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        marker = "Unsupported global: GLOBAL "
-        if marker not in text:
-            # Not a pickle of allowed types at all: bytes that are no checkpoint.
-            raise CheckpointError(f"checkpoint {path} is corrupt or truncated (not a torch file)") from None
-        # weights_only refuses any global it does not allow: a pickled class or function.
-        name = text.split(marker, 1)[1].split()[0]
-        raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain metadata ({name})"
-        ) from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any parse failure of a bad file means the same
-        # RuntimeError (bad zip record), EOFError, struct.error (a few stray bytes), ...
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from None
+    payload = read_torch_file(path, what="checkpoint", error=CheckpointError)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cnn-explorer training checkpoint")
-    if payload.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path} was written by a newer cnn-explorer (format {payload.get('version')})")
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"{path} was written by a newer cnn-explorer (format {version!r})")
     for key in ("model_name", "config", "epoch", "model_state"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks {key!r}")
+    check_metadata(payload, path)
+    if str(map_location) != "cpu":
+        payload = _to_device(payload, map_location)
     return payload
+
+
+def _to_device(obj: Any, device: str | torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_device(v, device) for v in obj]
+    return obj
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_metadata(state: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Check a loaded checkpoint's entries against what ``Trainer`` writes: the schema
+    every reader (a resumed run, the training panel) relies on.
+
+    Raises:
+        CheckpointError: naming the first entry that does not fit.
+    """
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {path} is damaged: {what}")
+
+    if not isinstance(state.get("model_name"), str):
+        raise bad("model_name is not a name")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise bad(f"epoch is {epoch!r}, not a count of epochs")
+    if not isinstance(state.get("config"), Mapping) or not all(isinstance(k, str) for k in state["config"]):
+        raise bad("config is not a table of options")
+    run_id = state.get("run_id")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id or os.sep in run_id or "/" in run_id):
+        raise bad(f"run_id {run_id!r} is not a run name")
+    from explorer.models.weights import validate_state_dict
+
+    try:
+        validate_state_dict(state.get("model_state"), "its model_state")
+    except UserError as exc:
+        raise bad(str(exc)) from None
+    optimizer_state = state.get("optimizer_state")
+    if optimizer_state is not None and not (
+        isinstance(optimizer_state, Mapping)
+        and isinstance(optimizer_state.get("state"), Mapping)
+        and isinstance(optimizer_state.get("param_groups"), list)
+        and all(isinstance(g, Mapping) for g in optimizer_state["param_groups"])
+    ):
+        raise bad("optimizer_state is not an optimiser's state")
+    curves = state.get("curves", {})
+    if not isinstance(curves, Mapping):
+        raise bad("curves is not a table of lists")
+    for key in CURVE_KEYS:
+        values = curves.get(key, [])
+        if not isinstance(values, list) or not all(v is None or _is_number(v) for v in values):
+            raise bad(f"curve {key!r} is not a list of numbers")
+    per_epoch = [len(curves.get(key, [])) for key in CURVE_KEYS if key != "batch_loss"]
+    if any(n != epoch for n in per_epoch if n):
+        raise bad(f"its curves do not cover its {epoch} epochs")
+
+
+    from explorer.train.config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(dict(state["config"])).validate()
+    except (UserError, TypeError) as exc:
+        raise bad(f"its options are invalid ({exc})") from None
+
+
+class CheckpointLock:
+    """Held by a run on its checkpoint file while it trains, so two runs cannot share one.
+
+    An advisory lock (``flock``) on ``.<name>.lock`` beside the checkpoint: the system drops
+    it when its process dies, so a killed run never blocks the next one. The file records
+    who holds it, for the message a second run gets.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.parent / f".{self.path.name}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> CheckpointLock:
+        """Take the lock.
+
+        Raises:
+            CheckpointError: another run holds it (naming its process), or the folder
+                cannot be written.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; runs are not guarded there
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = self._holder()
+                    os.close(fd)
+                    raise CheckpointError(
+                        f"checkpoint {self.path} is being written by another run ({holder}); "
+                        f"choose another --out or wait for that run to end"
+                    ) from None
+                # The previous holder may have removed the file after we opened it: then
+                # the lock is on a deleted file; start over on the new one.
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(info).encode())
+        except OSError as exc:
+            raise CheckpointError(write_failure("lock checkpoint", self.path, exc)) from None
+        self._fd = fd
+        return self
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.lock_path.read_text(encoding="utf-8"))
+            return f"process {int(info['pid'])} on {info.get('host', '?')}, started {info.get('started', '?')}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "a process that is starting"
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()  # while still held, so no one locks the old file after
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> CheckpointLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -8,6 +8,7 @@ shown again beside later runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Literal
 
 from explorer.errors import UserError
@@ -18,6 +19,11 @@ Schedule = Literal["constant", "step", "cosine", "onecycle"]
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Above these the optimiser's first steps overflow float32 at once (lr 1e300 raised an
+# overflow error from inside torch); runs up to them are left to the divergence check,
+# which says what went wrong. No recipe here goes above lr 0.9 or weight decay 5e-4.
+MAX_LR = 1e4
+MAX_WEIGHT_DECAY = 1.0
 
 
 @dataclasses.dataclass
@@ -85,29 +91,53 @@ class TrainConfig:
     eval_batch_size: int = 1024
 
     def validate(self) -> TrainConfig:
-        """Check the values a user can type; raise UserError naming the bad one."""
+        """Check every value's type and range; raise UserError naming the bad one.
+
+        Stored configs (a checkpoint, the run history) come through here too, so a value of
+        the wrong type is refused with its name rather than failing later in the run.
+        """
+        for field in dataclasses.fields(self):
+            kinds, optional = _FIELD_KINDS[field.name]
+            value = getattr(self, field.name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                wanted = " or ".join(k.__name__ for k in kinds) + (" or None" if optional else "")
+                raise UserError(f"training option {field.name} must be {wanted}, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"training option {field.name} must be a finite number, got {value}")
         if self.epochs < 1:
             raise UserError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise UserError(f"batch size must be at least 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if not 0 < self.lr <= MAX_LR:
+            raise UserError(f"learning rate must be above 0 and at most {MAX_LR:g}, got {self.lr:g}")
+        if not 0 <= self.momentum < 1:
+            raise UserError(f"momentum must be in [0, 1), got {self.momentum:g}")
+        if not 0 <= self.weight_decay <= MAX_WEIGHT_DECAY:
+            raise UserError(f"weight decay must be in [0, {MAX_WEIGHT_DECAY:g}], got {self.weight_decay:g}")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise UserError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.device not in DEVICES:
             raise UserError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if self.weight_decay < 0:
-            raise UserError(f"weight decay must not be negative, got {self.weight_decay}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.width_mult is not None and not self.width_mult > 0:
-            raise UserError(f"width multiplier must be positive, got {self.width_mult}")
+        if self.width_mult is not None and not 0 < self.width_mult <= 16:
+            raise UserError(f"width multiplier must be above 0 and at most 16, got {self.width_mult}")
         if self.resize is not None and not 8 <= self.resize <= 512:
             raise UserError(f"resize must be between 8 and 512 pixels, got {self.resize}")
         if self.init not in ("default", "xavier"):
             raise UserError(f"unknown init {self.init!r}; choose default or xavier")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.val_fraction < 1:
+            raise UserError(f"validation fraction must be in [0, 1), got {self.val_fraction}")
+        if self.aux_weight < 0 or not 0 <= self.shift <= 14:
+            raise UserError("aux weight must not be negative and shift must be 0-14 pixels")
+        if self.eval_batch_size < 1 or (self.subset is not None and self.subset < 1):
+            raise UserError("eval batch size and subset must be at least 1")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,3 +224,34 @@ def make_config(preset_name: str | None = None, **options: Any) -> TrainConfig:
     except TypeError as exc:
         raise UserError(f"bad training option: {exc}") from None
     return config.validate()
+
+
+# Accepted Python types per field (int counts as float; bool never counts as a number),
+# and whether None is allowed.
+_FIELD_KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "model": ((str,), False),
+    "epochs": ((int,), False),
+    "batch_size": ((int,), False),
+    "lr": ((float, int), False),
+    "optimizer": ((str,), False),
+    "momentum": ((float, int), False),
+    "weight_decay": ((float, int), False),
+    "schedule": ((str,), False),
+    "width_mult": ((float, int), True),
+    "dropout": ((float, int), True),
+    "batch_norm": ((bool,), True),
+    "resize": ((int,), True),
+    "augment": ((bool,), False),
+    "shift": ((int,), False),
+    "aux_weight": ((float, int), False),
+    "normalize": ((bool,), False),
+    "init": ((str,), False),
+    "label_smoothing": ((float, int), False),
+    "seed": ((int,), False),
+    "val_fraction": ((float, int), False),
+    "subset": ((int,), True),
+    "device": ((str,), False),
+    "amp": ((bool,), False),
+    "channels_last": ((bool,), True),
+    "eval_batch_size": ((int,), False),
+}

@@ -9,11 +9,12 @@ removes the per-image PIL/``ToTensor`` work that dominates a textbook loop on sm
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import torch
 
-from explorer.errors import UserError
+from explorer.errors import UserError, describe_os_error
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -71,36 +72,122 @@ def raw_folder(root: str | Path) -> Path:
     return Path(root) / "FashionMNIST" / "raw"
 
 
-def _read_split(root: Path, train: bool, download: bool):
+def describe_access(path: Path) -> str | None:
+    """Why ``path`` cannot be read, by errno: "permission denied: PATH", or None if it can."""
+    try:
+        if path.is_dir():
+            with os.scandir(path):
+                pass
+        else:
+            with open(path, "rb"):
+                pass
+    except OSError as exc:
+        return f"{describe_os_error(exc)}: {path}"
+    return None
+
+
+def raw_files_state(root: str | Path) -> tuple[list[str], str | None]:
+    """Which of the four IDX files are missing from ``root/FashionMNIST/raw``, and why the
+    folder or a file cannot be read (None when it can).
+
+    Never raises: a folder the user cannot open is an answer, not an error.
+    """
+    raw = raw_folder(root)
+    for folder in (Path(root), raw.parent, raw):
+        try:
+            exists = folder.exists()
+        except OSError:
+            exists = True  # stat refused: describe_access says why
+        if not exists:
+            return list(RAW_FILES), None
+        problem = describe_access(folder)
+        if problem:
+            return [], problem
+    missing = []
+    for name in RAW_FILES:
+        path = raw / name
+        try:
+            present = path.is_file()
+        except OSError:
+            present = True
+        if not present:
+            missing.append(name)
+            continue
+        problem = describe_access(path)
+        if problem:
+            return [], problem
+    return missing, None
+
+
+def _download(root: Path) -> None:
+    from torchvision.datasets import FashionMNIST
+
+    try:
+        FashionMNIST(root=str(root), train=True, download=True)
+    except Exception as exc:  # noqa: BLE001 - torchvision and urllib raise many kinds; all mean the same
+        # URLError carries the network's reason; anything else is a bad answer or file.
+        reason = getattr(exc, "reason", None) or "the server could not be reached or sent a bad file"
+        raise DataError(
+            f"Fashion-MNIST could not be downloaded ({reason}); put the four IDX files "
+            f"({', '.join(RAW_FILES)}) into {raw_folder(root)}"
+        ) from None
+
+
+def check_data_folder(root: str | Path) -> Path:
+    """A data folder the user named (``--data-dir``) must exist: it is not created.
+
+    Raises:
+        DataError: it does not exist, is not a folder, or cannot be opened.
+    """
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data folder {root} does not exist (it is not created; check --data-dir)")
+    if not root.is_dir():
+        raise DataError(f"data folder {root} is not a folder")
+    problem = describe_access(root)
+    if problem:
+        raise DataError(f"cannot read data folder: {problem}")
+    return root
+
+
+def check_raw_files(root: Path, download: bool) -> None:
+    """Make sure the four IDX files are there and readable, downloading them if allowed.
+
+    Raises:
+        DataError: the folder or a file cannot be read (saying why and where), some files
+            are missing (naming them), or all are and downloading is off or failed.
+    """
+    missing, problem = raw_files_state(root)
+    if problem:
+        raise DataError(f"cannot read Fashion-MNIST: {problem}")
+    if missing and len(missing) < len(RAW_FILES):
+        raise DataError(f"Fashion-MNIST in {raw_folder(root)} is incomplete: {', '.join(missing)} missing")
+    if missing:
+        if not download:
+            raise DataError(_missing_message(root, download))
+        _download(root)
+        missing, problem = raw_files_state(root)
+        if missing or problem:
+            raise DataError(_missing_message(root, download))
+
+
+def _read_split(root: Path, train: bool):
     from torchvision.datasets import FashionMNIST
 
     split = "train" if train else "t10k"
     try:
-        dataset = FashionMNIST(root=str(root), train=train, download=download)
-    except RuntimeError as exc:
-        text = str(exc)
-        if "Dataset not found" in text:
-            raise DataError(_missing_message(root, download)) from None
-        if "Error downloading" in text or "not found or corrupted" in text:
-            raise DataError(
-                f"Fashion-MNIST could not be downloaded (no network?); put the four IDX files "
-                f"({', '.join(RAW_FILES)}) into {raw_folder(root)}"
-            ) from None
-        raise DataError(f"Fashion-MNIST {split} files in {raw_folder(root)} are corrupt ({text})") from None
+        # The files were checked (and fetched) by check_raw_files: never download here.
+        dataset = FashionMNIST(root=str(root), train=train, download=False)
     except OSError as exc:
-        # URLError is an OSError: downloading without a network ends here.
-        if download and not raw_folder(root).joinpath(f"{split}-images-idx3-ubyte").exists():
-            raise DataError(
-                f"Fashion-MNIST could not be downloaded ({exc}); put the four IDX files "
-                f"({', '.join(RAW_FILES)}) into {raw_folder(root)}"
-            ) from None
-        raise DataError(f"cannot read Fashion-MNIST {split} files in {raw_folder(root)}: {exc}") from None
-    except (AssertionError, TypeError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"cannot read Fashion-MNIST {split} files in {raw_folder(root)}: {describe_os_error(exc)}"
+        ) from None
+    except (AssertionError, TypeError, ValueError, KeyError, RuntimeError, IndexError) as exc:
         # torchvision's IDX reader asserts on a bad magic number and fails on a bad dtype or a
         # size that does not match the header.
         raise DataError(
             f"Fashion-MNIST {split} files in {raw_folder(root)} are corrupt "
-            f"({type(exc).__name__}: {exc or 'bad header'}); replace them"
+            f"({type(exc).__name__}); replace them"
         ) from None
     images, labels = dataset.data, dataset.targets
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or images.dtype != torch.uint8:
@@ -121,7 +208,7 @@ def _read_split(root: Path, train: bool, download: bool):
 
 
 def _missing_message(root: Path, download: bool) -> str:
-    how = "the download failed" if download else "downloading is off"
+    how = "the download did not provide it" if download else "downloading is off"
     return (
         f"Fashion-MNIST not found and {how}: put {', '.join(RAW_FILES)} into {raw_folder(root)} "
         f"(or choose another folder with --data-dir)"
@@ -157,8 +244,9 @@ def load_fashion_mnist(
         raise DataError(f"--subset must be at least 10 images, got {subset}")
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
-    train_images, train_labels = _read_split(root, True, download)
-    test_images, test_labels = _read_split(root, False, download)
+    check_raw_files(root, download)
+    train_images, train_labels = _read_split(root, True)
+    test_images, test_labels = _read_split(root, False)
     if subset is not None:
         train_images, train_labels = train_images[:subset], train_labels[:subset]
         test_images, test_labels = test_images[:subset], test_labels[:subset]
@@ -184,4 +272,35 @@ def load_fashion_mnist(
         val_labels=put(train_labels[val_idx]),
         test_images=put(test_images),
         test_labels=put(test_labels),
+    )
+
+
+def move_data(data: FashionData, device: torch.device) -> FashionData:
+    """The same splits on another device."""
+    tensors = {
+        f.name: getattr(data, f.name).to(device)
+        for f in dataclasses.fields(data)
+        if isinstance(getattr(data, f.name), torch.Tensor)
+    }
+    return dataclasses.replace(data, device=device, **tensors)
+
+
+def load_for_run(data_root: str | Path | None, device: torch.device, config, *, download: bool) -> FashionData:
+    """The data a run with ``config`` trains on, from the folder the user named (which must
+    exist) or the one the settings give.
+
+    Raises:
+        DataError: see ``check_data_folder`` and ``load_fashion_mnist``.
+    """
+    from explorer import settings
+
+    if data_root is not None:
+        check_data_folder(data_root)
+    return load_fashion_mnist(
+        settings.data_dir(data_root),
+        device,
+        download=download,
+        subset=config.subset,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
     )

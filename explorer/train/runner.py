@@ -31,7 +31,7 @@ import torch
 
 from explorer.errors import UserError
 from explorer.train import BatchMetrics, EpochMetrics, RunStarted, TrainConfig, Trainer, cpu_copy
-from explorer.train.engine import TrainControl, build_model, keep_freed_memory
+from explorer.train import TrainControl, build_model, keep_freed_memory
 from explorer.train.history import RunHistory
 
 

@@ -246,6 +246,13 @@ class MainWindow(QMainWindow):
             action.setEnabled(True)
         self.statusBar().showMessage("Ready. Pick a model; drop an image on the window to see its feature maps.", 8000)
         self.ready.emit()
+        from explorer.models import list_models
+        from explorer.settings import DEFAULTS
+
+        if self._initial_model == self.settings.get("last_model") and self._initial_model not in list_models():
+            # A remembered model this version does not have: open the default instead.
+            self._show_message(f"remembered model {self._initial_model!r} is unknown; opening {DEFAULTS['last_model']}")
+            self._initial_model = DEFAULTS["last_model"]
         if self._initial_model:
             self.open_model(self._initial_model)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fractions
+import hashlib
 import io
+from pathlib import Path
 import pickle
 import socket
 import urllib.error
@@ -41,12 +43,25 @@ def test_cache_path_is_under_torch_home(isolated_folders):
     assert path.parent == isolated_folders / "torch" / "hub" / "checkpoints"
 
 
-def test_cached_checkpoint_is_found_and_loaded(no_network):
+def plant_cached(monkeypatch, weights: str, payload) -> Path:
+    """Save ``payload`` where torch hub caches ``weights``, under a name whose hash prefix
+    matches the bytes (the published file's hash cannot be matched by a test file)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    stem = weights_module.weights_file_name(weights).split("-")[0]
+    name = f"{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(weights_module, "weights_file_name", lambda w: name)
+    path = weights_cache_path(weights)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_cached_checkpoint_is_found_and_loaded(no_network, monkeypatch):
     torch.manual_seed(1)
     source = get_model("mobilenet_v2")
-    path = weights_cache_path(MOBILENET)
-    path.parent.mkdir(parents=True)
-    torch.save(source.state_dict(), path)
+    plant_cached(monkeypatch, MOBILENET, source.state_dict())
     model, loaded, message = load_pretrained("mobilenet_v2")
     assert loaded
     assert message == f"loaded ImageNet weights {MOBILENET} for mobilenet_v2"
@@ -54,12 +69,10 @@ def test_cached_checkpoint_is_found_and_loaded(no_network):
         assert torch.equal(model.state_dict()[key], tensor), key
 
 
-def test_googlenet_tv_loads_cached_weights_with_aux_heads(no_network):
+def test_googlenet_tv_loads_cached_weights_with_aux_heads(no_network, monkeypatch):
     source = get_model("googlenet_tv")
-    path = weights_cache_path("GoogLeNet_Weights.IMAGENET1K_V1")
-    path.parent.mkdir(parents=True)
     # torchvision's published file holds the (untrained) aux heads too; loading is strict.
-    torch.save(source.state_dict(), path)
+    plant_cached(monkeypatch, "GoogLeNet_Weights.IMAGENET1K_V1", source.state_dict())
     model, loaded, message = load_pretrained("googlenet_tv")
     assert loaded
     assert message == (
@@ -141,14 +154,27 @@ def test_download_error_falls_back(monkeypatch):
     assert message == "could not download ImageNet weights for mobilenet_v2 (timed out); using random weights"
 
 
-def test_corrupt_cached_file_falls_back_with_its_path(no_network):
+def test_corrupt_cached_file_falls_back_with_its_path(no_network, monkeypatch):
+    data = b"PK\x03\x04 not really a zip"
+    name = f"mobilenet_v2-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(weights_module, "weights_file_name", lambda w: name)
     path = weights_cache_path(MOBILENET)
     path.parent.mkdir(parents=True)
-    path.write_bytes(b"PK\x03\x04 not really a zip")
+    path.write_bytes(data)
     model, loaded, message = load_pretrained("mobilenet_v2")
     assert not loaded
-    assert "are unreadable" in message and str(path) in message and "\n" not in message
+    assert "corrupt or truncated" in message and str(path) in message and "\n" not in message
+    assert "delete the file to download it again" in message
     assert model is not None
+
+
+def test_cached_file_that_does_not_match_its_hash_is_refused(no_network):
+    path = weights_cache_path(MOBILENET)
+    path.parent.mkdir(parents=True)
+    torch.save(get_model("mobilenet_v2").state_dict(), path)
+    _, loaded, message = load_pretrained("mobilenet_v2")
+    assert not loaded
+    assert message.startswith(f"cached ImageNet weights for mobilenet_v2 at {path}: it does not match its published hash: refused")
 
 
 def test_model_without_published_weights(no_network):
@@ -201,13 +227,13 @@ def _error(model, path) -> str:
 def test_pickled_module_is_refused(tmp_path, lenet):
     path = tmp_path / "module.pt"
     torch.save(lenet, path)  # a whole pickled nn.Module, not a state dict
-    assert "contains pickled Python objects" in _error(lenet, path)
+    assert "this file contains pickled code" in _error(lenet, path) and "refused" in _error(lenet, path)
 
 
 def test_checkpoint_with_an_arbitrary_object_is_refused(tmp_path, lenet):
     path = tmp_path / "obj.pt"
     torch.save({"model": lenet.state_dict(), "extra": fractions.Fraction(1, 3)}, path)
-    assert "contains pickled Python objects" in _error(lenet, path)
+    assert "this file contains pickled code" in _error(lenet, path) and "refused" in _error(lenet, path)
 
 
 def test_plain_pickle_is_not_a_weights_file(tmp_path, lenet):

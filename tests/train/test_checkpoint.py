@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -50,14 +51,24 @@ def test_kill_between_write_and_replace_leaves_old_checkpoint(tmp_path):
     assert load_checkpoint(path)["epoch"] == 3
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_clean_stale_temporaries_only_touches_this_checkpoint(tmp_path):
-    mine = tmp_path / ".run.pt.123.tmp"
-    other = tmp_path / ".other.pt.123.tmp"
-    mine.write_bytes(b"x")
-    other.write_bytes(b"x")
-    assert clean_stale_temporaries(tmp_path / "run.pt", older_than_s=3600) == []  # too fresh
-    assert clean_stale_temporaries(tmp_path / "run.pt") == [mine]
-    assert other.exists()
+    dead = _dead_pid()
+    mine = tmp_path / f".run.pt.{dead}.abcd.tmp"
+    other = tmp_path / f".other.pt.{dead}.abcd.tmp"
+    live = tmp_path / f".run.pt.{os.getpid()}.beef.tmp"
+    for f in (mine, other, live):
+        f.write_bytes(b"x")
+    assert clean_stale_temporaries(tmp_path / "run.pt") == [mine]  # its writer is gone
+    assert other.exists() and live.exists()  # another checkpoint's; a live writer's
+    old = time.time() - 2 * 24 * 3600
+    os.utime(live, (old, old))
+    assert clean_stale_temporaries(tmp_path / "run.pt") == [live]  # a day old: abandoned
 
 
 class Payload:
@@ -69,14 +80,14 @@ def test_refuses_anything_but_tensors_and_plain_data(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "cnn-explorer-checkpoint", "version": 1, "model_name": "tiny", "config": {},
                 "epoch": 1, "model_state": {"w": torch.zeros(1)}, "extra": Payload()}, path)
-    with pytest.raises(CheckpointError, match="refusing to load .*objects other than tensors and plain metadata"):
+    with pytest.raises(CheckpointError, match="this file contains pickled code .*: refused"):
         load_checkpoint(path)
 
 
 def test_refuses_a_pickled_module(tmp_path):
     path = tmp_path / "module.pt"
     torch.save(torch.nn.Linear(2, 2), path)
-    with pytest.raises(CheckpointError, match="refusing to load"):
+    with pytest.raises(CheckpointError, match="contains pickled code"):
         load_checkpoint(path)
 
 

@@ -46,6 +46,7 @@ def test_missing_data_exits_1_naming_the_folder(tmp_path, capsys, monkeypatch):
                            "<urlopen error [Errno -3] Temporary failure in name resolution>")
 
     monkeypatch.setattr(FashionMNIST, "download", offline)
+    (tmp_path / "empty").mkdir()
     code = main(["train", "lenet_small", "--data-dir", str(tmp_path / "empty"), "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1

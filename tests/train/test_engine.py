@@ -23,7 +23,8 @@ from explorer.train import (
     load_checkpoint,
     training_model_name,
 )
-from explorer.train.engine import lr_at, overfitting_notice, split_outputs
+from explorer.train.evaluation import overfitting_notice
+from explorer.train.recipe import lr_at, split_outputs
 
 
 def config(**changes) -> TrainConfig:
@@ -139,7 +140,7 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tiny_data, make_tiny, 
     saved = load_checkpoint(ckpt)["model_state"]
     with torch.no_grad():
         model[-1].weight.fill_(float("nan"))
-    with pytest.raises(TrainingError, match="loss became nan in epoch 2.*lower the learning rate"):
+    with pytest.raises(TrainingError, match="training diverged: the loss became nan .*lower the learning rate.*epoch 2"):
         list(run)
     assert history.load(trainer.record.run_id).status == "failed"
     after = load_checkpoint(ckpt)
@@ -264,7 +265,7 @@ def test_unsupported_builder_option_is_a_user_error():
     "changes, message",
     [
         (dict(epochs=0), "epochs must be at least 1"),
-        (dict(lr=-1.0), "learning rate must be positive"),
+        (dict(lr=-1.0), "learning rate must be above 0"),
         (dict(optimizer="lbfgs"), "unknown optimizer"),
         (dict(dropout=1.5), "dropout must be in"),
     ],
@@ -275,7 +276,7 @@ def test_bad_options_are_user_errors(changes, message):
 
 
 def test_format_duration():
-    from explorer.train.engine import format_duration
+    from explorer.train import format_duration
 
     assert format_duration(3723) == "1:02:03"
     assert format_duration(65.4) == "1:05"

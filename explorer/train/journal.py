@@ -1,0 +1,142 @@
+"""What a run leaves behind: its entry in the run history and its checkpoint file.
+
+``RunJournal`` keeps both up to date after each epoch and closes the record with the
+run's status, so the engine only says what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from explorer import settings
+from explorer.train.checkpoint import CheckpointLock, save_checkpoint
+from explorer.train.config import TrainConfig
+from explorer.train.events import RunFinished
+from explorer.train.history import RunHistory, RunRecord
+
+
+def new_run_id(model: str) -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
+
+
+def default_checkpoint_path(run_id: str) -> Path:
+    return settings.user_data_dir() / "checkpoints" / f"{run_id}.pt"
+
+
+class RunJournal:
+    """The history record and checkpoint of one run.
+
+    Args:
+        history: where the record goes (None: not recorded).
+        checkpoint: ``False`` for none, ``None``/``True`` for the default path, or a path.
+        config: the run's options.
+        run_id: the run's key (a resumed run keeps its own).
+        curves: the run's curves, shared with (and appended to by) the engine.
+        resuming: continue the history entry of ``run_id`` if there is one.
+    """
+
+    def __init__(
+        self,
+        history: RunHistory | None,
+        checkpoint: str | os.PathLike | bool | None,
+        config: TrainConfig,
+        run_id: str,
+        curves: dict[str, list],
+        *,
+        resuming: bool = False,
+    ) -> None:
+        self.history = history
+        self.config = config
+        self.curves = curves
+        if checkpoint is False:
+            self.checkpoint_path: Path | None = None
+        elif checkpoint in (None, True):
+            self.checkpoint_path = default_checkpoint_path(run_id)
+        else:
+            self.checkpoint_path = Path(checkpoint)
+        # Before anything is written: a second run on the same file stops here.
+        self.lock = CheckpointLock(self.checkpoint_path).acquire() if self.checkpoint_path else None
+        record = None
+        if history is not None and resuming:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                record = history.load(run_id)
+        self.record = record or RunRecord(
+            run_id=run_id,
+            model=config.model,
+            config=config.to_dict(),
+            started=datetime.now().isoformat(timespec="seconds"),
+        )
+        self.record.status = "running"
+        self.record.config = config.to_dict()
+        self.record.curves = curves
+        self.record.checkpoint = str(self.checkpoint_path) if self.checkpoint_path else None
+        self.save_record()
+
+    def save_record(self) -> None:
+        if self.history is not None:
+            try:
+                self.history.save(self.record)
+            except OSError as exc:
+                # Losing the history entry must not end a run that is training fine.
+                self.record.message = f"cannot write run history: {exc}"
+
+    def end_epoch(self, epoch: int, model: nn.Module, optimizer_state: dict[str, Any], extra: dict[str, Any]) -> Path | None:
+        """Save the checkpoint (if any) and the record after ``epoch``.
+
+        Args:
+            epoch: the epoch just finished (its curves are already appended).
+            model: the model to save.
+            optimizer_state: the optimiser's state dict.
+            extra: final metrics that are not curves (train time, sizes, device).
+
+        Returns:
+            The checkpoint written, or None.
+        """
+        checkpoint = None
+        if self.checkpoint_path is not None:
+            checkpoint = save_checkpoint(
+                self.checkpoint_path,
+                model_name=self.config.model,
+                config=self.config.to_dict(),
+                epoch=epoch,
+                run_id=self.record.run_id,
+                model_state=model.state_dict(),
+                optimizer_state=optimizer_state,
+                curves=self.curves,
+            )
+        c = self.curves
+        self.record.final = {
+            "epochs": epoch,
+            "train_acc": c["train_acc"][-1],
+            "val_acc": c["val_acc"][-1],
+            "test_acc": c["test_acc"][-1],
+            "best_test_acc": max(c["test_acc"]),
+            "train_loss": c["train_loss"][-1],
+            "test_loss": c["test_loss"][-1],
+            "images_per_s": c["images_per_s"][-1],
+            **extra,
+        }
+        self.save_record()
+        return checkpoint
+
+    def finish(self, status: str, message: str) -> RunFinished:
+        """Close the record: ``completed``, ``stopped`` or ``failed`` with a reason."""
+        self.record.status = status
+        self.record.message = message
+        self.record.finished = datetime.now().isoformat(timespec="seconds")
+        self.save_record()
+        self.close()
+        return RunFinished(status=status, message=message, record=self.record)
+
+    def close(self) -> None:
+        """Let go of the checkpoint file (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
