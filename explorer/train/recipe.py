@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from explorer.errors import UserError
+from explorer.models import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from explorer.models.architectures._layers import xavier_init_
 from explorer.train.config import TrainConfig
 
-FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 BUILDER_OPTIONS = ("width_mult", "dropout", "batch_norm")
 
 
@@ -138,7 +138,7 @@ def input_geometry(config: TrainConfig, info: Any | None) -> tuple[float, float,
             mean, std = info.mean_std
             mean_std = float(mean[0]), float(std[0])
         else:
-            mean_std = FASHION_MEAN, FASHION_STD
+            mean_std = FASHION_MNIST_MEAN[0], FASHION_MNIST_STD[0]
     else:
         mean_std = 0.0, 1.0
     if config.resize:

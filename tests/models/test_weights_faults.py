@@ -21,6 +21,7 @@ import torch
 
 from explorer.models import ModelError, get_model, load_pretrained, load_state_dict_file, weights_cache_path
 from explorer.models import weights as weights_module
+from explorer.models import weight_files as weight_files_module
 from explorer.models.weights import pickled_code_in, read_torch_file, validate_state_dict
 from explorer.train import CheckpointError, load_checkpoint
 
@@ -232,6 +233,6 @@ def test_read_torch_file_names_missing_and_unreadable(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(weights_module, "open", denied, raising=False)
+    monkeypatch.setattr(weight_files_module, "open", denied, raising=False)
     with pytest.raises(ModelError, match="permission denied"):
         read_torch_file(path)
