@@ -156,11 +156,21 @@ def build_with_weights(name: str, choice: WeightsChoice):
 
 
 class Built(NamedTuple):
-    """What :func:`resolve_and_build` gives: the weights actually used, the model, a notice."""
+    """What :func:`resolve_and_build` gives.
+
+    Attributes:
+        choice: the weights the model holds.
+        model: the model, in eval mode.
+        notice: one line for the status bar.
+        wanted: the weights that were tried first (the default when none were asked for).
+        fallback: True when ``choice`` is not ``wanted`` (ImageNet could not be had).
+    """
 
     choice: WeightsChoice
     model: Any
     notice: str
+    wanted: WeightsChoice
+    fallback: bool = False
 
 
 def resolve_and_build(name: str, wanted: WeightsChoice | None) -> Built:
@@ -170,15 +180,16 @@ def resolve_and_build(name: str, wanted: WeightsChoice | None) -> Built:
     cannot be had; a choice the user made does not: its failure is raised.
     """
     if wanted is not None:
-        return Built(wanted, build_with_weights(name, wanted), f"{name}: {wanted.label()}")
+        return Built(wanted, build_with_weights(name, wanted), f"{name}: {wanted.label()}", wanted)
     choice = default_weights(name)
     try:
-        return Built(choice, build_with_weights(name, choice), f"{name}: {choice.label()}")
+        return Built(choice, build_with_weights(name, choice), f"{name}: {choice.label()}", choice)
     except ModelError as exc:
         if choice.kind == "random":
             raise
         fallback = WeightsChoice("random", seed=seed_for(name))
-        return Built(fallback, build_with_weights(name, fallback), f"{exc} (seed {fallback.seed})")
+        return Built(fallback, build_with_weights(name, fallback), f"{exc} (seed {fallback.seed})",
+                     choice, fallback=True)
 
 
 class WeightsMemory:
