@@ -85,6 +85,7 @@ class FeatureMapPanel(QWidget):
         self._running_version = -1
         self._done_version = -1
         self._failed_version = -1
+        self._closed = False
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
         self._play.timeout.connect(self._on_play_tick)
@@ -373,6 +374,7 @@ class FeatureMapPanel(QWidget):
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Stop playing, stop the worker and wait for it and the image decodes; a wait that
         runs out is reported as a Qt warning and returns False."""
+        self._closed = True
         self._play.stop()
         self._subscriptions.clear()
         self._wish.version += 1  # the running plan is superseded: it returns at the next node
@@ -517,7 +519,7 @@ class FeatureMapPanel(QWidget):
 
     def _start_worker(self) -> None:
         wish = self._wish
-        if self._worker is not None or wish.model is None or wish.image is None:
+        if self._worker is not None or wish.model is None or wish.image is None or self._closed:
             return
         plan = dataclasses.replace(wish)
         self._running_version = plan.version

@@ -101,8 +101,8 @@ class GraphPanel(QWidget):
         self._hits: list[tuple[str, str]] = []
         self._query = ""
         self._hit_index = -1
+        self._queued: dict | None = None
         self._thread_workers = 0
-        self._closed = False
 
         self.scene = GraphScene(theme, self)
         self.view = LegendGraphView(self.scene, self)
@@ -198,8 +198,7 @@ class GraphPanel(QWidget):
         self._source = ("name", (name, dict(builder_kwargs or {})))
         self._clear()
         self._start_busy(f"Preparing {name}…")
-        self._request_id = self.client.request(
-            {"op": "open", "name": name, "kwargs": dict(builder_kwargs or {}), "state": None})
+        self._send({"op": "open", "name": name, "kwargs": dict(builder_kwargs or {}), "state": None})
 
     def show_module(self, module, input_shape, name: str) -> None:
         """Trace and show a user's own ``nn.Module`` in a worker thread; returns at once."""
@@ -334,8 +333,7 @@ class GraphPanel(QWidget):
         kind, payload = self._source
         if kind == "name":
             name, kwargs = payload
-            self._request_id = self.client.request(
-                {"op": "view", "name": name, "kwargs": kwargs, "state": state.to_dict()})
+            self._send({"op": "view", "name": name, "kwargs": kwargs, "state": state.to_dict()})
         else:
             from explorer.graph import prepare_view
 
@@ -376,10 +374,22 @@ class GraphPanel(QWidget):
         members = self.view_graph.graph.nodes[unit].get("members") or []
         return members[0] if members else None
 
+    def _send(self, payload: dict) -> None:
+        # One request in flight per panel: clicking through twenty models while the worker
+        # traces the first sends the twentieth next, not nineteen stale ones.
+        if self._request_id is not None:
+            self._queued = payload
+            return
+        self._request_id = self.client.request(payload)
+
     def _on_reply(self, reply: dict) -> None:
         if reply.get("id") != self._request_id:
-            return  # an answer to a request this panel has since replaced
+            return  # an answer to a request of another panel
         self._request_id = None
+        if self._queued is not None:
+            payload, self._queued = self._queued, None
+            self._send(payload)  # this reply answers a request the user has replaced
+            return
         generation = self._generation
         if not reply.get("ok"):
             self._on_error(generation, UserError(reply.get("error", "unknown error")))
@@ -401,6 +411,7 @@ class GraphPanel(QWidget):
         self._on_prepared(generation, graph or self.graph, view, layout, ready="graph" in reply)
 
     def _on_crash(self, message: str) -> None:
+        self._queued = None
         if self._request_id is not None:
             self._request_id = None
             self._on_error(self._generation, UserError(message))
@@ -540,7 +551,6 @@ class GraphPanel(QWidget):
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Ignore late replies and wait for tracing threads; False (and a Qt warning) when
         they do not finish in time."""
-        self._closed = True
         self._generation += 1  # late replies and thread results are ignored from now on
         self._subscriptions.clear()
         if self._thread_workers and not QThreadPool.globalInstance().waitForDone(timeout_ms):
