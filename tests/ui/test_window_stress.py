@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import shiboken6
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -20,9 +22,10 @@ SWITCHES_PER_WINDOW = 75
 def test_rapid_switching_and_closing_with_workers_in_flight(qtbot, qt_warnings):
     start = time.monotonic()
     switches = 0
-    for round_ in range(WINDOWS):
+    for round_ in range(WINDOWS + 1):
         win = MainWindow(Settings(), initial_model=MODELS[round_ % len(MODELS)])
-        qtbot.addWidget(win)
+        if round_ % 2 == 0:
+            qtbot.addWidget(win)  # the others are deleted by the test itself
         win.show()
         with qtbot.waitSignal(win.ready, timeout=120_000):
             pass
@@ -38,7 +41,10 @@ def test_rapid_switching_and_closing_with_workers_in_flight(qtbot, qt_warnings):
                 qtbot.keyClick(win.feature_panel, Qt.Key.Key_Right)
             QApplication.processEvents()
             switches += 1
-        if round_ == WINDOWS - 1:
+        if round_ % 2 == 1:
+            _close_when_the_graph_arrives(qtbot, win)
+            continue
+        if round_ == WINDOWS:
             # The last window settles: the view and the graph agree on the final model.
             name = win.session.model_name
             qtbot.waitUntil(lambda: win.feature_panel.settled and win.graph_panel.graph is not None
@@ -47,5 +53,28 @@ def test_rapid_switching_and_closing_with_workers_in_flight(qtbot, qt_warnings):
         win.close()  # with builds and stepping still running in all but the last round
         win.deleteLater()
         qtbot.wait(20)  # deferred deletions and late signals land now, on deleted objects
-    assert switches == WINDOWS * SWITCHES_PER_WINDOW
+    assert switches == (WINDOWS + 1) * SWITCHES_PER_WINDOW
     assert time.monotonic() - start < 120
+
+
+def _close_when_the_graph_arrives(qtbot, win: MainWindow) -> None:
+    """Close and delete ``win`` in the same turn of the event loop as the reply carrying its
+    graph: the panel has just deferred parsing it, and that deferred call must die with it."""
+    from explorer.ui.graph_worker import GraphWorkerClient
+
+    client = GraphWorkerClient.shared()
+    closed: list[bool] = []
+
+    def on_reply(reply: dict) -> None:
+        graph = reply.get("graph") or {}
+        if not closed and graph.get("name") == win.session.model_name:
+            closed.append(True)
+            win.close()
+            shiboken6.delete(win)  # gone now, not at the next turn of the loop
+
+    client.replied.connect(on_reply)
+    try:
+        qtbot.waitUntil(lambda: bool(closed), timeout=60_000)
+        qtbot.wait(50)  # the deferred parse would run now, on a deleted panel
+    finally:
+        client.replied.disconnect(on_reply)
