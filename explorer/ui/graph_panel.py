@@ -4,19 +4,17 @@ A view of the :class:`~explorer.session.Session`: another model in the session i
 and drawn here, the session's node is highlighted, and clicking a node sets the session's
 node (the feature maps then run to it). Zoo models are traced and laid out in the graph
 subprocess; a user's own ``nn.Module`` (which cannot be rebuilt by name there) is traced in
-a worker thread. Either way the GUI thread only builds items, in chunks, so the window
-keeps answering. Every deferred call names this panel as its context, so none fires after
-the panel is gone.
+a worker thread (both in :mod:`explorer.ui.graph_source`). The GUI thread only builds
+items, in chunks, so the window keeps answering; each chunk is a deferred call with this
+panel as its context, so none fires after the panel is gone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import gc
 from typing import Any
 
-from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal, qWarning
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -48,29 +46,9 @@ from explorer.session import Session
 from explorer.ui.graph_legend import LegendGraphView
 from explorer.ui.graph_scene import GraphScene, render_scene
 from explorer.ui.graph_search import find_hits, hits_label
-from explorer.ui.graph_worker import GraphWorkerClient
+from explorer.ui.graph_source import GraphSource, freeze_startup_objects
 from explorer.ui.node_details import NodeDetails
 from explorer.ui.subscriptions import Subscriptions
-
-_startup_frozen = False
-
-
-def _freeze_startup_objects() -> None:
-    """Keep the garbage collector's full passes off the objects the app starts with.
-
-    By the time the first graph panel opens, torch, Qt and the model zoo have made a few
-    hundred thousand objects that live as long as the app. Each graph reply adds tens of
-    thousands more, and every few replies Python runs a full collection over all of
-    them: a 200 ms stall of the GUI thread seen on a 2-core machine. Frozen (after one
-    collection, so no garbage is kept), they are skipped; collections then scan only
-    what came later. Once per process.
-    """
-    global _startup_frozen
-    if not _startup_frozen:
-        _startup_frozen = True
-        gc.collect()
-        gc.freeze()
-
 
 class GraphPanel(QWidget):
     """Shows a model's architecture graph and lets the user open it up level by level.
@@ -92,7 +70,6 @@ class GraphPanel(QWidget):
         self.layout_data: Layout | None = None
         self.state: ViewState | None = None
         self._source: tuple[str, Any] | None = None
-        self._request_id: int | None = None
         self._generation = 0
         self._populating = None
         self._pending_anchor: str | None = None
@@ -101,18 +78,14 @@ class GraphPanel(QWidget):
         self._hits: list[tuple[str, str]] = []
         self._query = ""
         self._hit_index = -1
-        self._queued: dict | None = None
-        self._thread_workers = 0
 
         self.scene = GraphScene(theme, self)
         self.view = LegendGraphView(self.scene, self)
         self.details_widget = NodeDetails(self)
-        self.client = GraphWorkerClient.shared()
-        self.client.replied.connect(self._on_reply)
-        self.client.crashed.connect(self._on_crash)
-        # Start the worker now: it needs a second or two to import torch, and forking a
-        # small process is cheaper than forking the window after it has loaded models.
-        self.client.start()
+        self.source = GraphSource(self)
+        self.source.prepared.connect(self._on_source_prepared)
+        self.source.failed.connect(self._on_source_failed)
+        self.client = self.source.client
 
         self.fit_button = self._tool("Fit", "Fit the graph to the window (0)", self.view.fit_to_window)
         self.expand_button = self._tool("Expand all", "Show every layer", self.expand_all)
@@ -176,7 +149,7 @@ class GraphPanel(QWidget):
         self._subscriptions.connect(self.session.node_changed, self._on_node_changed)
         if self.session.model_name is not None:
             self.show_model(self.session.model_name)
-        _freeze_startup_objects()
+        freeze_startup_objects()
 
     def _tool(self, text: str, tip: str, slot) -> QToolButton:
         button = QToolButton(self)
@@ -198,25 +171,14 @@ class GraphPanel(QWidget):
         self._source = ("name", (name, dict(builder_kwargs or {})))
         self._clear()
         self._start_busy(f"Preparing {name}…")
-        self._send({"op": "open", "name": name, "kwargs": dict(builder_kwargs or {}), "state": None})
+        self.source.open_name(self._generation, name, dict(builder_kwargs or {}))
 
     def show_module(self, module, input_shape, name: str) -> None:
         """Trace and show a user's own ``nn.Module`` in a worker thread; returns at once."""
-        from explorer.graph import build_graph, prepare_view
-
         self._source = ("module", (module, tuple(input_shape), name))
         self._clear()
         self._start_busy(f"Preparing {name}…")
-        generation = self._generation
-
-        def work():
-            try:
-                graph = build_graph(module, tuple(input_shape), name=name, fallback=True)
-                return (generation, graph, *prepare_view(graph), True), None
-            except Exception as exc:  # noqa: BLE001 - handed to the GUI thread and shown
-                return None, (generation, exc)
-
-        self._start_thread_worker(work)
+        self.source.open_module(self._generation, module, tuple(input_shape), name)
 
     def highlight_node(self, node_id: str | None) -> None:
         """Mark the stepper's current node (or the closed block holding it) and scroll to it."""
@@ -333,40 +295,9 @@ class GraphPanel(QWidget):
         kind, payload = self._source
         if kind == "name":
             name, kwargs = payload
-            self._send({"op": "view", "name": name, "kwargs": kwargs, "state": state.to_dict()})
+            self.source.view_name(generation, name, kwargs, state)
         else:
-            from explorer.graph import prepare_view
-
-            graph = self.graph
-
-            def work():
-                try:
-                    return (generation, graph, *prepare_view(graph, state), False), None
-                except Exception as exc:  # noqa: BLE001 - handed to the GUI thread and shown
-                    return None, (generation, exc)
-
-            self._start_thread_worker(work)
-
-    def _start_thread_worker(self, work) -> None:
-        from superqt.utils import create_worker
-
-        worker = create_worker(work, _start_thread=False)
-        # Bound methods of this panel: Qt drops the connections when the panel goes.
-        worker.returned.connect(self._on_thread_result)
-        worker.finished.connect(self._on_thread_finished)
-        self._thread_workers += 1
-        worker.start()
-
-    def _on_thread_result(self, result: tuple) -> None:
-        prepared, failure = result
-        if failure is not None:
-            self._on_error(*failure)
-        else:
-            generation, graph, view, layout, ready = prepared
-            self._on_prepared(generation, graph, view, layout, ready=ready)
-
-    def _on_thread_finished(self) -> None:
-        self._thread_workers -= 1
+            self.source.view_module(generation, self.graph, state)
 
     def _anchor_node(self, unit: str | None) -> str | None:
         if unit is None or self.view_graph is None or unit not in self.view_graph.graph:
@@ -374,47 +305,13 @@ class GraphPanel(QWidget):
         members = self.view_graph.graph.nodes[unit].get("members") or []
         return members[0] if members else None
 
-    def _send(self, payload: dict) -> None:
-        # One request in flight per panel: clicking through twenty models while the worker
-        # traces the first sends the twentieth next, not nineteen stale ones.
-        if self._request_id is not None:
-            self._queued = payload
-            return
-        self._request_id = self.client.request(payload)
+    def _on_source_prepared(self, result: tuple) -> None:
+        generation, graph, view, layout, ready = result
+        self._on_prepared(generation, graph or self.graph, view, layout, ready=ready)
 
-    def _on_reply(self, reply: dict) -> None:
-        if reply.get("id") != self._request_id:
-            return  # an answer to a request of another panel
-        self._request_id = None
-        if self._queued is not None:
-            payload, self._queued = self._queued, None
-            self._send(payload)  # this reply answers a request the user has replaced
-            return
-        generation = self._generation
-        if not reply.get("ok"):
-            self._on_error(generation, UserError(reply.get("error", "unknown error")))
-            return
-        # Rebuilding the graph (DenseNet-201: 713 nodes, 1,900 edges) and the view are
-        # separate turns of the event loop, so neither adds to the time the window is
-        # busy with the reply's JSON.
-        QTimer.singleShot(0, self, functools.partial(self._parse_reply, generation, reply))
-
-    def _parse_reply(self, generation: int, reply: dict, graph: ModelGraph | None = None) -> None:
-        if generation != self._generation:
-            return
-        if graph is None and "graph" in reply:
-            graph = ModelGraph.from_dict(reply["graph"])
-            QTimer.singleShot(0, self, functools.partial(self._parse_reply, generation, reply, graph))
-            return
-        view = ViewGraph.from_dict(reply["view"])
-        layout = Layout.from_dict(reply["layout"])
-        self._on_prepared(generation, graph or self.graph, view, layout, ready="graph" in reply)
-
-    def _on_crash(self, message: str) -> None:
-        self._queued = None
-        if self._request_id is not None:
-            self._request_id = None
-            self._on_error(self._generation, UserError(message))
+    def _on_source_failed(self, failure: tuple) -> None:
+        generation, message = failure
+        self._on_error(generation, UserError(message))
 
     def _on_error(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -553,10 +450,7 @@ class GraphPanel(QWidget):
         they do not finish in time."""
         self._generation += 1  # late replies and thread results are ignored from now on
         self._subscriptions.clear()
-        if self._thread_workers and not QThreadPool.globalInstance().waitForDone(timeout_ms):
-            qWarning(f"graph tracing still running after {timeout_ms} ms")
-            return False
-        return True
+        return self.source.stop(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.stop()
