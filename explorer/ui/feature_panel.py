@@ -18,13 +18,11 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, QThreadPool, QTimer, QUrl, Signal, qWarning
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QPen
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QComboBox,
-    QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -36,14 +34,13 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import GeneratorWorker
 
-from explorer.activations.colormaps import COLORMAPS
-from explorer.activations.pipeline import Pipeline, View, Wish, render
+from explorer.activations.pipeline import Pipeline, View, Wish
 from explorer.activations.stepper import Stepper
 from explorer.devices import available_devices, choose_device
 from explorer.errors import UserError
 from explorer.session import Session
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.feature_maps import MosaicView, most_varied_channel
 from explorer.ui.image_source import ImageSource, tool_button
 from explorer.ui.subscriptions import Subscriptions
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
@@ -172,46 +169,10 @@ class FeatureMapPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self._split = split
         split.setChildrenCollapsible(False)
-        maps = QWidget()
-        maps_layout = QVBoxLayout(maps)
-        maps_layout.setContentsMargins(0, 0, 0, 0)
-        options = QHBoxLayout()
-        self.colormap_combo = QComboBox()
-        for name in COLORMAPS:
-            self.colormap_combo.addItem(name, name)
-        self.colormap_combo.setToolTip("Colour map (coolwarm centres zero: blue below, red above)")
-        self.colormap_combo.activated.connect(self._on_display_option)
-        options.addWidget(self.colormap_combo)
-        self.scale_combo = QComboBox()
-        self.scale_combo.addItem("shared scale", "shared")
-        self.scale_combo.addItem("per-channel scale", "per_channel")
-        self.scale_combo.setToolTip("One value range for all channels, or each stretched alone")
-        self.scale_combo.activated.connect(self._on_display_option)
-        options.addWidget(self.scale_combo)
-        self.hover_label = QLabel("")
-        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        options.addWidget(self.hover_label, 1)
-        maps_layout.addLayout(options)
-        self.mosaic_pane = ImagePane(min_size=200)
-        self.mosaic_pane.setToolTip("All channels of the node; click one to enlarge it")
-        self.mosaic_pane.clicked.connect(self._on_mosaic_clicked)
-        self.mosaic_pane.hovered.connect(self._on_mosaic_hovered)
-        # Outline of the enlarged channel on the mosaic.
-        self.channel_frame = QGraphicsRectItem()
-        pen = QPen(QColor(230, 40, 40))
-        pen.setCosmetic(True)
-        pen.setWidth(2)
-        self.channel_frame.setPen(pen)
-        self.channel_frame.setZValue(10)
-        self.channel_frame.hide()
-        self.mosaic_pane.view.addItem(self.channel_frame)
-        maps_layout.addWidget(self.mosaic_pane, 1)
-        self.stats_label = QLabel("")
-        self.stats_label.setWordWrap(True)
-        self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        maps_layout.addWidget(self.stats_label)
-        split.addWidget(maps)
+        self.maps = MosaicView()
+        self.maps.channel_clicked.connect(self._on_channel_clicked)
+        self.maps.options_changed.connect(self._on_display_option)
+        split.addWidget(self.maps)
 
         below = QWidget()
         self._below_layout = QHBoxLayout(below)
@@ -437,7 +398,7 @@ class FeatureMapPanel(QWidget):
         wish = self._wish
         wish.image = loaded
         wish.image_gen += 1
-        self.hover_label.setText("")
+        self.maps.hover_label.setText("")
         if loaded is None:
             self.source_label.setText("")
             return
@@ -460,10 +421,7 @@ class FeatureMapPanel(QWidget):
         self._set_stepping_enabled(False)
         self.node_label.setText(text)
         self.node_label.setToolTip("")
-        self.hover_label.setText("")
-        self.stats_label.setText("")
-        self.mosaic_pane.set_rgba(None)
-        self.channel_frame.hide()
+        self.maps.clear()
         self.detail_tabs.clear()
         self.predictions_box.clear("")
         self.node_slider.setRange(0, 0)
@@ -568,11 +526,9 @@ class FeatureMapPanel(QWidget):
             self.predictions_box.show_predictions(facts.predictions, facts.display)
             if facts.notices:
                 self.session.notify("; ".join(facts.notices))
-        if self._view is None or self._view.record.index != view.record.index:
-            self.hover_label.setText("")  # a read-out of another node's pixel
         self._view = view
-        if (view.colormap, view.scale) != (wish.colormap, wish.scale) and view.channels is not None:
-            view.mosaic, view.rgba = render(view.channels, wish.colormap, wish.scale)
+        self.maps.show_view(view)
+        self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
         self._set_stepping_enabled(True)
         record = view.record
         shape = "×".join(str(d) for d in view.shape) if view.shape else "no tensor"
@@ -586,8 +542,6 @@ class FeatureMapPanel(QWidget):
         self.node_slider.setRange(0, view.total - 1)
         self.node_slider.setValue(record.index)
         self.node_slider.blockSignals(False)
-        self.mosaic_pane.set_rgba(view.rgba)
-        self._show_stats()
         if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
             self._channel = None
         self._show_channel()
@@ -597,65 +551,27 @@ class FeatureMapPanel(QWidget):
             self.session.set_node(record.name)
         self.view_updated.emit(record.name)
 
-    def _show_stats(self) -> None:
-        view = self._view
-        if view is None or view.stats is None:
-            self.stats_label.setText("This node does not output a tensor.")
-            self.detail_tabs.show_histogram(None, None)
-            return
-        s = view.stats
-        channels = view.mosaic.channels if view.mosaic else 0
-        self.stats_label.setText(
-            f"{channels} channel{'s' if channels != 1 else ''}  ·  min {s.min:.4g}  ·  "
-            f"max {s.max:.4g}  ·  mean {s.mean:.4g}  ·  std {s.std:.4g}  ·  "
-            f"zeros {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
-        self.detail_tabs.show_histogram(view.counts, view.edges)
-
     def _show_channel(self) -> None:
         view = self._view
         if view is None or view.channels is None or view.mosaic is None:
-            self.channel_frame.hide()
+            self.maps.frame_channel(None)
             self.detail_tabs.show_channel(None, 0, self._wish.colormap, False)
             return
         # Until the user clicks one, enlarge the channel that varies most: an empty pane
         # teaches nothing, and the liveliest map is the one worth a closer look.
-        channel = self._channel
-        if channel is None:
-            flat = view.channels.reshape(view.channels.shape[0], -1)
-            channel = int(np.nan_to_num(flat.std(axis=1), nan=-1.0).argmax())
-        ox, oy = view.mosaic.channel_origin(channel)
-        self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
-        self.channel_frame.show()
+        channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
+        self.maps.frame_channel(channel)
         self.detail_tabs.show_channel(view.channels[channel], channel, self._wish.colormap,
                                       clicked=self._channel is not None)
 
-    def _on_display_option(self, _index: int = 0) -> None:
-        self._wish.colormap = self.colormap_combo.currentData()
-        self._wish.scale = self.scale_combo.currentData()
-        view = self._view
-        if view is not None and view.channels is not None:
-            view.mosaic, view.rgba = render(view.channels, self._wish.colormap, self._wish.scale)
-            self.mosaic_pane.set_rgba(view.rgba)
-            self._show_channel()
+    def _on_display_option(self) -> None:
+        self._wish.colormap = self.maps.colormap
+        self._wish.scale = self.maps.scale
+        self._show_channel()
 
-    def _on_mosaic_clicked(self, x: float, y: float) -> None:
+    def _on_channel_clicked(self, channel: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
-        view = self._view
-        if view is None or view.mosaic is None:
-            return
-        channel = view.mosaic.channel_at(x, y)
-        if channel is not None:
-            self.select_channel(channel)
-
-    def _on_mosaic_hovered(self, x: float, y: float) -> None:
-        view = self._view
-        channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None and x >= 0 else None
-        if channel is None or view.channels is None:
-            self.hover_label.setText("")
-            return
-        ox, oy = view.mosaic.channel_origin(channel)
-        value = view.channels[channel, int(y) - oy, int(x) - ox]
-        self.hover_label.setText(f"channel {channel} ({int(x) - ox}, {int(y) - oy}) = {value:.4g}")
+        self.select_channel(channel)
 
     def _on_device_chosen(self, index: int) -> None:
         self.set_device(self.device_combo.itemData(index))

@@ -1,4 +1,5 @@
-"""Fixtures of the window tests: fail on any Qt warning raised while a test runs."""
+"""Fixtures of the window tests: fail on any Qt warning raised while a test runs; move
+the pointer over a widget."""
 
 from __future__ import annotations
 
@@ -23,3 +24,20 @@ def qt_warnings():
     yield seen
     qInstallMessageHandler(previous)
     assert not seen, f"Qt warnings: {seen[:5]}"
+
+
+@pytest.fixture
+def hover():
+    """``hover(widget, pos)``: a real mouse-move event through Qt (offscreen, QTest's
+    mouseMove moves no pointer)."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    def move(widget, pos) -> None:
+        local = QPointF(pos)
+        event = QMouseEvent(QEvent.Type.MouseMove, local, widget.mapToGlobal(local), Qt.MouseButton.NoButton,
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+    return move

@@ -101,19 +101,19 @@ def test_graph_click_runs_feature_maps_to_node(window, qtbot):
     assert graph.scene.nodes[unit].highlighted
 
 
-def test_another_model_resets_every_view_and_never_shows_the_old_one(window, qtbot):
+def test_another_model_resets_every_view_and_never_shows_the_old_one(window, qtbot, hover):
     panel = window.feature_panel
     mosaic = panel.view_state.mosaic
     x, y = mosaic.channel_origin(0)
-    panel.mosaic_pane.scene().sigMouseMoved.emit(panel.mosaic_pane.scene_pos_of_pixel(x + 1.5, y + 1.5))
-    assert panel.hover_label.text().startswith("channel 0 (1, 1) = ")
+    hover(panel.maps.pane.viewport(), panel.maps.pane.widget_pos_of_pixel(x + 1.5, y + 1.5))
+    assert panel.maps.hover_label.text().startswith("channel 0 (1, 1) = ")
     old_nodes = {r.name for r in panel.stepper.nodes}
 
     pick(qtbot, window, "alexnet_small")
     # At once: the new name everywhere, nothing of the old model on screen.
     assert window.session.model_name == "alexnet_small" == panel.model_label.text()
-    assert panel.view_state is None and panel.hover_label.text() == ""
-    assert panel.mosaic_pane.item.image is None and panel.predictions_box.top5_table.item(0, 0) is None
+    assert panel.view_state is None and panel.maps.hover_label.text() == ""
+    assert panel.maps.pane.item.image is None and panel.predictions_box.top5_table.item(0, 0) is None
     assert panel.node_label.text().startswith("Loading alexnet_small")
     assert window.graph_panel.graph is None and not window.graph_panel.scene.nodes
     with qtbot.waitSignal(window.model_shown, timeout=120_000) as shown:
