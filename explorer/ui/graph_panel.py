@@ -7,6 +7,10 @@ subprocess; a user's own ``nn.Module`` (which cannot be rebuilt by name there) i
 a worker thread (both in :mod:`explorer.ui.graph_source`). The GUI thread only builds
 items, in chunks, so the window keeps answering; each chunk is a deferred call with this
 panel as its context, so none fires after the panel is gone.
+
+Why this module is over 400 lines: toolbar, view-state changes (open, close, fold),
+chunked population and selection all act on one (graph, view, layout, state) quadruple
+and its generation; the legend, search and graph source already live apart.
 """
 
 from __future__ import annotations
