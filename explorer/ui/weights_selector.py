@@ -174,7 +174,7 @@ class RandomWeightsNotice(QWidget):
             return
         self._told.add(name)
         self._small = small_form_of(name)
-        self.text.setText(f"{info.title} runs with random weights ({weights.label()}): "
+        self.text.setText(f"{info.title} runs with random weights (seed {weights.seed}): "
                           "its ImageNet weights are not available here.")
         self.open_button.setVisible(self._small is not None)
         if self._small is not None:
