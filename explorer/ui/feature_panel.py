@@ -67,12 +67,14 @@ class FeatureMapPanel(QWidget):
         self.setObjectName("feature-map-panel")
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        if device is None:
+        if session is None:
             from explorer.settings import Settings
 
-            device = Settings().get("device") or "auto"
-        self.session = session if session is not None else Session()
-        self._runner = PipelineRunner(device, self)
+            session = Session(device=device or Settings().get("device") or "auto")
+        elif device is not None:
+            session.set_device(device)
+        self.session = session
+        self._runner = PipelineRunner(session.device, self)
         self._runner.view_ready.connect(self._on_view_ready)
         self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(self._on_run_failed)
@@ -91,6 +93,7 @@ class FeatureMapPanel(QWidget):
                             (session.module_changed, self._on_module_changed),
                             (session.image_changed, self._on_image_changed),
                             (session.node_changed, self._on_node_changed),
+                            (session.device_changed, self._on_device_changed),
                             (session.build_failed, self._on_build_failed)):
             self._subscriptions.connect(event, slot)
         if session.model_name is not None:
@@ -290,13 +293,9 @@ class FeatureMapPanel(QWidget):
             choose_device(device)
         except UserError as exc:
             self.session.notify(str(exc))
-            device = self._runner.wish.device
-        else:
-            self._runner.wish.device = device
-            self._runner.changed()
-        index = self.device_combo.findData(device)
-        if index >= 0:
-            self.device_combo.setCurrentIndex(index)
+            self._on_device_changed(self.session)  # the combo shows the device kept
+            return
+        self.session.set_device(device)
 
     def step_forward(self) -> None:
         self._go_to(self._target_index() + 1)
@@ -395,6 +394,14 @@ class FeatureMapPanel(QWidget):
         node = session.node
         if node is not None and node != self._shown_node:
             self.show_node(node)
+
+    def _on_device_changed(self, session: Session) -> None:
+        index = self.device_combo.findData(session.device)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        if session.device != self._runner.wish.device:
+            self._runner.wish.device = session.device
+            self._runner.changed()
 
     def _on_build_failed(self, session: Session, message: str) -> None:
         self.node_label.setText(f"Cannot load {session.model_name}: {message}")

@@ -86,7 +86,8 @@ class MainWindow(QMainWindow):
         from explorer.models.choices import WeightsMemory
 
         self.weights_memory = WeightsMemory()
-        self.session = Session(recall_weights=self.weights_memory.recall,
+        self.session = Session(device=self.settings.get("device") or "auto",
+                               recall_weights=self.weights_memory.recall,
                                remember_weights=self.weights_memory.remember)
         self._subscriptions = Subscriptions(self)
         self._subscriptions.connect(self.session.model_changed, self._on_model_changed)

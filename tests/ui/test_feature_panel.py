@@ -214,6 +214,14 @@ def test_click_on_a_channel_enlarges_it(panel, qtbot, hover):
     qtbot.wait(100)  # pyqtgraph's scene drops mouse moves that come too close together
     hover(pane.viewport(), pane.widget_pos_of_pixel(gap_x, y + 2.5))
     assert panel.maps.hover_label.text() == ""
+    # A read-out never outlives its node.
+    qtbot.wait(100)
+    hover(pane.viewport(), pane.widget_pos_of_pixel(x + 1.5, y + 2.5))
+    assert panel.maps.hover_label.text().startswith("channel 2 ")
+    panel.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    _wait_idle(qtbot, panel)
+    assert panel.maps.hover_label.text() == ""
 
 
 def test_colour_map_and_scale_redraw_the_mosaic(panel, qtbot):
