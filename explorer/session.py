@@ -217,7 +217,9 @@ class Session:
 
     def set_model(self, name: str, weights: WeightsChoice | None = None) -> None:
         """Look at ``name``; its weights are ``weights``, else the ones it last used."""
-        if name == self.model_name and (weights is None or weights == self.weights):
+        if name == self.model_name:
+            if weights is not None:
+                self.set_weights(weights)  # same model: keep the node, views and image
             return
         if weights is None and self._recall is not None:
             weights = self._recall(name)
