@@ -163,9 +163,10 @@ class MainWindow(QMainWindow):
             action = view_menu.addAction(f"{theme.capitalize()} theme")
             action.setCheckable(True)
             action.setChecked(theme == self.settings.get("theme"))
-            action.triggered.connect(lambda _=False, t=theme: self.set_theme(t))
+            action.setData(theme)
             theme_group.addAction(action)
             self._theme_actions[theme] = action
+        theme_group.triggered.connect(self._on_theme_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
@@ -342,6 +343,9 @@ class MainWindow(QMainWindow):
         self._theme_actions[name].setChecked(True)
         if remember:
             self.settings.set("theme", name)
+
+    def _on_theme_action(self, action: QAction) -> None:
+        self.set_theme(action.data())
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -227,9 +227,9 @@ def test_unknown_model_is_a_status_message(window):
 
 
 def test_theme_choice_persists(window):
-    window.set_theme("dark")
+    menu_action(window, "Dark theme").trigger()
     assert Settings().get("theme") == "dark"
-    window.set_theme("light")
+    menu_action(window, "Light theme").trigger()
     assert Settings().get("theme") == "light"
 
 
