@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
-    QWidget,
 )
 
 from explorer import __version__
