@@ -10,7 +10,7 @@ new module is there, so the maps can never belong to another model than the grap
 
 The model work runs in :class:`explorer.activations.pipeline.Pipeline`, driven by a
 :class:`~explorer.ui.pipeline_runner.PipelineRunner`; the image row, the weights selector,
-the mosaic and the detail tabs are widgets of their own modules.
+the stepping row, the mosaic and the detail tabs are widgets of their own modules.
 
 Why this module is over 400 lines: what remains is one state machine, the wish the runner
 converges to, edited from three sides (session events, stepping keys and buttons, play
@@ -25,26 +25,24 @@ from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
-    QSlider,
     QSplitter,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 from explorer.activations.pipeline import View
 from explorer.activations.stepper import Stepper
-from explorer.devices import available_devices, choose_device
+from explorer.devices import choose_device
 from explorer.errors import UserError
 from explorer.session import Session
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
-from explorer.ui.image_source import ImageSource, tool_button
+from explorer.ui.image_source import ImageSource
 from explorer.ui.pipeline_runner import PipelineRunner
+from explorer.ui.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
@@ -126,36 +124,13 @@ class FeatureMapPanel(QWidget):
         self.image_source = ImageSource(self.session, data_root)
         outer.addWidget(self.image_source)
 
-        steps = QHBoxLayout()
-        icon = self.style().standardIcon
-        pixmap = QStyle.StandardPixmap
-        self.first_button = self._step_button("First", "First node (Home)", self.step_first,
-                                              icon(pixmap.SP_MediaSkipBackward))
-        self.back_button = self._step_button("Back", "Step back (Left)", self.step_back,
-                                             icon(pixmap.SP_MediaSeekBackward))
-        self.play_button = self._step_button("Play", "Play / pause (Space)", self.toggle_play,
-                                             icon(pixmap.SP_MediaPlay))
-        self.forward_button = self._step_button("Step", "Step forward (Right)", self.step_forward,
-                                                icon(pixmap.SP_MediaSeekForward))
-        self.last_button = self._step_button("End", "Run to the end (End)", self.step_last,
-                                             icon(pixmap.SP_MediaSkipForward))
-        for button in self._step_buttons():
-            steps.addWidget(button)
-        self.node_slider = QSlider(Qt.Orientation.Horizontal)
-        self.node_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.node_slider.setToolTip("Scrub through the nodes in execution order")
-        self.node_slider.setRange(0, 0)
-        self.node_slider.setMinimumWidth(60)
-        self.node_slider.sliderReleased.connect(self._on_slider_released)
-        steps.addWidget(self.node_slider, 1)
-        self.device_combo = QComboBox()
-        for name in ("auto", *available_devices()):
-            self.device_combo.addItem(name, name)
-        self.device_combo.setCurrentIndex(max(self.device_combo.findData(self._runner.wish.device), 0))
-        self.device_combo.setToolTip("Where the forward pass runs (auto: CUDA, then MPS, then CPU)")
-        self.device_combo.activated.connect(self._on_device_chosen)
-        steps.addWidget(self.device_combo)
-        outer.addLayout(steps)
+        self.steps = StepControls(self.session.device)
+        for signal, slot in ((self.steps.first, self.step_first), (self.steps.back, self.step_back),
+                             (self.steps.play, self.toggle_play), (self.steps.forward, self.step_forward),
+                             (self.steps.last, self.step_last), (self.steps.scrubbed, self._go_to),
+                             (self.steps.device_chosen, self.set_device)):
+            signal.connect(slot)
+        outer.addWidget(self.steps)
 
         self.node_label = QLabel("Pick a model to step through it")
         self.node_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -187,7 +162,6 @@ class FeatureMapPanel(QWidget):
         outer.addWidget(split, 1)
         self._wide: bool | None = None
         self._apply_shape(wide=False)
-        self._set_stepping_enabled(False)
 
     def _apply_shape(self, wide: bool) -> None:
         if wide == self._wide:
@@ -205,21 +179,6 @@ class FeatureMapPanel(QWidget):
         size = event.size()
         self._apply_shape(wide=size.width() >= 900 and size.width() > 1.25 * size.height())
         super().resizeEvent(event)
-
-    def _step_button(self, text: str, tip: str, slot, icon):
-        button = tool_button(text, tip, slot)
-        button.setIcon(icon)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        return button
-
-    def _step_buttons(self):
-        return (self.first_button, self.back_button, self.play_button, self.forward_button,
-                self.last_button)
-
-    def _set_stepping_enabled(self, enabled: bool) -> None:
-        for button in self._step_buttons():
-            button.setEnabled(enabled)
-        self.node_slider.setEnabled(enabled)
 
     # ============================================================ public API
 
@@ -364,7 +323,7 @@ class FeatureMapPanel(QWidget):
         wish = self._runner.wish
         if session.module is None:
             wish.model = None
-            self._set_stepping_enabled(False)
+            self.steps.set_enabled(False)
             self.node_label.setText(f"Loading {session.model_name}"
                                     + (f" with {session.weights.label()}" if session.weights else "") + "…")
             return
@@ -396,9 +355,7 @@ class FeatureMapPanel(QWidget):
             self.show_node(node)
 
     def _on_device_changed(self, session: Session) -> None:
-        index = self.device_combo.findData(session.device)
-        if index >= 0:
-            self.device_combo.setCurrentIndex(index)
+        self.steps.show_device(session.device)
         if session.device != self._runner.wish.device:
             self._runner.wish.device = session.device
             self._runner.changed()
@@ -408,13 +365,12 @@ class FeatureMapPanel(QWidget):
         self.predictions_box.clear("")
 
     def _clear_display(self, text: str) -> None:
-        self._set_stepping_enabled(False)
+        self.steps.set_enabled(False)
         self.node_label.setText(text)
         self.node_label.setToolTip("")
         self.maps.clear()
         self.detail_tabs.clear()
         self.predictions_box.clear("")
-        self.node_slider.setRange(0, 0)
 
     # ============================================================= stepping
 
@@ -438,9 +394,6 @@ class FeatureMapPanel(QWidget):
         self._runner.wish.target = count - 1 if index == -1 else max(0, min(index, count - 1))
         self._runner.changed()
 
-    def _on_slider_released(self) -> None:
-        self._go_to(self.node_slider.value())
-
     def _on_play_tick(self) -> None:
         if self._runner.busy:
             return  # the previous step is still being shown
@@ -452,10 +405,7 @@ class FeatureMapPanel(QWidget):
         self.step_forward()
 
     def _update_play_button(self) -> None:
-        playing = self._play.isActive()
-        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
-        self.play_button.setIcon(self.style().standardIcon(pixmap))
-        self.play_button.setText("Pause" if playing else "Play")
+        self.steps.set_playing(self._play.isActive())
 
     def _on_run_failed(self, text: str) -> None:
         self._play.stop()
@@ -478,7 +428,7 @@ class FeatureMapPanel(QWidget):
         self._view = view
         self.maps.show_view(view)
         self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
-        self._set_stepping_enabled(True)
+        self.steps.set_enabled(True)
         record = view.record
         shape = "×".join(str(d) for d in view.shape) if view.shape else "no tensor"
         inside = (f"  ·  in {record.module_path}"
@@ -487,10 +437,7 @@ class FeatureMapPanel(QWidget):
             f"{record.index + 1}/{view.total}   {record.name}  ·  {record.kind}{inside}  ·  {shape}")
         self.node_label.setToolTip(f"model: {view.model_name}\ngraph node id: {record.name}\n"
                                    f"module: {record.module_path or record.target}\nop: {record.op}")
-        self.node_slider.blockSignals(True)
-        self.node_slider.setRange(0, view.total - 1)
-        self.node_slider.setValue(record.index)
-        self.node_slider.blockSignals(False)
+        self.steps.show_position(record.index, view.total)
         if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
             self._channel = None
         self._show_channel()
@@ -521,9 +468,6 @@ class FeatureMapPanel(QWidget):
     def _on_channel_clicked(self, channel: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         self.select_channel(channel)
-
-    def _on_device_chosen(self, index: int) -> None:
-        self.set_device(self.device_combo.itemData(index))
 
     # ================================================================ Qt events
 

@@ -141,6 +141,12 @@ def test_keys_step_through_the_nodes(panel, qtbot):
     qtbot.keyClick(panel, Qt.Key.Key_Left)
     _wait_idle(qtbot, panel)
     assert panel.view_state.record.index == start
+    qtbot.mouseClick(panel.steps.forward_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, panel)
+    assert panel.view_state.record.index == start + 1
+    qtbot.mouseClick(panel.steps.back_button, Qt.MouseButton.LeftButton)
+    _wait_idle(qtbot, panel)
+    assert panel.view_state.record.index == start
     qtbot.keyClick(panel, Qt.Key.Key_End)
     _wait_idle(qtbot, panel)
     assert panel.view_state.record.op == "output"
@@ -155,7 +161,7 @@ def test_space_plays_to_the_end_and_pauses(panel, qtbot):
     panel.show_node("layer4")
     _wait_idle(qtbot, panel)
     qtbot.keyClick(panel, Qt.Key.Key_Space)
-    assert panel.playing and panel.play_button.text() == "Pause"
+    assert panel.playing and panel.steps.play_button.text() == "Pause"
     qtbot.waitUntil(lambda: not panel.playing, timeout=30_000)
     _wait_idle(qtbot, panel)
     assert panel.view_state.record.op == "output"
@@ -163,7 +169,7 @@ def test_space_plays_to_the_end_and_pauses(panel, qtbot):
     _wait_idle(qtbot, panel)
     qtbot.keyClick(panel, Qt.Key.Key_Space)
     qtbot.keyClick(panel, Qt.Key.Key_Space)
-    assert not panel.playing and panel.play_button.text() == "Play"
+    assert not panel.playing and panel.steps.play_button.text() == "Play"
 
 
 def test_the_session_node_runs_the_maps_to_it(panel, qtbot):
@@ -313,7 +319,7 @@ def test_device_choice(panel, qtbot, monkeypatch):
     node = panel.current_node
     panel.set_device("cuda")
     assert "CUDA was requested" in panel.messages[-1]
-    assert panel.device_combo.currentData() == "cpu"
+    assert panel.steps.device_combo.currentData() == "cpu"
     panel.set_device("cpu")
     _wait_idle(qtbot, panel)
     assert panel.current_node == node and str(panel.stepper.device) == "cpu"
