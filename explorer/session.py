@@ -174,11 +174,14 @@ class Session:
 
     Events (each callback gets the session):
         model_changed: another model was chosen; module, node and weights were reset.
-        weights_changed: another weights choice (module dropped until it is built).
+        weights_changed: another weights choice (module dropped until it is built, or
+            already there when the builder resolved the default).
         module_changed: the built module for (model_name, weights) arrived, or was dropped.
         image_changed: another input image (or none).
         node_changed: another current node (or none).
         device_changed: another compute device.
+        build_failed: the module for (model_name, weights) cannot be built (callback gets
+            the session and a one-line reason); module stays None.
         message: a one-line notice for the status bar (callback gets the text).
 
     ``remember_weights`` and ``recall_weights`` are plain callables the app wires to the
@@ -207,16 +210,21 @@ class Session:
         self.image_changed = Event("image_changed")
         self.node_changed = Event("node_changed")
         self.device_changed = Event("device_changed")
+        self.build_failed = Event("build_failed")
         self.message = Event("message")
 
     # ----- model and weights -------------------------------------------------------------
 
     def set_model(self, name: str, weights: WeightsChoice | None = None) -> None:
         """Look at ``name``; its weights are ``weights``, else the ones it last used."""
-        if name == self.model_name and (weights is None or weights == self.weights):
+        if name == self.model_name:
+            if weights is not None:
+                self.set_weights(weights)  # same model: keep the node, views and image
             return
-        if weights is None and self._recall is not None:
-            weights = self._recall(name)
+        if weights is None:
+            weights = self._recall(name) if self._recall is not None else None
+        elif self._remember is not None:
+            self._remember(name, weights)  # chosen with the model ("open in explorer")
         self.model_name = name
         self.weights = weights
         self.module = None
@@ -237,18 +245,35 @@ class Session:
         self.weights_changed.emit(self)
         self.module_changed.emit(self)
 
-    def set_module(self, name: str, weights: WeightsChoice, module: Any) -> bool:
-        """Deliver the module built for ``(name, weights)``; False if the user has moved on."""
-        if name != self.model_name or (self.weights is not None and weights != self.weights):
+    def set_module(self, name: str, weights: WeightsChoice, module: Any,
+                   requested: WeightsChoice | None = None) -> bool:
+        """Deliver the module built for ``(name, weights)``; False if the user has moved on.
+
+        ``requested`` is the choice the build was asked for when it differs from
+        ``weights`` (ImageNet wanted, random given because it cannot be had offline): the
+        module is accepted for that request, and the fallback is not remembered.
+        """
+        asked = requested if requested is not None else weights
+        if name != self.model_name or (self.weights is not None and asked != self.weights):
             return False
-        if self.weights is None:
+        resolved = self.weights != weights
+        # The module first, so a subscriber to weights_changed already sees it.
+        self.module = module
+        if resolved:
             # The builder resolved the default (shipped, ImageNet or seeded random weights).
+            remember = self.weights is None and requested is None
             self.weights = weights
-            if self._remember is not None:
+            if remember and self._remember is not None:
                 self._remember(name, weights)
             self.weights_changed.emit(self)
-        self.module = module
         self.module_changed.emit(self)
+        return True
+
+    def module_failed(self, name: str, weights: WeightsChoice | None, message: str) -> bool:
+        """The build for ``(name, weights)`` failed; views say so if it is still wanted."""
+        if name != self.model_name or weights != self.weights:
+            return False
+        self.build_failed.emit(self, message)
         return True
 
     # ----- image, node, device -----------------------------------------------------------

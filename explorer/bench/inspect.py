@@ -121,7 +121,7 @@ def mosaic_draw_ms(channels: int = 256, size: int = 56, repeats: int = 20) -> di
 
     app = _app()
     from explorer.activations.mosaic import as_channels
-    from explorer.ui.feature_panel import _render
+    from explorer.activations.pipeline import render as _render
     from explorer.ui.feature_views import ImagePane
 
     pane = ImagePane(min_size=600)
@@ -162,8 +162,7 @@ def heartbeat_while_stepping(model_name: str = "resnet50", single_steps: int = 2
     app.processEvents()
 
     def settled() -> bool:
-        view = panel.view_state
-        return not panel.busy and view is not None and view.version == panel._wish.version
+        return panel.settled
 
     def pump_until(done, timeout_s: float = 300.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -176,7 +175,11 @@ def heartbeat_while_stepping(model_name: str = "resnet50", single_steps: int = 2
     beat = Heartbeat(interval_ms=5)
     beat.start()
     start = time.perf_counter()
-    panel.set_model(model_name, model, False)
+    from explorer.session import WeightsChoice
+
+    weights = WeightsChoice("random")
+    panel.session.set_model(model_name, weights)
+    panel.session.set_module(model_name, weights, model.eval())
     pump_until(settled)
     panel.step_last()
     pump_until(settled)

@@ -12,6 +12,11 @@ batch's loss goes into a device tensor and the correct-prediction count accumula
 device; both are read back at most every ``report_interval_s`` (a few times per second) and
 at the end of each epoch. A ``BatchMetrics`` is yielded every batch; only those yielded at
 a read carry the new per-batch losses.
+
+Over 400 lines because ``Trainer`` is one state machine (set-up, the step loop with its
+deferred reads, the divergence watch, end of epoch with its checkpoint, out-of-memory
+recovery) over one set of device-side accumulators; its parts already live in the modules
+named above.
 """
 
 from __future__ import annotations

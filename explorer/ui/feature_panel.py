@@ -1,254 +1,140 @@
-"""The feature-map panel: walk an image through the network one node at a time.
+"""The feature-map panel: walk the session's image through the session's model, one node
+at a time.
 
-The panel keeps a *wanted* state (model, image, node, device, display options) and a worker
-that brings the stepper to it. Every change bumps a version; the worker's generator checks
-it after every node and returns early when the wish has moved on, and the panel starts a
-fresh run from where the stepper stands. All model work (tracing, preprocessing, stepping,
-copying to the CPU, building the mosaic) runs in that worker; the GUI thread only puts
-finished arrays into image items.
+A view of the :class:`~explorer.session.Session`: it connects to the session's events in
+``__init__`` and renders in ``_on_<event>``; it changes shared state only through the
+session's setters (``set_node`` when it has stepped to a node, ``set_image`` through the
+image row, ``set_weights`` through the weights selector). Another model empties every
+view at once (maps, top-5, channel, pixel read-out) and shows a loading state until the
+new module is there, so the maps can never belong to another model than the graph.
+
+The model work runs in :class:`explorer.activations.pipeline.Pipeline`, driven by a
+:class:`~explorer.ui.pipeline_runner.PipelineRunner`; the image row, the weights selector,
+the stepping row, the mosaic and the detail tabs are widgets of their own modules.
+
+Over 400 lines because what remains is one state machine, the wish the runner
+converges to, edited from three sides (session events, stepping keys and buttons, play
+timer) and rendered back; split further, each half would reach into the other's state.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QColor,
-    QDragEnterEvent,
-    QDropEvent,
-    QGuiApplication,
-    QIcon,
-    QImage,
-    QKeyEvent,
-    QPen,
-)
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
-    QComboBox,
-    QFileDialog,
-    QGraphicsRectItem,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QSizePolicy,
-    QSlider,
-    QSpinBox,
     QSplitter,
-    QStyle,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import FunctionWorker, GeneratorWorker
 
-from explorer.devices import available_devices, choose_device
+from explorer.activations.pipeline import View
+from explorer.activations.stepper import Stepper
+from explorer.devices import choose_device
 from explorer.errors import UserError
-from explorer.activations.colormaps import COLORMAPS
-from explorer.activations.images import ImageError, LoadedImage, image_from_pil, load_image
-from explorer.activations.mosaic import (
-    KernelView,
-    Mosaic,
-    Stats,
-    as_channels,
-    colorize,
-    conv_kernels,
-    histogram,
-    make_mosaic,
-    tensor_stats,
-)
-from explorer.activations.predictions import Predictions, top_k
-from explorer.activations.preprocess import InputSpec, preprocess, spec_for_model
-from explorer.activations.samples import SAMPLES, FashionTestImages, load_sample
-from explorer.activations.stepper import NodeRecord, Stepper
-from explorer.ui.feature_views import HistogramPlot, ImagePane
+from explorer.session import Session
+from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
+from explorer.ui.feature_maps import MosaicView, most_varied_channel
+from explorer.ui.image_source import ImageSource
+from explorer.ui.pipeline_runner import PipelineRunner
+from explorer.ui.step_controls import StepControls
+from explorer.ui.subscriptions import Subscriptions
+from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.ppm *.pgm);;All files (*)"
 PLAY_INTERVAL_MS = 300
-#: Progress label updates during long runs at most this often.
-PROGRESS_INTERVAL_S = 0.1
-MOSAIC_BACKGROUND = (128, 128, 128, 60)
-
-
-@dataclasses.dataclass
-class _Wish:
-    """What the user wants shown; the worker converges the stepper to it."""
-
-    version: int = 0
-    model_gen: int = 0
-    model: torch.nn.Module | None = None
-    model_name: str = ""
-    trained: bool = False
-    image_gen: int = 0
-    image: LoadedImage | None = None
-    target: str | int | None = None
-    device: str = "auto"
-    colormap: str = COLORMAPS[0]
-    scale: str = "shared"
-
-
-@dataclasses.dataclass
-class _View:
-    """Everything the GUI shows for one node, computed in the worker."""
-
-    record: NodeRecord
-    total: int
-    shape: tuple[int, ...] | None
-    channels: np.ndarray | None  # (C, H, W) float32 on the CPU
-    mosaic: Mosaic | None
-    rgba: np.ndarray | None
-    stats: Stats | None
-    counts: np.ndarray
-    edges: np.ndarray
-    kernels: KernelView | None
-    model_gen: int
-    image_gen: int
-    device: str
-    colormap: str
-    scale: str
-    version: int
 
 
 class FeatureMapPanel(QWidget):
-    """Feature maps of the selected node, stepping controls, input, predictions.
+    """Feature maps of the current node, stepping controls, input, weights, predictions.
 
     Signals:
-        current_node_changed(str): the node now shown (fx node name = graph node id).
-        message(str): a one-line notice or error for the status bar.
-        view_updated(str): the display was refreshed for this node (tests wait on it).
-        image_changed(str): a new image was accepted; its source label.
+        view_updated(str): the display was refreshed for this node (tests and --screenshot
+            wait on it).
     """
 
-    current_node_changed = Signal(str)
-    message = Signal(str)
     view_updated = Signal(str)
-    image_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, device: str | None = None,
-                 data_root: str | Path | None = None) -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None,
+                 device: str | None = None, data_root: str | Path | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("feature-map-panel")
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        if device is None:
+        if session is None:
             from explorer.settings import Settings
 
-            device = Settings().get("device") or "auto"
-        self._wish = _Wish(device=device)
-        self._stepper: Stepper | None = None
-        self._built_gen = -1
-        self._input_gen = -1
-        self._worker: GeneratorWorker | None = None
-        self._loaders: set[FunctionWorker] = set()
-        self._load_id = 0
-        self._last_dir = Path.home()
-        self._view: _View | None = None
+            session = Session(device=device or Settings().get("device") or "auto")
+        elif device is not None:
+            session.set_device(device)
+        self.session = session
+        self._runner = PipelineRunner(session.device, self)
+        self._runner.view_ready.connect(self._on_view_ready)
+        self._runner.progress.connect(self._on_progress)
+        self._runner.failed.connect(self._on_run_failed)
+        self._view: View | None = None
         self._channel: int | None = None
         self._shown_node: str | None = None
-        self._last_progress = 0.0
-        self._running_version = -1
-        self._done_version = -1
-        self._failed_version = -1
-        # (model_gen, image_gen, predictions, input as the model sees it, notices): made
-        # by the worker when the model or image changes, shown with every later view.
-        self._input_facts: tuple | None = None
-        self._shown_facts: tuple | None = None
-        #: The top-5 shown now (None before the first pass).
-        self.predictions: Predictions | None = None
-        self._data_root = Path(data_root) if data_root is not None else None
-        self._fashion: FashionTestImages | None = None
+        self._shown_facts: tuple[int, int] | None = None
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
         self._play.timeout.connect(self._on_play_tick)
-        self._build_ui()
-        self.refresh_data_folder()
-        try:
-            self._accept_image(load_sample())
-        except ImageError as exc:  # an installation without resources still works
-            self.message.emit(str(exc))
+        self._build_ui(data_root)
+        self._subscriptions = Subscriptions(self)
+        session = self.session
+        for event, slot in ((session.model_changed, self._on_model_changed),
+                            (session.weights_changed, self._on_weights_changed),
+                            (session.module_changed, self._on_module_changed),
+                            (session.image_changed, self._on_image_changed),
+                            (session.node_changed, self._on_node_changed),
+                            (session.device_changed, self._on_device_changed),
+                            (session.build_failed, self._on_build_failed)):
+            self._subscriptions.connect(event, slot)
+        if session.model_name is not None:
+            self._on_model_changed(session)
+            self._on_module_changed(session)
+        if session.image is not None:
+            self._on_image_changed(session)
 
     # ================================================================== layout
 
-    def _build_ui(self) -> None:
-        # Narrow (a side tab of the main window, ~480 px and up): the mosaic on top, input,
-        # top-5 and details below it. Wide: the mosaic left, the rest in a column on the
-        # right (switched in resizeEvent).
+    def _build_ui(self, data_root: str | Path | None) -> None:
+        # Narrow (~480 px and up): the mosaic on top, input, top-5 and details below it.
+        # Wide: the mosaic left, the rest in a column on the right (switched in resizeEvent).
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.setSpacing(4)
 
-        source = QHBoxLayout()
-        self.open_button = self._tool("Open…", "Open an image file (or drop one here)",
-                                      self.open_image_dialog)
-        self.paste_button = self._tool("Paste", "Paste an image from the clipboard", self.paste_image)
-        source.addWidget(self.open_button)
-        source.addWidget(self.paste_button)
-        self.sample_combo = QComboBox()
-        self.sample_combo.setToolTip("Built-in sample images (no data needed)")
-        self.sample_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.sample_combo.setMinimumContentsLength(12)
-        for sample in SAMPLES:
-            self.sample_combo.addItem(sample.label, sample.name)
-        self.sample_combo.activated.connect(self._on_sample_chosen)
-        source.addWidget(self.sample_combo, 1)
-        self.fashion_button = self._tool("Test set", "Show the chosen Fashion-MNIST test image",
-                                         lambda: self._on_fashion_index(self.fashion_spin.value()))
-        self.fashion_spin = QSpinBox()
-        self.fashion_spin.setPrefix("#")
-        self.fashion_spin.setKeyboardTracking(False)
-        self.fashion_spin.setToolTip("A Fashion-MNIST test image from the data folder")
-        self.fashion_spin.valueChanged.connect(self._on_fashion_index)
-        source.addWidget(self.fashion_button)
-        source.addWidget(self.fashion_spin)
-        outer.addLayout(source)
+        header = QHBoxLayout()
+        self.model_label = QLabel("No model")
+        font = self.model_label.font()
+        font.setBold(True)
+        self.model_label.setFont(font)
+        header.addWidget(self.model_label)
+        header.addSpacing(12)
+        self.weights_selector = WeightsSelector(self.session)
+        header.addWidget(self.weights_selector, 1)
+        outer.addLayout(header)
+        self.notice = RandomWeightsNotice(self.session)
+        outer.addWidget(self.notice)
+        self.image_source = ImageSource(self.session, data_root)
+        outer.addWidget(self.image_source)
 
-        steps = QHBoxLayout()
-        icon = self.style().standardIcon
-        pixmap = QStyle.StandardPixmap
-        self.first_button = self._tool("First", "First node (Home)", self.step_first,
-                                       icon(pixmap.SP_MediaSkipBackward))
-        self.back_button = self._tool("Back", "Step back (Left)", self.step_back,
-                                      icon(pixmap.SP_MediaSeekBackward))
-        self.play_button = self._tool("Play", "Play / pause (Space)", self.toggle_play,
-                                      icon(pixmap.SP_MediaPlay))
-        self.forward_button = self._tool("Step", "Step forward (Right)", self.step_forward,
-                                         icon(pixmap.SP_MediaSeekForward))
-        self.last_button = self._tool("End", "Run to the end (End)", self.step_last,
-                                      icon(pixmap.SP_MediaSkipForward))
-        for button in (self.first_button, self.back_button, self.play_button,
-                       self.forward_button, self.last_button):
-            steps.addWidget(button)
-        self.node_slider = QSlider(Qt.Orientation.Horizontal)
-        self.node_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.node_slider.setToolTip("Scrub through the nodes in execution order")
-        self.node_slider.setRange(0, 0)
-        self.node_slider.setMinimumWidth(60)
-        self.node_slider.sliderReleased.connect(
-            lambda: self._go_to(self.node_slider.value()))
-        steps.addWidget(self.node_slider, 1)
-        self.device_combo = QComboBox()
-        for name in ("auto", *available_devices()):
-            self.device_combo.addItem(name, name)
-        index = self.device_combo.findData(self._wish.device)
-        self.device_combo.setCurrentIndex(max(index, 0))
-        self.device_combo.setToolTip("Where the forward pass runs (auto: CUDA, then MPS, then CPU)")
-        self.device_combo.activated.connect(self._on_device_chosen)
-        steps.addWidget(self.device_combo)
-        outer.addLayout(steps)
+        self.steps = StepControls(self.session.device)
+        for signal, slot in ((self.steps.first, self.step_first), (self.steps.back, self.step_back),
+                             (self.steps.play, self.toggle_play), (self.steps.forward, self.step_forward),
+                             (self.steps.last, self.step_last), (self.steps.scrubbed, self._go_to),
+                             (self.steps.device_chosen, self.set_device)):
+            signal.connect(slot)
+        outer.addWidget(self.steps)
 
         self.node_label = QLabel("Pick a model to step through it")
         self.node_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.node_label.setWordWrap(True)
-        font = self.node_label.font()
-        font.setBold(True)
         self.node_label.setFont(font)
         outer.addWidget(self.node_label)
         self.source_label = QLabel("")
@@ -258,118 +144,24 @@ class FeatureMapPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self._split = split
         split.setChildrenCollapsible(False)
-
-        maps = QWidget()
-        maps_layout = QVBoxLayout(maps)
-        maps_layout.setContentsMargins(0, 0, 0, 0)
-        options = QHBoxLayout()
-        self.colormap_combo = QComboBox()
-        for name in COLORMAPS:
-            self.colormap_combo.addItem(name, name)
-        self.colormap_combo.setToolTip("Colour map (coolwarm centres zero: blue below, red above)")
-        self.colormap_combo.activated.connect(self._on_display_option)
-        options.addWidget(self.colormap_combo)
-        self.scale_combo = QComboBox()
-        self.scale_combo.addItem("shared scale", "shared")
-        self.scale_combo.addItem("per-channel scale", "per_channel")
-        self.scale_combo.setToolTip("One value range for all channels, or each stretched alone")
-        self.scale_combo.activated.connect(self._on_display_option)
-        options.addWidget(self.scale_combo)
-        self.hover_label = QLabel("")
-        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        options.addWidget(self.hover_label, 1)
-        maps_layout.addLayout(options)
-        self.mosaic_pane = ImagePane(min_size=200)
-        self.mosaic_pane.setToolTip("All channels of the node; click one to enlarge it")
-        self.mosaic_pane.clicked.connect(self._on_mosaic_clicked)
-        self.mosaic_pane.hovered.connect(self._on_mosaic_hovered)
-        # Outline of the enlarged channel on the mosaic.
-        self.channel_frame = QGraphicsRectItem()
-        pen = QPen(QColor(230, 40, 40))
-        pen.setCosmetic(True)
-        pen.setWidth(2)
-        self.channel_frame.setPen(pen)
-        self.channel_frame.setZValue(10)
-        self.channel_frame.hide()
-        self.mosaic_pane.view.addItem(self.channel_frame)
-        maps_layout.addWidget(self.mosaic_pane, 1)
-        self.stats_label = QLabel("")
-        self.stats_label.setWordWrap(True)
-        self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        maps_layout.addWidget(self.stats_label)
-        split.addWidget(maps)
+        self.maps = MosaicView()
+        self.maps.channel_clicked.connect(self._on_channel_clicked)
+        self.maps.options_changed.connect(self._on_display_option)
+        split.addWidget(self.maps)
 
         below = QWidget()
-        below_layout = QHBoxLayout(below)
-        below_layout.setContentsMargins(0, 0, 0, 0)
-        self._below_layout = below_layout
-        facts = QWidget()
-        self._facts = facts
-        facts_layout = QVBoxLayout(facts)
-        facts_layout.setContentsMargins(0, 0, 0, 0)
-        facts_layout.setSpacing(2)
-        self.input_pane = ImagePane(title="As the model sees it", min_size=100)
-        facts_layout.addWidget(self.input_pane, 1)
-        self.top5_table = QTableWidget(5, 2)
-        self.top5_table.setHorizontalHeaderLabels(["top-5 class", "p"])
-        self.top5_table.verticalHeader().setVisible(False)
-        self.top5_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.top5_table.horizontalHeader().setSectionResizeMode(
-            1, QHeaderView.ResizeMode.ResizeToContents)
-        self.top5_table.verticalHeader().setDefaultSectionSize(
-            self.top5_table.fontMetrics().height() + 6)
-        self.top5_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.top5_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.top5_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.top5_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        rows_height = self.top5_table.verticalHeader().defaultSectionSize() * 5
-        self.top5_table.setFixedHeight(
-            rows_height + self.top5_table.horizontalHeader().sizeHint().height() + 4)
-        facts_layout.addWidget(self.top5_table)
-        self.prediction_note = QLabel("")
-        self.prediction_note.setWordWrap(True)
-        self.prediction_note.setStyleSheet("color: #b35900;")
-        # Room for two lines always, so the note never squeezes the table above it.
-        self.prediction_note.setMinimumHeight(self.prediction_note.fontMetrics().lineSpacing() * 2 + 2)
-        self.prediction_note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        facts_layout.addWidget(self.prediction_note)
-        below_layout.addWidget(facts, 2)
-
-        self.detail_tabs = QTabWidget()
-        self.detail_tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        channel_page = QWidget()
-        channel_layout = QVBoxLayout(channel_page)
-        channel_layout.setContentsMargins(2, 2, 2, 2)
-        self.channel_pane = ImagePane(min_size=100)
-        channel_layout.addWidget(self.channel_pane, 1)
-        self.channel_label = QLabel("Click a channel in the mosaic to enlarge it")
-        self.channel_label.setWordWrap(True)
-        two_lines = self.channel_label.fontMetrics().lineSpacing() * 2 + 2
-        self.channel_label.setMinimumHeight(two_lines)
-        channel_layout.addWidget(self.channel_label)
-        self.detail_tabs.addTab(channel_page, "Channel")
-        self.histogram_plot = HistogramPlot()
-        self.detail_tabs.addTab(self.histogram_plot, "Histogram")
-        kernel_page = QWidget()
-        kernel_layout = QVBoxLayout(kernel_page)
-        kernel_layout.setContentsMargins(2, 2, 2, 2)
-        self.kernel_pane = ImagePane(min_size=100)
-        kernel_layout.addWidget(self.kernel_pane, 1)
-        self.kernel_label = QLabel("Learned kernels appear here for convolution layers")
-        self.kernel_label.setWordWrap(True)
-        self.kernel_label.setMinimumHeight(two_lines)
-        kernel_layout.addWidget(self.kernel_label)
-        self.detail_tabs.addTab(kernel_page, "Kernels")
-        below_layout.addWidget(self.detail_tabs, 3)
+        self._below_layout = QHBoxLayout(below)
+        self._below_layout.setContentsMargins(0, 0, 0, 0)
+        self.predictions_box = PredictionBox()
+        self._below_layout.addWidget(self.predictions_box, 2)
+        self.detail_tabs = NodeDetailTabs()
+        self._below_layout.addWidget(self.detail_tabs, 3)
         split.addWidget(below)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
         self._wide: bool | None = None
         self._apply_shape(wide=False)
-
-        self._set_stepping_enabled(False)
 
     def _apply_shape(self, wide: bool) -> None:
         if wide == self._wide:
@@ -378,8 +170,8 @@ class FeatureMapPanel(QWidget):
         self._split.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
         self._below_layout.setDirection(
             QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight)
-        self._facts.setMaximumWidth(16_777_215 if wide else 240)
-        self.input_pane.setMinimumSize(100, 140 if wide else 100)
+        self.predictions_box.setMaximumWidth(16_777_215 if wide else 240)
+        self.predictions_box.input_pane.setMinimumSize(100, 140 if wide else 100)
         total = self._split.width() if wide else self._split.height()
         self._split.setSizes([int(total * 0.6), int(total * 0.4)])
 
@@ -388,179 +180,81 @@ class FeatureMapPanel(QWidget):
         self._apply_shape(wide=size.width() >= 900 and size.width() > 1.25 * size.height())
         super().resizeEvent(event)
 
-    def _tool(self, text: str, tip: str, slot, icon: QIcon | None = None) -> QToolButton:
-        button = QToolButton()
-        button.setText(text)
-        if icon is not None:
-            button.setIcon(icon)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        button.setToolTip(tip)
-        # Buttons never take focus: arrow keys and Space belong to the panel's stepping.
-        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
-        button.clicked.connect(lambda _=False: slot())
-        return button
-
-    def _set_stepping_enabled(self, enabled: bool) -> None:
-        for button in (self.first_button, self.back_button, self.play_button,
-                       self.forward_button, self.last_button):
-            button.setEnabled(enabled)
-        self.node_slider.setEnabled(enabled)
-
     # ============================================================ public API
 
     @property
     def busy(self) -> bool:
         """True while a worker is loading an image or stepping."""
-        return self._worker is not None or bool(self._loaders)
+        return self._runner.busy or self.image_source.busy
+
+    @property
+    def settled(self) -> bool:
+        """Not busy, and the display shows the latest wish (tests wait on this)."""
+        return not self.busy and self._runner.shows_latest(self._view)
 
     @property
     def stepper(self) -> Stepper | None:
-        """The stepper of the current model (read it only while not ``busy``)."""
-        return self._stepper
+        """The stepper of the module the session holds (read it only while not ``busy``)."""
+        return self._runner.stepper
 
     @property
     def current_node(self) -> str | None:
         return self._shown_node
 
     @property
-    def current_image(self) -> LoadedImage | None:
-        return self._wish.image
+    def current_image(self):
+        return self.session.image
 
     @property
-    def view_state(self) -> _View | None:
-        """What is displayed now (node, stats, mosaic, predictions)."""
+    def view_state(self) -> View | None:
+        """What is displayed now (model, node, stats, mosaic, predictions)."""
         return self._view
+
+    @property
+    def predictions(self):
+        view = self._view
+        return view.facts.predictions if view is not None and view.facts is not None else None
 
     @property
     def playing(self) -> bool:
         return self._play.isActive()
 
-    def set_model(self, name: str, model: torch.nn.Module, trained: bool) -> None:
-        """Step ``model`` from now on; it is moved to the device and put in eval mode.
-
-        The panel keeps showing the same node when the new model has it (new weights for
-        the same architecture), else its first layer.
-        """
-        wish = self._wish
-        if name != wish.model_name:
-            wish.target = None  # another architecture: start at its first layer
-        elif self._shown_node is not None:
-            wish.target = self._shown_node  # new weights, same graph: stay on this node
-        wish.model_gen += 1
-        wish.model = model
-        wish.model_name = name
-        wish.trained = trained
-        self._changed()
-
-    def load_image_path(self, path: str | Path) -> None:
-        """Decode ``path`` off the GUI thread; on failure the previous image stays."""
-        self._load_async(lambda: load_image(path))
-
-    def set_image(self, pil_image, source_label: str) -> None:
-        """Show an already decoded image (e.g. generated by code)."""
-        try:
-            loaded = image_from_pil(pil_image, source_label)
-        except ImageError as exc:
-            self.message.emit(str(exc))
-            return
-        self._accept_image(loaded)
+    def load_sample(self, name: str | None = None) -> None:
+        self.image_source.load_sample(name)
 
     def handle_drop(self, urls: list[QUrl]) -> None:
-        """Open the first dropped local file; refuse folders and remote URLs."""
-        urls = [QUrl(u) for u in urls]
-        if not urls:
-            self.message.emit("nothing to open in what was dropped")
-            return
-        first = urls[0]
-        if not first.isLocalFile():
-            self.message.emit(
-                f"only local image files can be opened, not {first.toDisplayString()}")
-            return
-        path = Path(first.toLocalFile())
-        if path.is_dir():
-            self.message.emit(f"{path.name or path} is a folder: drop an image file instead")
-            return
-        extra = (f"{len(urls)} files dropped: showing the first, {path.name}"
-                 if len(urls) > 1 else None)
-        self._load_async(lambda: load_image(path), extra_notice=extra)
+        self.image_source.handle_drop(urls)
 
     def open_image_dialog(self) -> None:
-        """Ask for an image file and open it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(self._last_dir), IMAGE_FILTER)
-        if path:
-            self._last_dir = Path(path).parent
-            self.load_image_path(path)
+        self.image_source.open_image_dialog()
 
     def paste_image(self) -> None:
-        """Use the clipboard's image (or image file) as input."""
-        data = QGuiApplication.clipboard().mimeData()
-        if data is None:
-            self.message.emit("the clipboard is empty")
-            return
-        if data.hasImage():
-            image = QImage(data.imageData())
-            if image.isNull():
-                self.message.emit("the clipboard image cannot be read")
-                return
-            encoded = _png_bytes(image)
-            self._load_async(lambda: load_image(encoded, label="clipboard image"))
-            return
-        if data.hasUrls():
-            self.handle_drop(list(data.urls()))
-            return
-        text = data.text().strip() if data.hasText() else ""
-        if text and (text.startswith("file:") or Path(text).expanduser().is_file()):
-            self.handle_drop([QUrl(text) if text.startswith("file:") else QUrl.fromLocalFile(text)])
-            return
-        self.message.emit("the clipboard holds no image")
+        self.image_source.paste_image()
 
-    def load_sample(self, name: str | None = None) -> None:
-        """Show a built-in sample image."""
-        try:
-            self._accept_image(load_sample(name))
-        except ImageError as exc:
-            self.message.emit(str(exc))
-            return
-        index = self.sample_combo.findData(name) if name else 0
-        if index >= 0:
-            self.sample_combo.setCurrentIndex(index)
-
-    def load_fashion_test_image(self, index: int) -> None:
-        """Show Fashion-MNIST test image ``index`` from the data folder."""
-        try:
-            fashion = self._fashion_images()
-            self._accept_image(fashion.load(index))
-        except UserError as exc:
-            self.message.emit(str(exc))
+    def refresh_data_folder(self, root: str | Path | None = None) -> None:
+        self.image_source.refresh_data_folder(root)
 
     def show_node(self, node_id: str) -> None:
         """Run (or replay) the pass to ``node_id`` (fx node name or module path) and show it."""
-        stepper = self._stepper
-        if stepper is not None and self._built_gen == self._wish.model_gen:
+        stepper = self.stepper
+        if stepper is not None:
             try:
                 stepper.index_of(node_id)
             except UserError as exc:
-                self.message.emit(str(exc))
+                self.session.notify(str(exc))
                 return
-        self._wish.target = node_id
-        self._changed()
+        self._runner.wish.target = node_id
+        self._runner.changed()
 
     def set_device(self, device: str) -> None:
         """Run on ``device`` ("auto", "cpu", "cuda", "mps"); replays to the current node."""
         try:
             choose_device(device)
         except UserError as exc:
-            self.message.emit(str(exc))
-            index = self.device_combo.findData(self._wish.device)
-            if index >= 0:
-                self.device_combo.setCurrentIndex(index)
+            self.session.notify(str(exc))
+            self._on_device_changed(self.session)  # the combo shows the device kept
             return
-        self._wish.device = device
-        index = self.device_combo.findData(device)
-        if index >= 0:
-            self.device_combo.setCurrentIndex(index)
-        self._changed()
+        self.session.set_device(device)
 
     def step_forward(self) -> None:
         self._go_to(self._target_index() + 1)
@@ -578,105 +272,202 @@ class FeatureMapPanel(QWidget):
         """Play: step forward on a timer until the end; again to pause."""
         if self._play.isActive():
             self._play.stop()
-        elif self._stepper is not None:
-            if self._target_index() >= len(self._stepper) - 1:
+        elif self.stepper is not None:
+            if self._target_index() >= len(self.stepper) - 1:
                 self._go_to(0)
             self._play.start()
         self._update_play_button()
 
-    def _update_play_button(self) -> None:
-        playing = self._play.isActive()
-        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
-        self.play_button.setIcon(self.style().standardIcon(pixmap))
-        self.play_button.setText("Pause" if playing else "Play")
-
     def select_channel(self, channel: int | None) -> None:
-        """Enlarge ``channel`` of the current node (None clears)."""
+        """Enlarge ``channel`` of the current node (None: the most varied one)."""
         self._channel = channel
         self._show_channel()
         if channel is not None:
             self.detail_tabs.setCurrentIndex(0)
 
-    # ========================================================= input handling
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Stop playing, stop the worker and wait for it and the image decodes; a wait that
+        runs out is reported as a Qt warning and returns False."""
+        self._play.stop()
+        self._subscriptions.clear()
+        runner_stopped = self._runner.stop(timeout_ms)
+        return self.image_source.stop(timeout_ms) and runner_stopped
 
-    def _load_async(self, load, extra_notice: str | None = None) -> None:
-        # Each load gets a number; only the newest one's result is shown, so a second drop
-        # while the first is still decoding wins, as the user expects.
-        self._load_id += 1
-        load_id = self._load_id
-        worker = FunctionWorker(load)
-        self._loaders.add(worker)
+    # ========================================================= session events
 
-        def done(loaded: LoadedImage) -> None:
-            if load_id != self._load_id:
-                return
-            if extra_notice:
-                loaded.notices.insert(0, extra_notice)
-            self._accept_image(loaded)
+    def _on_model_changed(self, session: Session) -> None:
+        # Everything shown belongs to the old model: empty it now, not when the new one lands.
+        self._play.stop()
+        self._update_play_button()
+        self._runner.forget_model()
+        self._runner.wish.model_name = session.model_name or ""
+        self._runner.wish.target = None
+        self._view = None
+        self._shown_node = None
+        self._shown_facts = None
+        self._channel = None
+        self.model_label.setText(session.model_name or "No model")
+        self._clear_display(f"Loading {session.model_name}…")
 
-        def failed(exc: Exception) -> None:
-            if load_id != self._load_id:
-                return
-            text = str(exc) if isinstance(exc, UserError) else (
-                f"cannot open the image: {type(exc).__name__}: {exc}")
-            self.message.emit(text)
+    def _on_weights_changed(self, session: Session) -> None:
+        if session.module is None and self._runner.wish.model is not None:
+            # Same model, other weights: keep the node, drop what the old weights computed.
+            self._runner.wish.target = self._shown_node
+            self._runner.wish.model = None
+            self._runner.wish.version += 1
+            self._shown_facts = None
+            label = session.weights.label() if session.weights else "weights"
+            self.predictions_box.clear(f"loading {label}…")
 
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        worker.finished.connect(lambda: self._loaders.discard(worker))
-        worker.start()
+    def _on_module_changed(self, session: Session) -> None:
+        wish = self._runner.wish
+        if session.module is None:
+            wish.model = None
+            self.steps.set_enabled(False)
+            self.node_label.setText(f"Loading {session.model_name}"
+                                    + (f" with {session.weights.label()}" if session.weights else "") + "…")
+            return
+        wish.model = session.module
+        wish.model_name = session.model_name
+        wish.trained = session.weights is not None and session.weights.trained
+        wish.model_gen += 1
+        self._shown_facts = None
+        self._runner.changed()
 
-    def _accept_image(self, loaded: LoadedImage) -> None:
-        wish = self._wish
+    def _on_image_changed(self, session: Session) -> None:
+        loaded = session.image
+        wish = self._runner.wish
         wish.image = loaded
         wish.image_gen += 1
+        self.maps.hover_label.setText("")
+        if loaded is None:
+            self.source_label.setText("")
+            return
         w, h = loaded.original_size
         self.source_label.setText(f"Image: {loaded.source} ({w}x{h})")
         self.source_label.setToolTip(loaded.source)
-        if loaded.notices:
-            self.message.emit(f"{loaded.source}: " + "; ".join(loaded.notices))
-        self.image_changed.emit(loaded.source)
-        self._changed()
+        self.predictions_box.clear("…")
+        self._runner.changed()
 
-    def _fashion_images(self) -> FashionTestImages:
-        if self._fashion is None:
-            from explorer.settings import data_dir
+    def _on_node_changed(self, session: Session) -> None:
+        node = session.node
+        if node is not None and node != self._shown_node:
+            self.show_node(node)
 
-            root = self._data_root or data_dir()
-            self._fashion = FashionTestImages(root)
-        return self._fashion
+    def _on_device_changed(self, session: Session) -> None:
+        self.steps.show_device(session.device)
+        if session.device != self._runner.wish.device:
+            self._runner.wish.device = session.device
+            self._runner.changed()
 
-    def refresh_data_folder(self, root: str | Path | None = None) -> None:
-        """Look for Fashion-MNIST test images again (after the data folder changed)."""
-        from explorer.settings import data_dir
+    def _on_build_failed(self, session: Session, message: str) -> None:
+        self.node_label.setText(f"Cannot load {session.model_name}: {message}")
+        self.predictions_box.clear("")
 
-        if root is not None:
-            self._data_root = Path(root)
-        self._fashion = None
-        root = self._data_root or data_dir()
-        available = FashionTestImages.available(root)
-        self.fashion_spin.setEnabled(available)
-        self.fashion_button.setEnabled(available)
-        # A nominal range until the file is read; it holds 10,000 in the full set.
-        self.fashion_spin.setRange(0, 9999)
-        if not available:
-            self.fashion_spin.setToolTip(f"No Fashion-MNIST data in {root}")
+    def _clear_display(self, text: str) -> None:
+        self.steps.set_enabled(False)
+        self.node_label.setText(text)
+        self.node_label.setToolTip("")
+        self.maps.clear()
+        self.detail_tabs.clear()
+        self.predictions_box.clear("")
 
-    def _on_fashion_index(self, index: int) -> None:
+    # ============================================================= stepping
+
+    def _target_index(self) -> int:
+        stepper = self.stepper
+        target = self._runner.wish.target
+        if stepper is None:
+            return 0
+        if target is None:
+            return max(stepper.position, 0)
         try:
-            fashion = self._fashion_images()
-        except UserError as exc:
-            self.message.emit(str(exc))
+            return stepper.index_of(target)
+        except UserError:
+            return max(stepper.position, 0)
+
+    def _go_to(self, index: int) -> None:
+        stepper = self.stepper
+        if stepper is None:
             return
-        if self.fashion_spin.maximum() != len(fashion) - 1:
-            self.fashion_spin.setMaximum(len(fashion) - 1)
-        self.load_fashion_test_image(min(index, len(fashion) - 1))
+        count = len(stepper)
+        self._runner.wish.target = count - 1 if index == -1 else max(0, min(index, count - 1))
+        self._runner.changed()
 
-    def _on_sample_chosen(self, index: int) -> None:
-        self.load_sample(self.sample_combo.itemData(index))
+    def _on_play_tick(self) -> None:
+        if self._runner.busy:
+            return  # the previous step is still being shown
+        stepper = self.stepper
+        if stepper is None or self._target_index() >= len(stepper) - 1:
+            self._play.stop()
+            self._update_play_button()
+            return
+        self.step_forward()
 
-    def _on_device_chosen(self, index: int) -> None:
-        self.set_device(self.device_combo.itemData(index))
+    def _update_play_button(self) -> None:
+        self.steps.set_playing(self._play.isActive())
+
+    def _on_run_failed(self, text: str) -> None:
+        self._play.stop()
+        self._update_play_button()
+        self.node_label.setText(text)
+        self.session.notify(text)
+
+    def _on_progress(self, index: int, total: int) -> None:
+        self.node_label.setText(f"{self._runner.wish.model_name}: running… node {index + 1} of {total}")
+
+    # ============================================================== display
+
+    def _on_view_ready(self, view: View) -> None:
+        facts = view.facts
+        if facts is not None and (facts.model_gen, facts.image_gen) != self._shown_facts:
+            self._shown_facts = (facts.model_gen, facts.image_gen)
+            self.predictions_box.show_predictions(facts.predictions, facts.display)
+            if facts.notices:
+                self.session.notify("; ".join(facts.notices))
+        self._view = view
+        self.maps.show_view(view)
+        self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
+        self.steps.set_enabled(True)
+        record = view.record
+        shape = "×".join(str(d) for d in view.shape) if view.shape else "no tensor"
+        inside = (f"  ·  in {record.module_path}"
+                  if record.module_path and record.module_path.replace(".", "_") != record.name else "")
+        self.node_label.setText(
+            f"{record.index + 1}/{view.total}   {record.name}  ·  {record.kind}{inside}  ·  {shape}")
+        self.node_label.setToolTip(f"model: {view.model_name}\ngraph node id: {record.name}\n"
+                                   f"module: {record.module_path or record.target}\nop: {record.op}")
+        self.steps.show_position(record.index, view.total)
+        if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
+            self._channel = None
+        self._show_channel()
+        self.detail_tabs.show_kernels(view.kernels)
+        if record.name != self._shown_node:
+            self._shown_node = record.name
+            self.session.set_node(record.name)
+        self.view_updated.emit(record.name)
+
+    def _show_channel(self) -> None:
+        view = self._view
+        if view is None or view.channels is None or view.mosaic is None:
+            self.maps.frame_channel(None)
+            self.detail_tabs.show_channel(None, 0, self._runner.wish.colormap, False)
+            return
+        # Until the user clicks one, enlarge the channel that varies most: an empty pane
+        # teaches nothing, and the liveliest map is the one worth a closer look.
+        channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
+        self.maps.frame_channel(channel)
+        self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
+                                      clicked=self._channel is not None)
+
+    def _on_display_option(self) -> None:
+        self._runner.wish.colormap = self.maps.colormap
+        self._runner.wish.scale = self.maps.scale
+        self._show_channel()
+
+    def _on_channel_clicked(self, channel: int) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.select_channel(channel)
 
     # ================================================================ Qt events
 
@@ -691,9 +482,7 @@ class FeatureMapPanel(QWidget):
         if data.hasUrls():
             self.handle_drop(list(data.urls()))
         elif data.hasImage():
-            image = QImage(data.imageData())
-            encoded = _png_bytes(image)
-            self._load_async(lambda: load_image(encoded, label="dropped image"))
+            self.image_source.handle_image_data(QImage(data.imageData()), "dropped image")
         event.acceptProposedAction()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
@@ -719,313 +508,5 @@ class FeatureMapPanel(QWidget):
         super().mousePressEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self._play.stop()
-        if self._worker is not None:
-            self._worker.quit()
+        self.stop()
         super().closeEvent(event)
-
-    # ============================================================= stepping
-
-    def _target_index(self) -> int:
-        stepper = self._stepper
-        target = self._wish.target
-        if stepper is None:
-            return 0
-        if target is None:
-            return max(stepper.position, 0)
-        try:
-            return stepper.index_of(target)
-        except UserError:
-            return max(stepper.position, 0)
-
-    def _go_to(self, index: int) -> None:
-        stepper = self._stepper
-        if stepper is None:
-            return
-        count = len(stepper)
-        index = count - 1 if index == -1 else max(0, min(index, count - 1))
-        self._wish.target = index
-        self._changed()
-
-    def _on_play_tick(self) -> None:
-        if self._worker is not None:
-            return  # the previous step is still being shown
-        stepper = self._stepper
-        if stepper is None or self._target_index() >= len(stepper) - 1:
-            self._play.stop()
-            self._update_play_button()
-            return
-        self.step_forward()
-
-    def _changed(self) -> None:
-        self._wish.version += 1
-        self._start_worker()
-
-    def _start_worker(self) -> None:
-        wish = self._wish
-        if self._worker is not None or wish.model is None or wish.image is None:
-            return
-        plan = dataclasses.replace(wish)
-        self._running_version = plan.version
-        worker = GeneratorWorker(self._run_plan, plan)
-        self._worker = worker
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_view_ready)
-        worker.errored.connect(self._on_worker_error)
-        worker.finished.connect(self._on_worker_finished)
-        worker.start()
-
-    def _on_worker_finished(self) -> None:
-        self._worker = None
-        version = self._wish.version
-        if version not in (self._done_version, self._failed_version):
-            self._start_worker()
-
-    def _on_worker_error(self, exc: Exception) -> None:
-        # Remember the failed wish so it is not retried until the user changes something.
-        self._failed_version = self._running_version
-        self._play.stop()
-        self._update_play_button()
-        text = str(exc) if isinstance(exc, UserError) else (
-            f"stepping failed: {type(exc).__name__}: {exc}")
-        self.message.emit(text.splitlines()[0] if text else type(exc).__name__)
-
-    def _on_progress(self, progress: tuple[int, int]) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_INTERVAL_S:
-            return
-        self._last_progress = now
-        index, total = progress
-        self.node_label.setText(f"running… node {index + 1} of {total}")
-
-    def _run_plan(self, plan: _Wish):
-        """Worker generator: bring the stepper to ``plan`` and return a ``_View``, or None
-        when the wish moved on in a way that makes the rest of this run useless."""
-        stepper = self._stepper
-        if stepper is None or self._built_gen != plan.model_gen:
-            self._stepper = None  # drop the old model's values before building the new one
-            stepper = Stepper(plan.model, plan.device)
-            self._stepper = stepper
-            self._built_gen = plan.model_gen
-            self._input_gen = -1
-            yield (0, len(stepper))
-        else:
-            stepper.set_device(plan.device)
-        if self._input_gen != plan.image_gen:
-            prepared = preprocess(plan.image.image, _spec_for(plan))
-            stepper.set_input(prepared.tensor)
-            with torch.no_grad():
-                logits = stepper.model(prepared.tensor.to(stepper.device))
-            self._input_facts = (plan.model_gen, plan.image_gen, top_k(logits, trained=plan.trained),
-                                 np.asarray(prepared.display), tuple(prepared.notices))
-            self._input_gen = plan.image_gen
-            yield (stepper.position, len(stepper))
-        target = plan.target if plan.target is not None else min(1, len(stepper) - 1)
-        try:
-            target_index = stepper.index_of(target)
-        except UserError:
-            target_index = max(stepper.position, 0)
-        total = len(stepper)
-        for index in stepper.steps_to(target_index):
-            if self._superseded(plan, stepper):
-                return None
-            yield (index, total)
-        return self._make_view(stepper, plan)
-
-    def _superseded(self, plan: _Wish, stepper: Stepper) -> bool:
-        # Read from the worker thread: plain attribute reads of the GUI's latest wish.
-        wish = self._wish
-        if wish.version == plan.version:
-            return False
-        if (wish.model_gen, wish.image_gen, wish.device) != (
-                plan.model_gen, plan.image_gen, plan.device):
-            return True
-        try:
-            wanted = stepper.index_of(wish.target) if wish.target is not None else 0
-        except UserError:
-            return False
-        # A target further ahead lets this run continue; one behind it needs a replay.
-        return wanted < stepper.position
-
-    def _make_view(self, stepper: Stepper, plan: _Wish) -> _View:
-        record = stepper.current
-        tensor = stepper.activation()
-        channels = as_channels(tensor) if tensor is not None else None
-        mosaic = rgba = None
-        stats = None
-        if channels is not None:
-            mosaic, rgba = _render(channels, plan.colormap, plan.scale)
-            stats = tensor_stats(tensor)
-        counts, edges = histogram(channels)
-        kernels = None
-        if record.op == "call_module":
-            kernels = conv_kernels(stepper.model.get_submodule(record.target))
-        return _View(
-            record=record, total=len(stepper), shape=stepper.shapes.get(record.index),
-            channels=channels, mosaic=mosaic, rgba=rgba, stats=stats, counts=counts,
-            edges=edges, kernels=kernels, model_gen=plan.model_gen, image_gen=plan.image_gen,
-            device=str(stepper.device), colormap=plan.colormap, scale=plan.scale,
-            version=plan.version,
-        )
-
-    # ============================================================== display
-
-    def _on_view_ready(self, view: _View | None) -> None:
-        if view is None:
-            return
-        self._done_version = view.version
-        facts = self._input_facts
-        if facts is not None and facts[:2] != self._shown_facts:
-            self._shown_facts = facts[:2]
-            self._show_predictions(facts[2])
-            self.input_pane.set_rgba(facts[3])
-            if facts[4]:
-                self.message.emit("; ".join(facts[4]))
-        self._view = view
-        if (view.colormap, view.scale) != (self._wish.colormap, self._wish.scale):
-            view.mosaic, view.rgba = _render(view.channels, self._wish.colormap, self._wish.scale) \
-                if view.channels is not None else (None, None)
-        self._set_stepping_enabled(True)
-        record = view.record
-        shape = "×".join(str(d) for d in view.shape) if view.shape else "no tensor"
-        where = record.module_path or record.target
-        inside = (f"  ·  in {record.module_path}"
-                  if record.module_path and record.module_path.replace(".", "_") != record.name
-                  else "")
-        self.node_label.setText(
-            f"{record.index + 1}/{view.total}   {record.name}  ·  {record.kind}{inside}  ·  {shape}")
-        self.node_label.setToolTip(f"graph node id: {record.name}\nmodule: {where}\nop: {record.op}")
-        self.node_slider.blockSignals(True)
-        self.node_slider.setRange(0, view.total - 1)
-        self.node_slider.setValue(record.index)
-        self.node_slider.blockSignals(False)
-        self._show_mosaic()
-        self._show_stats()
-        if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
-            self._channel = None
-        self._show_channel()
-        if view.kernels is not None:
-            self.kernel_pane.set_rgba(view.kernels.rgba)
-            self.kernel_label.setText(f"Learned kernels: {view.kernels.note}")
-        else:
-            self.kernel_pane.set_rgba(None)
-            self.kernel_label.setText("No learned kernels at this node (not a convolution)")
-        if record.name != self._shown_node:
-            self._shown_node = record.name
-            self.current_node_changed.emit(record.name)
-        self.view_updated.emit(record.name)
-
-    def _show_mosaic(self) -> None:
-        view = self._view
-        if view is None or view.rgba is None:
-            self.mosaic_pane.set_rgba(None)
-            return
-        self.mosaic_pane.set_rgba(view.rgba)
-
-    def _show_stats(self) -> None:
-        view = self._view
-        if view is None or view.stats is None:
-            self.stats_label.setText("This node does not output a tensor.")
-            self.histogram_plot.set_histogram(np.zeros(1), np.array([0.0, 1.0]))
-            return
-        s = view.stats
-        channels = view.mosaic.channels if view.mosaic else 0
-        self.stats_label.setText(
-            f"{channels} channel{'s' if channels != 1 else ''}  ·  min {s.min:.4g}  ·  "
-            f"max {s.max:.4g}  ·  mean {s.mean:.4g}  ·  std {s.std:.4g}  ·  "
-            f"zeros {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
-        self.histogram_plot.set_histogram(view.counts, view.edges)
-
-    def _show_predictions(self, predictions: Predictions | None) -> None:
-        self.predictions = predictions
-        self.top5_table.clearContents()
-        if predictions is None:
-            self.prediction_note.setText("")
-            return
-        for row, p in enumerate(predictions.top[:5]):
-            self.top5_table.setItem(row, 0, QTableWidgetItem(p.name))
-            item = QTableWidgetItem(f"{p.probability * 100:.1f}%")
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.top5_table.setItem(row, 1, item)
-        self.prediction_note.setText(predictions.note or "")
-
-    def _show_channel(self) -> None:
-        view = self._view
-        if view is None or view.channels is None or view.mosaic is None:
-            self.channel_frame.hide()
-            self.channel_pane.set_rgba(None)
-            self.channel_label.setText("Click a channel in the mosaic to enlarge it")
-            return
-        # Until the user clicks one, enlarge the channel that varies most: an empty pane
-        # teaches nothing, and the liveliest map is the one worth a closer look.
-        channel = self._channel
-        prefix = "channel"
-        if channel is None:
-            flat = view.channels.reshape(view.channels.shape[0], -1)
-            channel = int(np.nan_to_num(flat.std(axis=1), nan=-1.0).argmax())
-            prefix = "most varied channel"
-        values = view.channels[channel]
-        ox, oy = view.mosaic.channel_origin(channel)
-        self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
-        self.channel_frame.show()
-        colormap = self._wish.colormap
-        single = make_mosaic(values[None], scale="per_channel", pad=0,
-                             symmetric=colormap == "coolwarm")
-        self.channel_pane.set_rgba(colorize(single.values, colormap))
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            self.channel_label.setText(
-                f"{prefix} {channel}: {values.shape[1]}×{values.shape[0]} · min {finite.min():.3g}"
-                f" · max {finite.max():.3g} · mean {finite.mean():.3g} · "
-                f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
-                + ("  (click the mosaic for another)" if self._channel is None else ""))
-
-    def _on_display_option(self, _index: int = 0) -> None:
-        self._wish.colormap = self.colormap_combo.currentData()
-        self._wish.scale = self.scale_combo.currentData()
-        view = self._view
-        if view is not None and view.channels is not None:
-            view.mosaic, view.rgba = _render(view.channels, self._wish.colormap, self._wish.scale)
-            self._show_mosaic()
-            self._show_channel()
-
-    def _on_mosaic_clicked(self, x: float, y: float) -> None:
-        self.setFocus(Qt.FocusReason.MouseFocusReason)
-        view = self._view
-        if view is None or view.mosaic is None:
-            return
-        channel = view.mosaic.channel_at(x, y)
-        if channel is not None:
-            self.select_channel(channel)
-
-    def _on_mosaic_hovered(self, x: float, y: float) -> None:
-        view = self._view
-        if view is None or view.mosaic is None or view.channels is None or x < 0:
-            self.hover_label.setText("")
-            return
-        channel = view.mosaic.channel_at(x, y)
-        if channel is None:
-            self.hover_label.setText("")
-            return
-        ox, oy = view.mosaic.channel_origin(channel)
-        value = view.channels[channel, int(y) - oy, int(x) - ox]
-        self.hover_label.setText(f"channel {channel} ({int(x) - ox}, {int(y) - oy}) = {value:.4g}")
-
-
-def _render(channels: np.ndarray, colormap: str, scale: str) -> tuple[Mosaic, np.ndarray]:
-    mosaic = make_mosaic(channels, scale=scale, symmetric=colormap == "coolwarm")
-    return mosaic, colorize(mosaic.values, colormap, MOSAIC_BACKGROUND)
-
-
-def _spec_for(plan: _Wish) -> InputSpec:
-    return spec_for_model(plan.model, plan.model_name)
-
-
-def _png_bytes(image: QImage) -> bytes:
-    array = QByteArray()
-    buffer = QBuffer(array)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    buffer.close()
-    return bytes(array.data())
-

@@ -1,18 +1,25 @@
 """The architecture graph panel: view, toolbar, search, legend and details.
 
-Zoo models are traced and laid out in the graph subprocess; a user's own ``nn.Module``
-(which cannot be rebuilt by name there) is traced in a worker thread. Either way the
-GUI thread only builds items, in chunks, so the window keeps answering.
+A view of the :class:`~explorer.session.Session`: another model in the session is traced
+and drawn here, the session's node is highlighted, and clicking a node sets the session's
+node (the feature maps then run to it). Zoo models are traced and laid out in the graph
+subprocess; a user's own ``nn.Module`` (which cannot be rebuilt by name there) is traced in
+a worker thread (both in :mod:`explorer.ui.graph_source`). The GUI thread only builds
+items, in chunks, so the window keeps answering; each chunk is a deferred call with this
+panel as its context, so none fires after the panel is gone.
+
+Over 400 lines because toolbar, view-state changes (open, close, fold),
+chunked population and selection all act on one (graph, view, layout, state) quadruple
+and its generation; the legend, search and graph source already live apart.
 """
 
 from __future__ import annotations
 
-import gc
-from pathlib import Path
+import dataclasses
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -39,143 +46,34 @@ from explorer.graph import (
 )
 from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
-from explorer.ui import theme as themes
-from explorer.ui.graph_items import NodeItem
-from explorer.ui.graph_scene import GraphScene
-from explorer.ui.graph_view import GraphView
-from explorer.ui.graph_worker import GraphWorkerClient
+from explorer.session import Session
+from explorer.ui.graph_legend import LegendGraphView
+from explorer.ui.graph_scene import GraphScene, render_scene
+from explorer.ui.graph_search import find_hits, hits_label
+from explorer.ui.graph_source import GraphSource, freeze_startup_objects
 from explorer.ui.node_details import NodeDetails
-
-_CATEGORY_NAMES = {"depthwise": "depthwise conv", "norm": "normalisation", "concat": "concat",
-                   "add": "add (residual)", "block": "block"}
-
-
-class GraphLegend(QWidget):
-    """Category colours and edge styles present in the current view."""
-
-    ROW = 16
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.theme = "light"
-        self.categories: list[tuple[str, str | None]] = []
-        self.edge_kinds: list[str] = []
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
-
-    def set_content(self, categories: list[tuple[str, str | None]], edge_kinds: list[str]) -> None:
-        self.categories = categories
-        self.edge_kinds = edge_kinds
-        self.resize(self.sizeHint())
-        self.update()
-
-    @staticmethod
-    def _name(category: str, block_type: str | None) -> str:
-        if block_type:
-            return block_type.replace("_", " ")
-        return _CATEGORY_NAMES.get(category, category)
-
-    def sizeHint(self) -> QSize:
-        fm = QFontMetrics(self._font())
-        names = [self._name(c, b) for c, b in self.categories] + [f"{k} edge" for k in self.edge_kinds]
-        width = max((fm.horizontalAdvance(n) for n in names), default=40) + 46
-        rows = len(self.categories) + len(self.edge_kinds)
-        return QSize(width, rows * self.ROW + 12)
-
-    def _font(self) -> QFont:
-        font = QFont(self.font())
-        font.setPointSizeF(8.0)
-        return font
-
-    def paintEvent(self, _event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        bg = themes.graph_color("background", self.theme)
-        bg.setAlpha(225)
-        painter.setPen(QPen(themes.graph_color("frame_border", self.theme), 1))
-        painter.setBrush(bg)
-        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
-        painter.setFont(self._font())
-        y = 6
-        text_color = themes.graph_color("node_text", self.theme)
-        for category, block_type in self.categories:
-            painter.setPen(QPen(themes.graph_color("node_border", self.theme), 1))
-            painter.setBrush(themes.category_color(category, self.theme, block_type))
-            painter.drawRoundedRect(QRectF(8, y + 2, 24, self.ROW - 4), 3, 3)
-            painter.setPen(text_color)
-            painter.drawText(QRectF(38, y, self.width() - 40, self.ROW),
-                             Qt.AlignmentFlag.AlignVCenter, self._name(category, block_type))
-            y += self.ROW
-        for kind in self.edge_kinds:
-            style = themes.edge_style(kind, self.theme)
-            pen = QPen(themes.color(style["color"]), float(style["width"]))
-            pen.setStyle({"dash": Qt.PenStyle.DashLine, "dot": Qt.PenStyle.DotLine}.get(
-                style.get("style"), Qt.PenStyle.SolidLine))
-            painter.setPen(pen)
-            painter.drawLine(8, y + self.ROW // 2, 32, y + self.ROW // 2)
-            painter.setPen(text_color)
-            painter.drawText(QRectF(38, y, self.width() - 40, self.ROW),
-                             Qt.AlignmentFlag.AlignVCenter, f"{kind} edge")
-            y += self.ROW
-        painter.end()
-
-
-class _LegendGraphView(GraphView):
-    """The graph view with the legend pinned to its top-right corner."""
-
-    def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
-        super().__init__(scene, parent)
-        self.legend = GraphLegend(self)
-
-    def place_legend(self) -> None:
-        hint = self.legend.sizeHint()
-        self.legend.setGeometry(self.width() - hint.width() - 10, 10, hint.width(), hint.height())
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.place_legend()
-
-
-_startup_frozen = False
-
-
-def _freeze_startup_objects() -> None:
-    """Keep the garbage collector's full passes off the objects the app starts with.
-
-    By the time the first graph panel opens, torch, Qt and the model zoo have made a few
-    hundred thousand objects that live as long as the app. Each graph reply adds tens of
-    thousands more, and every few replies Python runs a full collection over all of
-    them: a 200 ms stall of the GUI thread seen on a 2-core machine. Frozen (after one
-    collection, so no garbage is kept), they are skipped; collections then scan only
-    what came later. Once per process.
-    """
-    global _startup_frozen
-    if not _startup_frozen:
-        _startup_frozen = True
-        gc.collect()
-        gc.freeze()
-
+from explorer.ui.subscriptions import Subscriptions
 
 class GraphPanel(QWidget):
     """Shows a model's architecture graph and lets the user open it up level by level.
 
     Signals:
-        node_selected(str): a traced node id (for a block, its output node) was clicked.
         graph_ready(object): a :class:`ModelGraph` is shown, the scene populated and fitted.
         failed(str): the graph could not be made; the message is for the user.
     """
 
-    node_selected = Signal(str)
     graph_ready = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, theme: str = "light") -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None, *,
+                 theme: str = "light") -> None:
         super().__init__(parent)
+        self.session = session if session is not None else Session()
         self.graph: ModelGraph | None = None
         self.view_graph: ViewGraph | None = None
         self.layout_data: Layout | None = None
         self.state: ViewState | None = None
         self._source: tuple[str, Any] | None = None
-        self._request_id: int | None = None
         self._generation = 0
         self._populating = None
         self._pending_anchor: str | None = None
@@ -184,17 +82,14 @@ class GraphPanel(QWidget):
         self._hits: list[tuple[str, str]] = []
         self._query = ""
         self._hit_index = -1
-        self._thread_workers: list[Any] = []
 
         self.scene = GraphScene(theme, self)
-        self.view = _LegendGraphView(self.scene, self)
+        self.view = LegendGraphView(self.scene, self)
         self.details_widget = NodeDetails(self)
-        self.client = GraphWorkerClient.shared()
-        self.client.replied.connect(self._on_reply)
-        self.client.crashed.connect(self._on_crash)
-        # Start the worker now: it needs a second or two to import torch, and forking a
-        # small process is cheaper than forking the window after it has loaded models.
-        self.client.start()
+        self.source = GraphSource(self)
+        self.source.prepared.connect(self._on_source_prepared)
+        self.source.failed.connect(self._on_source_failed)
+        self.client = self.source.client
 
         self.fit_button = self._tool("Fit", "Fit the graph to the window (0)", self.view.fit_to_window)
         self.expand_button = self._tool("Expand all", "Show every layer", self.expand_all)
@@ -253,7 +148,12 @@ class GraphPanel(QWidget):
         self.view.frame_activated.connect(self.collapse_module)
         self.set_theme(theme)
         self._set_enabled(False)
-        _freeze_startup_objects()
+        self._subscriptions = Subscriptions(self)
+        self._subscriptions.connect(self.session.model_changed, self._on_model_changed)
+        self._subscriptions.connect(self.session.node_changed, self._on_node_changed)
+        if self.session.model_name is not None:
+            self.show_model(self.session.model_name)
+        freeze_startup_objects()
 
     def _tool(self, text: str, tip: str, slot) -> QToolButton:
         button = QToolButton(self)
@@ -273,32 +173,16 @@ class GraphPanel(QWidget):
     def show_model(self, name: str, builder_kwargs: dict | None = None) -> None:
         """Trace and show a registered model (or ``torchvision.<name>``); returns at once."""
         self._source = ("name", (name, dict(builder_kwargs or {})))
+        self._clear()
         self._start_busy(f"Preparing {name}…")
-        self._request_id = self.client.request(
-            {"op": "open", "name": name, "kwargs": dict(builder_kwargs or {}), "state": None})
+        self.source.open_name(self._generation, name, dict(builder_kwargs or {}))
 
     def show_module(self, module, input_shape, name: str) -> None:
         """Trace and show a user's own ``nn.Module`` in a worker thread; returns at once."""
-        from superqt.utils import create_worker
-
-        from explorer.graph import build_graph, prepare_view
-
         self._source = ("module", (module, tuple(input_shape), name))
+        self._clear()
         self._start_busy(f"Preparing {name}…")
-        generation = self._generation
-
-        def work():
-            graph = build_graph(module, tuple(input_shape), name=name, fallback=True)
-            view, layout = prepare_view(graph)
-            return graph, view, layout
-
-        worker = create_worker(work, _start_thread=False)
-        worker.returned.connect(lambda result: self._on_prepared(generation, *result, ready=True))
-        worker.errored.connect(lambda exc: self._on_error(generation, exc))
-        worker.finished.connect(lambda: self._thread_workers.remove(worker)
-                                if worker in self._thread_workers else None)
-        self._thread_workers.append(worker)
-        worker.start()
+        self.source.open_module(self._generation, module, tuple(input_shape), name)
 
     def highlight_node(self, node_id: str | None) -> None:
         """Mark the stepper's current node (or the closed block holding it) and scroll to it."""
@@ -321,29 +205,6 @@ class GraphPanel(QWidget):
     @property
     def theme(self) -> str:
         return self.scene.theme_name
-
-    def export(self, path) -> None:
-        """Save what the view shows (legend included) as PNG or SVG."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".png":
-            if not self.view.grab().save(str(path)):
-                raise UserError(f"cannot write {path}")
-        elif suffix == ".svg":
-            from PySide6.QtSvg import QSvgGenerator
-
-            generator = QSvgGenerator()
-            generator.setFileName(str(path))
-            generator.setSize(self.view.size())
-            generator.setViewBox(QRectF(0, 0, self.view.width(), self.view.height()))
-            generator.setTitle(self.graph.name if self.graph else "graph")
-            painter = QPainter(generator)
-            self.view.render(painter)
-            painter.end()
-        else:
-            raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
-        if not path.exists() or path.stat().st_size == 0:
-            raise UserError(f"cannot write {path}")
 
     def expand_all(self) -> None:
         if self.graph is not None:
@@ -383,23 +244,10 @@ class GraphPanel(QWidget):
 
     def search(self, text: str) -> list[tuple[str, str]]:
         """Find nodes by name, module path or type; marks the units holding them."""
-        self._hits, self._hit_index = [], -1
-        query = text.strip().lower()
-        self._query = query
-        if self.graph is not None and self.view_graph is not None and query:
-            seen_units: set[str] = set()
-            for node_id in self.graph.order:
-                a = self.graph.graph.nodes[node_id]
-                haystack = " ".join(str(a.get(k, "")) for k in
-                                    ("id", "module_path", "layer_type", "category", "summary")).lower()
-                unit = self.view_graph.unit_of.get(node_id)
-                if unit is None:
-                    continue
-                if query in haystack or (unit not in seen_units and query in " ".join(
-                        str(self.view_graph.graph.nodes[unit].get(k, ""))
-                        for k in ("label", "layer_type", "block_type")).lower()):
-                    self._hits.append((unit, node_id))
-                    seen_units.add(unit)
+        self._query = text.strip().lower()
+        self._hit_index = -1
+        self._hits = (find_hits(self.graph, self.view_graph, text)
+                      if self.graph is not None and self.view_graph is not None else [])
         self.scene.set_search_hits([u for u, _ in self._hits])
         self._update_hits_label()
         return self._hits
@@ -424,12 +272,7 @@ class GraphPanel(QWidget):
         self._update_hits_label()
 
     def _update_hits_label(self) -> None:
-        if not self._query:
-            self.hits_label.setText("")
-        elif not self._hits:
-            self.hits_label.setText("no match")
-        else:
-            self.hits_label.setText(f"{self._hit_index + 1 if self._hit_index >= 0 else 0}/{len(self._hits)}")
+        self.hits_label.setText(hits_label(self._query, self._hits, self._hit_index))
 
     # ---------------------------------------------------------------- internals
 
@@ -456,21 +299,9 @@ class GraphPanel(QWidget):
         kind, payload = self._source
         if kind == "name":
             name, kwargs = payload
-            self._request_id = self.client.request(
-                {"op": "view", "name": name, "kwargs": kwargs, "state": state.to_dict()})
+            self.source.view_name(generation, name, kwargs, state)
         else:
-            from superqt.utils import create_worker
-
-            from explorer.graph import prepare_view
-
-            graph = self.graph
-            worker = create_worker(lambda: prepare_view(graph, state), _start_thread=False)
-            worker.returned.connect(lambda result: self._on_prepared(generation, graph, *result))
-            worker.errored.connect(lambda exc: self._on_error(generation, exc))
-            worker.finished.connect(lambda: self._thread_workers.remove(worker)
-                                    if worker in self._thread_workers else None)
-            self._thread_workers.append(worker)
-            worker.start()
+            self.source.view_module(generation, self.graph, state)
 
     def _anchor_node(self, unit: str | None) -> str | None:
         if unit is None or self.view_graph is None or unit not in self.view_graph.graph:
@@ -478,34 +309,13 @@ class GraphPanel(QWidget):
         members = self.view_graph.graph.nodes[unit].get("members") or []
         return members[0] if members else None
 
-    def _on_reply(self, reply: dict) -> None:
-        if reply.get("id") != self._request_id:
-            return  # an answer to a request this panel has since replaced
-        self._request_id = None
-        generation = self._generation
-        if not reply.get("ok"):
-            self._on_error(generation, UserError(reply.get("error", "unknown error")))
-            return
-        # Rebuilding the graph (DenseNet-201: 713 nodes, 1,900 edges) and the view are
-        # separate turns of the event loop, so neither adds to the time the window is
-        # busy with the reply's JSON.
-        QTimer.singleShot(0, lambda: self._parse_reply(generation, reply))
+    def _on_source_prepared(self, result: tuple) -> None:
+        generation, graph, view, layout, ready = result
+        self._on_prepared(generation, graph or self.graph, view, layout, ready=ready)
 
-    def _parse_reply(self, generation: int, reply: dict, graph: ModelGraph | None = None) -> None:
-        if generation != self._generation:
-            return
-        if graph is None and "graph" in reply:
-            graph = ModelGraph.from_dict(reply["graph"])
-            QTimer.singleShot(0, lambda: self._parse_reply(generation, reply, graph))
-            return
-        view = ViewGraph.from_dict(reply["view"])
-        layout = Layout.from_dict(reply["layout"])
-        self._on_prepared(generation, graph or self.graph, view, layout, ready="graph" in reply)
-
-    def _on_crash(self, message: str) -> None:
-        if self._request_id is not None:
-            self._request_id = None
-            self._on_error(self._generation, UserError(message))
+    def _on_source_failed(self, failure: tuple) -> None:
+        generation, message = failure
+        self._on_error(generation, UserError(message))
 
     def _on_error(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -541,7 +351,7 @@ class GraphPanel(QWidget):
             self._populating = None
             self._finish(ready)
             return
-        QTimer.singleShot(0, self._continue_populating)
+        QTimer.singleShot(0, self, self._continue_populating)
 
     def _finish(self, ready: bool) -> None:
         self.progress.hide()
@@ -577,8 +387,6 @@ class GraphPanel(QWidget):
 
     def _on_fold_toggled(self) -> None:
         if self.state is not None:
-            import dataclasses
-
             self._change_state(dataclasses.replace(self.state, fold=self.fold_button.isChecked(),
                                                    unfolded=frozenset()))
 
@@ -589,7 +397,7 @@ class GraphPanel(QWidget):
         members = self.view_graph.graph.nodes[unit].get("members") or [unit]
         node_id = unit if unit in self.graph.graph else self._output_member(unit, members)
         self._show_details(unit, node_id if unit in self.graph.graph else None)
-        self.node_selected.emit(node_id)
+        self.session.set_node(node_id)
 
     def _output_member(self, unit: str, members: list[str]) -> str:
         member_set = set(members)
@@ -614,14 +422,40 @@ class GraphPanel(QWidget):
         self.details_widget.show_node(title, attrs, note_for(attrs), extra)
 
     def _on_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export graph", "graph.png",
-                                              "PNG image (*.png);;SVG drawing (*.svg)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export graph", "graph.svg",
+                                              "SVG drawing (*.svg);;PNG image (*.png)")
         if path:
             try:
-                self.export(path)
+                render_scene(self.scene, path)
             except UserError as exc:
                 self._set_banner(str(exc))
 
-    def closeEvent(self, event) -> None:
+    # ------------------------------------------------------------ session events
+
+    def _on_model_changed(self, session: Session) -> None:
+        if session.model_name is not None:
+            self._highlight_node = None
+            self.show_model(session.model_name)
+
+    def _on_node_changed(self, session: Session) -> None:
+        self.highlight_node(session.node)
+
+    def _clear(self) -> None:
+        """Nothing of the previous graph stays on screen while the next one is prepared."""
+        self._populating = None
+        self.graph = self.view_graph = self.layout_data = self.state = None
+        self.scene.clear_items()
+        self.details_widget.clear()
+        self.view.legend.set_content([], [])
+        self._set_enabled(False)
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Ignore late replies and wait for tracing threads; False (and a Qt warning) when
+        they do not finish in time."""
         self._generation += 1  # late replies and thread results are ignored from now on
+        self._subscriptions.clear()
+        return self.source.stop(timeout_ms)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.stop()
         super().closeEvent(event)

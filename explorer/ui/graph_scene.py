@@ -52,12 +52,7 @@ class GraphScene(QGraphicsScene):
         Yields after every ``chunk`` items or ``budget_s`` seconds of work, whichever
         comes first: on a loaded machine a fixed count can take far longer than usual.
         """
-        self.clear()
-        self.nodes.clear()
-        self.edges.clear()
-        self.frames.clear()
-        self._highlighted = None
-        self._hits = set()
+        self.clear_items()
         added = 0
         clock = time.perf_counter
         since = clock()
@@ -85,6 +80,15 @@ class GraphScene(QGraphicsScene):
         self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, layout.width + 2 * SCENE_MARGIN,
                                  layout.height + 2 * SCENE_MARGIN))
         yield added
+
+    def clear_items(self) -> None:
+        """Remove every item (another model is being prepared)."""
+        self.clear()
+        self.nodes.clear()
+        self.edges.clear()
+        self.frames.clear()
+        self._highlighted = None
+        self._hits = set()
 
     def set_highlight(self, unit: str | None) -> None:
         if self._highlighted in self.nodes:

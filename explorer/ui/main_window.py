@@ -1,17 +1,22 @@
 """The main window: model picker, architecture graph, feature maps and training.
 
 The window is on screen before torch is imported: a loader thread imports the core
-(torch, torchvision, the zoo) and only then are the panels that need it created. The
-panels talk to each other through this window, which connects their signals:
-graph click -> feature maps run to that node; stepping -> graph highlights the node;
-training -> trained weights into the feature-map view.
+(torch, torchvision, the zoo) and only then are the panels that need it created.
+
+The window creates one :class:`~explorer.session.Session` and hands it to every view; the
+views subscribe to it and render, and the window does not carry state between them
+(graph click -> ``session.set_node`` -> the feature maps run to it; another model ->
+``session.set_model`` -> every view resets). A :class:`ModuleBuilder` keeps the session's
+module built for its model and weights. The window itself renders the title, the picker's
+selection and the status bar, and owns the threads: ``closeEvent`` stops and waits for
+every one of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, Qt, QThread, Signal, qWarning
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -22,14 +27,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTabWidget,
-    QWidget,
 )
 
 from explorer import __version__
-from explorer.session import Session
+from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
 from explorer.ui.graph_worker import GraphWorkerClient
 from explorer.ui.model_picker import ModelPicker
+from explorer.ui.subscriptions import Subscriptions
 
 
 class _CoreLoader(QThread):
@@ -60,45 +65,6 @@ class _CoreLoader(QThread):
         self.loaded.emit(infos, device)
 
 
-class _ModelBuilder(QThread):
-    """Builds a model off the GUI thread (VGG-19's 143 M parameters take seconds to
-    initialise) with cached ImageNet weights where they exist, or with the weights of a
-    user's ``state_dict`` file."""
-
-    built = Signal(int, str, object, bool, str)  # request id, name, module, trained, notice
-    failed = Signal(int, str)
-
-    def __init__(self, request: int, name: str, weights_file: str | None = None,
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.request = request
-        self.name = name
-        self.weights_file = weights_file
-
-    def run(self) -> None:
-        from explorer.models import get_model, get_model_info
-        from explorer.models.weights import load_pretrained, load_state_dict_file
-
-        try:
-            info = get_model_info(self.name)
-            if self.weights_file:
-                model = get_model(self.name)
-                load_state_dict_file(model, self.weights_file)
-                trained, notice = True, f"loaded weights from {Path(self.weights_file).name}"
-            elif info.weights:
-                model, trained, notice = load_pretrained(self.name)
-            else:
-                model = get_model(self.name)
-                trained = False
-                notice = "untrained weights" if info.form == "reference" else (
-                    "untrained weights: train it in the Training tab")
-            model.eval()
-        except Exception as exc:  # noqa: BLE001 - shown in the status bar
-            self.failed.emit(self.request, f"{self.name}: {exc}")
-            return
-        self.built.emit(self.request, self.name, model, trained, notice)
-
-
 class MainWindow(QMainWindow):
     """Top-level window. ``initial_model`` is opened as soon as the zoo has loaded."""
 
@@ -115,17 +81,20 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         # --data-dir applies to this session only; it does not overwrite the saved setting.
         self._data_dir = data_dir
-        self.current_model: str | None = None
         self._initial_model = initial_model or self.settings.get("last_model")
-        self._request = 0
-        self._builders: set[_ModelBuilder] = set()
+        from explorer.models.choices import WeightsMemory
+
+        self.weights_memory = WeightsMemory()
+        self.session = Session(device=self.settings.get("device") or "auto",
+                               recall_weights=self.weights_memory.recall,
+                               remember_weights=self.weights_memory.remember)
+        self._subscriptions = Subscriptions(self)
+        self._subscriptions.connect(self.session.model_changed, self._on_model_changed)
+        self._subscriptions.connect(self.session.message, self._show_message)
+        self.builder = None
         self.graph_panel = None
         self.feature_panel = None
         self.training_panel = None
-        # Stopgap until the views subscribe to the session themselves (the session-ui branch).
-        self.session = Session()
-        self.session.message.connect(self._show_message)
-        self.session.module_changed.connect(self._on_session_module)
 
         self.setWindowTitle("cnn-explorer")
         self.resize(1440, 900)
@@ -151,6 +120,8 @@ class MainWindow(QMainWindow):
         self._device_label.setContentsMargins(8, 0, 8, 0)
         self.statusBar().addPermanentWidget(self._device_label)
         self.statusBar().showMessage("Starting…")
+        if self.weights_memory.warning:
+            self._show_message(self.weights_memory.warning)
 
         self._build_menus()
         # The graph worker process imports torch in parallel with the loader thread, so the
@@ -191,9 +162,10 @@ class MainWindow(QMainWindow):
             action = view_menu.addAction(f"{theme.capitalize()} theme")
             action.setCheckable(True)
             action.setChecked(theme == self.settings.get("theme"))
-            action.triggered.connect(lambda _=False, t=theme: self.set_theme(t))
+            action.setData(theme)
             theme_group.addAction(action)
             self._theme_actions[theme] = action
+        theme_group.triggered.connect(self._on_theme_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
@@ -201,15 +173,17 @@ class MainWindow(QMainWindow):
     def _on_core_loaded(self, infos: list, device: str) -> None:
         from explorer.ui.feature_panel import FeatureMapPanel
         from explorer.ui.graph_panel import GraphPanel
+        from explorer.ui.module_builder import ModuleBuilder
         from explorer.ui.training_panel import TrainingPanel
 
         self._device_label.setText(f"Device: {device}")
         self._device_label.setToolTip("Where forward passes and training run")
         self.picker.set_models(infos)
 
-        self.graph_panel = GraphPanel()
+        self.builder = ModuleBuilder(self.session, self)
+        self.graph_panel = GraphPanel(self.session)
         # None lets the panels resolve the folder when they need it (env, settings, cache).
-        self.feature_panel = FeatureMapPanel(data_root=self._data_dir)
+        self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
 
         # The graph beside the feature maps, so the highlighted node and its maps are seen
@@ -235,11 +209,8 @@ class MainWindow(QMainWindow):
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
 
-        self.graph_panel.node_selected.connect(self._on_graph_node_selected)
         self.graph_panel.graph_ready.connect(self._on_graph_ready)
         self.graph_panel.failed.connect(self._show_message)
-        self.feature_panel.current_node_changed.connect(self.graph_panel.highlight_node)
-        self.feature_panel.message.connect(self._show_message)
 
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
@@ -262,70 +233,39 @@ class MainWindow(QMainWindow):
 
     # ----- models -------------------------------------------------------------------------
 
-    def open_model(self, name: str, model=None) -> None:
-        """Show ``name`` everywhere: graph, feature maps, training.
+    @property
+    def current_model(self) -> str | None:
+        """The model the explorer shows (the session's)."""
+        return self.session.model_name
 
-        Without ``model`` a fresh one is built off the GUI thread (with cached ImageNet
-        weights where they exist); with one (trained weights) it is shown as it is.
-        """
+    def open_model(self, name: str, weights: WeightsChoice | None = None) -> None:
+        """Show ``name`` in every view, with ``weights`` or the ones it last ran with."""
         from explorer.models import ModelError, get_model_info
 
         try:
-            info = get_model_info(name)
+            get_model_info(name)
         except ModelError as exc:
             self._show_message(str(exc))
             return
-        self.current_model = name
+        self.session.set_model(name, weights)
+
+    def _on_model_chosen(self, name: str) -> None:
+        if self.graph_panel is not None:
+            self.open_model(name)
+
+    def _on_model_changed(self, session: Session) -> None:
+        from explorer.models import get_model_info
+
+        name = session.model_name
+        info = get_model_info(name)
         self.picker.select(name)
         self.setWindowTitle(f"{info.title} — cnn-explorer")
         self.settings.set("last_model", name)
-        self.graph_panel.show_model(name)
-        self.session.set_model(name)
-        self._request += 1  # results of builders still running are now stale
-        if model is not None:
-            self.feature_panel.set_model(name, model, True)
-            return
-        self._build(name)
         self.statusBar().showMessage(f"Building {info.title}…")
-
-    def _build(self, name: str, weights_file: str | None = None) -> None:
-        builder = _ModelBuilder(self._request, name, weights_file, self)
-        builder.built.connect(self._on_model_built)
-        builder.failed.connect(self._on_model_failed)
-        builder.finished.connect(lambda b=builder: self._builders.discard(b))
-        self._builders.add(builder)
-        builder.start()
-
-    def _on_model_chosen(self, name: str) -> None:
-        if name != self.current_model:
-            self.open_model(name)
-
-    def _on_model_built(self, request: int, name: str, model, trained: bool, notice: str) -> None:
-        if request != self._request:
-            return  # the user has picked another model since
-        self.feature_panel.set_model(name, model, trained)
-        self._show_message(f"{name}: {notice}")
-
-    def _on_model_failed(self, request: int, message: str) -> None:
-        if request == self._request:
-            self._show_message(message)
-
-    def _on_session_module(self, session: Session) -> None:
-        """A run's epoch the session shows goes to the feature-map view (training uses the
-        small form: resnet18 trains as resnet18_small, so the view may switch to it)."""
-        if session.module is None or session.weights is None or session.weights.kind != "run":
-            return
-        if session.model_name == self.current_model:
-            self.feature_panel.set_model(session.model_name, session.module, True)
-        else:
-            self.open_model(session.model_name, session.module)
 
     def _on_graph_ready(self, graph) -> None:
         if self.current_model:
             self.model_shown.emit(self.current_model)
-
-    def _on_graph_node_selected(self, node_id: str) -> None:
-        self.feature_panel.show_node(node_id)
 
     # ----- actions ------------------------------------------------------------------------
 
@@ -351,20 +291,21 @@ class MainWindow(QMainWindow):
             self.load_weights_file(path)
 
     def load_weights_file(self, path: str) -> None:
-        """Load a user's state_dict into a fresh copy of the current model, off the GUI
-        thread; a bad file is one line in the status bar and the current model stays."""
-        self._request += 1
-        self._build(self.current_model, weights_file=path)
-        self.statusBar().showMessage(f"Loading weights from {Path(path).name}…")
+        """Run the current model with a user's state_dict file, loaded off the GUI thread;
+        a bad file is one line in the status bar and the weights shown before come back."""
+        self.session.set_weights(WeightsChoice("file", path=str(path)))
 
     def _export_graph(self) -> None:
+        from explorer.errors import UserError
+        from explorer.ui.graph_scene import render_scene
+
         path, _ = QFileDialog.getSaveFileName(
             self, "Export graph", str(Path.home() / f"{self.current_model or 'graph'}.svg"),
             "SVG (*.svg);;PNG (*.png)")
         if path:
             try:
-                self.graph_panel.export(path)
-            except (OSError, ValueError) as exc:
+                render_scene(self.graph_panel.scene, path)
+            except UserError as exc:
                 self._show_message(f"cannot export the graph: {exc}")
                 return
             self._show_message(f"graph saved to {path}")
@@ -401,6 +342,9 @@ class MainWindow(QMainWindow):
         if remember:
             self.settings.set("theme", name)
 
+    def _on_theme_action(self, action: QAction) -> None:
+        self.set_theme(action.data())
+
     def _about(self) -> None:
         QMessageBox.about(
             self, "About cnn-explorer",
@@ -433,12 +377,14 @@ class MainWindow(QMainWindow):
         if self.training_panel is not None and not self.training_panel.confirm_close(self):
             event.ignore()
             return
+        self._subscriptions.clear()
         if self.training_panel is not None:
             self.training_panel.shutdown()
         for panel in (self.graph_panel, self.feature_panel):
             if panel is not None:
-                panel.close()  # stops their workers (closeEvent)
-        for builder in list(self._builders):
-            builder.wait(10000)
-        self._loader.wait(30000)
+                panel.close()  # stops and waits for their workers (closeEvent)
+        if self.builder is not None:
+            self.builder.stop()
+        if not self._loader.wait(30_000):
+            qWarning("the core loader thread is still running after 30 s")
         event.accept()

@@ -92,6 +92,21 @@ class ModelPicker(QWidget):
         self._tree.setCurrentIndex(index)
         self._tree.scrollTo(index)
 
+    @property
+    def names(self) -> list[str]:
+        """Every model listed, in registry order."""
+        return list(self._items)
+
+    def row_rect(self, name: str):
+        """Where ``name``'s row is drawn in ``tree.viewport()`` (scrolled into view first)."""
+        index = self._proxy.mapFromSource(self._items[name].index())
+        self._tree.scrollTo(index)
+        return self._tree.visualRect(index)
+
+    @property
+    def tree(self) -> QTreeView:
+        return self._tree
+
     def set_status(self, text: str) -> None:
         self._status.setText(text)
 

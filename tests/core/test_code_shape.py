@@ -15,23 +15,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "explorer"
 MAX_LINES = 400
 REASON = "Over 400 lines because"
 
-# Cycles that others are breaking now; the lead empties this list after merging their work.
-# Each entry is the set of modules on one cycle (a strongly connected component).
-ALLOWED_CYCLES: list[frozenset[str]] = [
-    # graph_items imports GraphScene for type hints only (under TYPE_CHECKING), and
-    # graph_scene imports the items: a UI helper is breaking it (issue 8).
-    frozenset({"explorer.ui.graph_items", "explorer.ui.graph_scene"}),
-]
+# Known cycles, each the set of modules on one cycle (a strongly connected component): none.
+ALLOWED_CYCLES: list[frozenset[str]] = []
 
-# Modules over the limit, owned by the helpers splitting them now (issue 8); the lead
-# empties this list after merging their work. Lines as of the split of graph/trace.py.
-ALLOWED_LONG: set[str] = {
-    "explorer.ui.feature_panel",  # 1031
-    "explorer.ui.graph_panel",  # 627
-    "explorer.ui.graph_items",  # 510
-    "explorer.ui.main_window",  # 429
-    "explorer.train.engine",  # 840
-}
+# Modules over the limit without a reason at their top: none.
+ALLOWED_LONG: set[str] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -65,3 +65,25 @@ def test_weights_choice_round_trips_and_rejects_bad_values():
                 {"kind": "random", "seed": True}):
         assert WeightsChoice.from_dict(bad) is None
     assert "shipped: test 0.912" in WeightsChoice("shipped", test_accuracy=0.912).label()
+
+
+def test_opening_the_shown_model_with_other_weights_only_changes_the_weights():
+    session = Session()
+    session.set_model("lenet_small", WeightsChoice("random", seed=1))
+    session.set_node("conv1")
+    seen = _record(session)
+    run = WeightsChoice("run", path="/r.pt", run_id="r", epoch=1)
+    session.set_model("lenet_small", run)
+    assert session.weights == run and session.node == "conv1"
+    assert seen == ["weights_changed", "module_changed"]
+
+
+def test_weights_chosen_with_the_model_are_remembered():
+    remembered: dict[str, WeightsChoice] = {}
+    session = Session(recall_weights=remembered.get, remember_weights=remembered.__setitem__)
+    session.set_model("lenet_small")
+    run = WeightsChoice("run", path="/runs/b.pt", run_id="b", epoch=2)
+    session.set_model("resnet18_small", run)  # "open in explorer" on another model
+    session.set_model("lenet_small")
+    session.set_model("resnet18_small")
+    assert session.weights == run

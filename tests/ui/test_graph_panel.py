@@ -1,4 +1,5 @@
-"""The graph panel: async preparation, selection, expand/collapse, search, export, themes."""
+"""The graph panel as a view of the session: async preparation, clicks that set the
+session's node, expand/collapse, search, export through the CLI's renderer, themes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 from torch import nn
 
+from explorer.session import Session
 from explorer.ui.graph_panel import GraphPanel
 from explorer.ui.theme import category_color, load_theme
 
@@ -44,7 +46,7 @@ class Branchy(nn.Module):
 
 @pytest.fixture
 def panel(qtbot):
-    widget = GraphPanel()
+    widget = GraphPanel(Session())
     qtbot.addWidget(widget)
     widget.resize(1000, 700)
     widget.show()
@@ -66,16 +68,26 @@ def test_show_module_populates_scene_and_selection_shows_details(qtbot, panel):
     assert graph.name == "small"
     assert set(panel.scene.nodes) == set(panel.view_graph.order)
     assert "m:layer1.0" in panel.scene.nodes and "m:layer1.1" in panel.scene.nodes
-    with qtbot.waitSignal(panel.node_selected) as blocker:
-        panel.scene.nodes["stem"].setSelected(True)
-    assert blocker.args == ["stem"]
+    _click(qtbot, panel, "stem")
+    assert panel.session.node == "stem"
     text = panel.details_widget.text()
     assert "Conv2d" in text and "receptive field" in text and "3 px" in text
-    panel.scene.clearSelection()
-    with qtbot.waitSignal(panel.node_selected) as blocker:
-        panel.scene.nodes["m:layer1.0"].setSelected(True)
-    assert blocker.args == ["layer1_0_relu_1"]  # a block reports its output node
+    _click(qtbot, panel, "m:layer1.0")
+    assert panel.session.node == "layer1_0_relu_1"  # a block stands for its output node
     assert "From the paper" in panel.details_widget.text()
+
+
+def _click(qtbot, panel, unit):
+    item = panel.scene.nodes[unit]
+    panel.view.centerOn(item)
+    point = panel.view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
+def test_the_session_node_is_highlighted(qtbot, panel):
+    _show(qtbot, panel)
+    panel.session.set_node("layer1_1_conv2")
+    assert panel.scene.nodes["m:layer1.1"].highlighted
 
 
 def test_double_click_expands_and_collapses_a_block(qtbot, panel):
@@ -101,21 +113,24 @@ def test_double_click_expands_and_collapses_a_block(qtbot, panel):
 
 def test_search_jumps_between_hits(qtbot, panel):
     _show(qtbot, panel)
-    hits = panel.search("batchnorm")
+    qtbot.keyClicks(panel.search_edit, "batchnorm")
+    hits = panel._hits
     # every matching layer is a hit; closed blocks stand in for the layers they hold
     assert hits == [("m:layer1.0", "layer1_0_bn1"), ("m:layer1.0", "layer1_0_bn2"),
                     ("m:layer1.1", "layer1_1_bn1"), ("m:layer1.1", "layer1_1_bn2")]
     assert all(panel.scene.nodes[u].search_hit for u, _ in hits)
     assert not panel.scene.nodes["stem"].search_hit
-    panel.next_hit()
+    qtbot.keyClick(panel.search_edit, Qt.Key.Key_Return)
     assert panel.scene.selected_unit() == "m:layer1.0" and panel.hits_label.text() == "1/4"
     assert "layer1.0.bn1" in panel.details_widget.text()
-    panel.next_hit()
-    panel.next_hit()
+    qtbot.mouseClick(panel.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.next_button, Qt.MouseButton.LeftButton)
     assert panel.scene.selected_unit() == "m:layer1.1" and panel.hits_label.text() == "3/4"
-    panel.previous_hit()
+    qtbot.mouseClick(panel.prev_button, Qt.MouseButton.LeftButton)
     assert panel.hits_label.text() == "2/4"
-    assert panel.search("no such layer") == [] and panel.hits_label.text() == "no match"
+    panel.search_edit.clear()
+    qtbot.keyClicks(panel.search_edit, "no such layer")
+    assert panel.hits_label.text() == "no match"
     qtbot.keyClick(panel, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert panel.search_edit.hasFocus()
 
@@ -146,17 +161,19 @@ def test_highlight_marks_the_closed_block_holding_a_node(qtbot, panel):
     assert not any(item.highlighted for item in panel.scene.nodes.values())
 
 
-def test_export_png_and_svg(qtbot, panel, tmp_path):
+def test_export_button_writes_with_the_cli_renderer(qtbot, panel, tmp_path, monkeypatch):
     _show(qtbot, panel)
-    panel.export(tmp_path / "view.png")
-    panel.export(tmp_path / "view.svg")
+    for name in ("view.png", "view.svg", "view.bmp"):
+        monkeypatch.setattr("explorer.ui.graph_panel.QFileDialog.getSaveFileName",
+                            lambda *a, n=name, **k: (str(tmp_path / n), ""))
+        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
     assert (tmp_path / "view.png").stat().st_size > 1000
     svg = (tmp_path / "view.svg").read_text()
     assert "<svg" in svg and len(svg) > 1000
-    from explorer.errors import UserError
-
-    with pytest.raises(UserError, match="png or .svg"):
-        panel.export(tmp_path / "view.bmp")
+    # The whole scene, as `cnn-explorer graph --out` draws it, not the visible part.
+    width = panel.scene.sceneRect().width()
+    assert f'width="{int(width)}' in svg or f"{int(width)}" in svg
+    assert panel.banner.isVisible() and "png or .svg" in panel.banner.text()
 
 
 def test_theme_switch_changes_colours(qtbot, panel):

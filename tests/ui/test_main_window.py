@@ -1,5 +1,7 @@
-"""The integrated window: it appears before torch loads, fills the picker, draws a model,
-wires graph <-> feature maps, persists the theme and survives bad input."""
+"""The integrated window, driven through its widgets: it appears before torch loads, fills
+the picker, and every view follows the one session: another model resets every view and
+never shows the old one, weights are a choice that each model keeps across switches and
+relaunches, bad input changes nothing."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import sys
 from unittest import mock
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+import torch
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from explorer.session import WeightsChoice
 from explorer.settings import Settings
 from explorer.ui.main_window import MainWindow
 
@@ -23,39 +27,197 @@ def test_window_module_does_not_import_torch():
     assert result.stdout.strip() == "False"
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow(Settings(), initial_model="lenet_small")
+def open_window(qtbot, model: str = "lenet_small") -> MainWindow:
+    win = MainWindow(Settings(), initial_model=model)
     qtbot.addWidget(win)
     win.show()
     with qtbot.waitSignal(win.model_shown, timeout=120_000):
         pass
+    settle(qtbot, win)
+    return win
+
+
+def settle(qtbot, win: MainWindow) -> None:
+    """Wait until the maps show the session's module for the session's model."""
+    qtbot.waitUntil(lambda: win.session.module is not None and win.feature_panel.settled
+                    and win.feature_panel.view_state.model_name == win.session.model_name,
+                    timeout=60_000)
+
+
+def pick(qtbot, win: MainWindow, name: str) -> None:
+    """Click ``name`` in the model picker."""
+    rect = win.picker.row_rect(name)
+    qtbot.mouseClick(win.picker.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def choose_weights(qtbot, win: MainWindow, wanted: WeightsChoice) -> None:
+    """Step through the weights selector with the arrow keys until ``wanted`` is chosen."""
+    selector = win.feature_panel.weights_selector
+    target = selector.choices.index(wanted)  # the choices head the list, in this order
+    while selector.combo.currentIndex() != target:
+        key = Qt.Key.Key_Down if selector.combo.currentIndex() < target else Qt.Key.Key_Up
+        qtbot.keyClick(selector.combo, key)
+        qtbot.waitUntil(lambda: win.session.module is not None, timeout=60_000)
+    assert win.session.weights == wanted
+
+
+def menu_action(win: MainWindow, text: str):
+    for menu_action_ in win.menuBar().actions():
+        for action in menu_action_.menu().actions():
+            if action.text() == text:
+                return action
+    raise AssertionError(f"no menu entry {text!r}")
+
+
+def first_weight(win: MainWindow) -> torch.Tensor:
+    return next(win.session.module.parameters()).detach().clone()
+
+
+@pytest.fixture
+def window(qtbot, qt_warnings):
+    win = open_window(qtbot)
     yield win
     win.close()
 
 
 def test_window_loads_zoo_and_shows_model(window, qtbot):
     assert window.current_model == "lenet_small"
-    assert window.picker._items.keys() >= {"resnet50", "googlenet", "densenet121", "mobilenet_v1"}
+    assert set(window.picker.names) >= {"resnet50", "googlenet", "densenet121", "mobilenet_v1"}
     assert window._device_label.text().startswith("Device: ")
     assert "LeNet" in window.windowTitle()
-    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
+    assert window.feature_panel.stepper is not None
+    assert window.feature_panel.weights_selector.combo.currentText().startswith("random (seed ")
 
 
 def test_graph_click_runs_feature_maps_to_node(window, qtbot):
-    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: window.feature_panel.current_image is not None, timeout=60_000)
-    nodes = [record.name for record in window.feature_panel.stepper.nodes]
-    target = nodes[len(nodes) // 2]
-    window.graph_panel.node_selected.emit(target)
-    qtbot.waitUntil(lambda: window.feature_panel.current_node == target, timeout=60_000)
+    graph = window.graph_panel
+    unit = [u for u in graph.scene.nodes if graph.view_graph.graph.nodes[u].get("unit") == "node"][4]
+    item = graph.scene.nodes[unit]
+    graph.view.centerOn(item)
+    qtbot.mouseClick(graph.view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=graph.view.mapFromScene(item.sceneBoundingRect().center()))
+    assert window.session.node == unit
+    qtbot.waitUntil(lambda: window.feature_panel.current_node == unit, timeout=60_000)
+    assert graph.scene.nodes[unit].highlighted
 
 
-def test_picking_another_model(window, qtbot):
-    with qtbot.waitSignal(window.model_shown, timeout=120_000):
-        window.picker.model_chosen.emit("resnet18_small")
-    assert window.current_model == "resnet18_small"
-    assert Settings().get("last_model") == "resnet18_small"
+def test_another_model_resets_every_view_and_never_shows_the_old_one(window, qtbot, hover):
+    panel = window.feature_panel
+    mosaic = panel.view_state.mosaic
+    x, y = mosaic.channel_origin(0)
+    hover(panel.maps.pane.viewport(), panel.maps.pane.widget_pos_of_pixel(x + 1.5, y + 1.5))
+    assert panel.maps.hover_label.text().startswith("channel 0 (1, 1) = ")
+    old_nodes = {r.name for r in panel.stepper.nodes}
+
+    pick(qtbot, window, "alexnet_small")
+    # At once: the new name everywhere, nothing of the old model on screen.
+    assert window.session.model_name == "alexnet_small" == panel.model_label.text()
+    assert panel.view_state is None and panel.maps.hover_label.text() == ""
+    assert panel.maps.pane.item.image is None and panel.predictions_box.top5_table.item(0, 0) is None
+    assert panel.node_label.text().startswith("Loading alexnet_small")
+    assert window.graph_panel.graph is None and not window.graph_panel.scene.nodes
+    with qtbot.waitSignal(window.model_shown, timeout=120_000) as shown:
+        pass
+    assert shown.args == ["alexnet_small"] and window.graph_panel.graph.name == "alexnet_small"
+    settle(qtbot, window)
+    assert panel.view_state.model_name == "alexnet_small"
+    assert {r.name for r in panel.stepper.nodes} != old_nodes
+    assert window.session.node in window.graph_panel.graph.graph
+    assert Settings().get("last_model") == "alexnet_small"
+    assert "AlexNet" in window.windowTitle()
+
+
+def test_run_weights_come_back_after_switching_and_relaunching(window, qtbot, tmp_path):
+    from explorer.models import get_model
+    from explorer.train import RunHistory, RunRecord, save_checkpoint
+
+    torch.manual_seed(5)
+    trained = get_model("lenet_small")
+    checkpoint = save_checkpoint(tmp_path / "run.pt", model_name="lenet_small", config={}, epoch=3,
+                                 model_state=trained.state_dict())
+    RunHistory().save(RunRecord(run_id="2026-run", model="lenet_small", config={}, status="stopped",
+                                curves={"epoch": [1, 2, 3]}, final={"test_acc": 0.83},
+                                checkpoint=str(checkpoint)))
+    run = WeightsChoice("run", path=str(checkpoint), run_id="2026-run", epoch=3, test_accuracy=0.83)
+    window.feature_panel.weights_selector.refresh()
+    choose_weights(qtbot, window, run)
+    settle(qtbot, window)
+    assert window.session.weights == run
+    assert window.feature_panel.weights_selector.combo.currentText() == "2026-run, epoch 3: test 0.830"
+    assert window.feature_panel.predictions_box.note.text() == ""  # no "untrained" warning
+    assert torch.equal(first_weight(window), next(trained.parameters()))
+
+    pick(qtbot, window, "alexnet_small")
+    settle(qtbot, window)
+    assert window.feature_panel.predictions_box.note.text().startswith("untrained weights")
+    pick(qtbot, window, "lenet_small")
+    settle(qtbot, window)
+    assert window.session.weights == run and torch.equal(first_weight(window), next(trained.parameters()))
+    window.close()
+
+    again = open_window(qtbot, "lenet_small")
+    assert again.session.weights == run
+    assert torch.equal(first_weight(again), next(trained.parameters()))
+    again.close()
+
+
+def test_random_weights_keep_their_seed_until_rerolled(window, qtbot):
+    seed = window.session.weights.seed
+    before = first_weight(window)
+    pick(qtbot, window, "alexnet_small")
+    settle(qtbot, window)
+    pick(qtbot, window, "lenet_small")
+    settle(qtbot, window)
+    assert window.session.weights.seed == seed and torch.equal(first_weight(window), before)
+
+    combo = window.feature_panel.weights_selector.combo
+    qtbot.keyClick(combo, Qt.Key.Key_End)  # "New random seed", the last entry
+    qtbot.waitUntil(lambda: window.session.weights.seed != seed, timeout=10_000)
+    settle(qtbot, window)
+    rerolled = window.session.weights
+    assert not torch.equal(first_weight(window), before)
+    pick(qtbot, window, "alexnet_small")
+    settle(qtbot, window)
+    pick(qtbot, window, "lenet_small")
+    settle(qtbot, window)
+    assert window.session.weights == rerolled
+
+
+def test_shipped_weights_are_the_default_of_a_small_form(qtbot, qt_warnings, monkeypatch):
+    entry = type("Entry", (), {"test_accuracy": 0.912})()
+    monkeypatch.setattr("explorer.models.shipped.shipped_entry",
+                        lambda name: entry if name == "lenet_small" else None)
+    monkeypatch.setattr("explorer.models.shipped.load_shipped", lambda model, name: model)
+    win = open_window(qtbot)
+    assert win.session.weights == WeightsChoice("shipped", test_accuracy=0.912)
+    assert win.feature_panel.weights_selector.combo.currentText() == "Fashion-MNIST, shipped: test 0.912"
+    assert win.feature_panel.predictions_box.note.text() == ""
+    win.close()
+
+
+def test_reference_model_without_imagenet_says_so_once_and_offers_the_small_form(
+        window, qtbot, monkeypatch):
+    monkeypatch.setattr("explorer.models.weights._reachable", lambda url, timeout: False)
+    pick(qtbot, window, "resnet18")
+    settle(qtbot, window)
+    notice = window.feature_panel.notice
+    assert window.session.weights.kind == "random"
+    assert notice.isVisible() and "random weights" in notice.text.text()
+    assert "available offline" in window.statusBar().currentMessage()
+    qtbot.mouseClick(notice.open_button, Qt.MouseButton.LeftButton)
+    assert window.session.model_name == "resnet18_small" and not notice.isVisible()
+    settle(qtbot, window)
+    pick(qtbot, window, "resnet18")
+    settle(qtbot, window)
+    assert not notice.isVisible()  # once per model
+
+
+def test_a_training_run_does_not_touch_the_explorer(window, qtbot):
+    weights, module = window.session.weights, window.session.module
+    window.session.training.start("lenet_small", config=None, run_id="r")
+    window.session.training.record_epoch(1, metrics=None, checkpoint="/nowhere/r.pt")
+    window.session.training.set_state("stopped")
+    assert window.session.weights == weights and window.session.module is module
 
 
 def test_unknown_model_is_a_status_message(window):
@@ -65,38 +227,34 @@ def test_unknown_model_is_a_status_message(window):
 
 
 def test_theme_choice_persists(window):
-    window.set_theme("dark")
+    menu_action(window, "Dark theme").trigger()
     assert Settings().get("theme") == "dark"
-    window.set_theme("light")
+    menu_action(window, "Light theme").trigger()
     assert Settings().get("theme") == "light"
 
 
-def test_bad_weights_file_keeps_app_working(window, qtbot, tmp_path):
-    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None, timeout=60_000)
-    model_before = window.feature_panel.stepper.model
+def test_bad_weights_file_keeps_the_weights_shown(window, qtbot, tmp_path):
+    weights, before = window.session.weights, first_weight(window)
     bad = tmp_path / "weights.pt"
     bad.write_bytes(b"not a checkpoint")
     window.load_weights_file(str(bad))
-    qtbot.waitUntil(lambda: "weights.pt" in window.statusBar().currentMessage()
-                    and not window.statusBar().currentMessage().startswith("Loading"), timeout=30_000)
+    qtbot.waitUntil(lambda: "cannot use file weights.pt" in window.statusBar().currentMessage(), timeout=30_000)
+    settle(qtbot, window)
     message = window.statusBar().currentMessage()
     assert message.startswith("lenet_small: ") and "\n" not in message
-    assert window.feature_panel.stepper.model is model_before
+    assert window.session.weights == weights and torch.equal(first_weight(window), before)
 
 
 def test_weights_file_loads_off_the_gui_thread(window, qtbot, tmp_path):
-    import torch
-
     from explorer.models import get_model
 
     source = get_model("lenet_small")
     path = tmp_path / "trained.pt"
     torch.save(source.state_dict(), path)
     window.load_weights_file(str(path))
-    qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
-                    and torch.equal(next(window.feature_panel.stepper.model.parameters()).cpu(),
-                                    next(source.parameters())), timeout=60_000)
-    assert "loaded weights from trained.pt" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.session.module is not None
+                    and torch.equal(first_weight(window), next(source.parameters())), timeout=60_000)
+    assert window.feature_panel.weights_selector.combo.currentText() == "file trained.pt"
 
 
 def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
@@ -109,11 +267,9 @@ def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
     event = mock.MagicMock(spec=QDropEvent)
     event.mimeData.return_value = mime
     window.dropEvent(event)
-    qtbot.waitUntil(
-        lambda: window.feature_panel.current_image is not None
-        and "drop.png" in str(window.feature_panel.current_image.source),
-        timeout=30_000,
-    )
+    qtbot.waitUntil(lambda: window.session.image is not None and window.session.image.source == "drop.png",
+                    timeout=30_000)
+    assert window.feature_panel.image_source.sample_combo.currentIndex() == -1
 
 
 def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
@@ -136,21 +292,29 @@ def test_data_folder_choice_reaches_both_panels(window, fashion_root):
     window.set_data_folder(str(fashion_root))
     assert Settings().get("data_dir") == str(fashion_root)
     assert window.training_panel.data_dir == str(fashion_root)
-    assert window.feature_panel.fashion_button.isEnabled()
+    assert window.feature_panel.image_source.fashion_button.isEnabled()
     assert "Fashion-MNIST found" in window.statusBar().currentMessage()
 
 
 def test_missing_data_folder_is_explained(window, tmp_path):
     window.set_data_folder(str(tmp_path))
     assert "no Fashion-MNIST" in window.statusBar().currentMessage()
-    assert not window.feature_panel.fashion_button.isEnabled()
+    assert not window.feature_panel.image_source.fashion_button.isEnabled()
 
 
 def test_layer_details_follow_the_stepped_node(window, qtbot):
-    qtbot.waitUntil(lambda: window.feature_panel.current_node is not None, timeout=60_000)
+    qtbot.keyClick(window.feature_panel, Qt.Key.Key_Right)
+    settle(qtbot, window)
     node = window.feature_panel.current_node
     module = window.graph_panel.graph.graph.nodes[node].get("module_path") or node
     qtbot.waitUntil(lambda: module in window.graph_panel.details_widget.text(), timeout=10_000)
+
+
+def test_export_uses_the_scene_renderer(window, tmp_path, monkeypatch):
+    out = tmp_path / "lenet.svg"
+    monkeypatch.setattr("explorer.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    menu_action(window, "&Export graph…").trigger()
+    assert "<svg" in out.read_text() and f"graph saved to {out}" in window.statusBar().currentMessage()
 
 
 def test_screenshot_command(tmp_path):

@@ -1,3 +1,5 @@
+from PySide6.QtCore import Qt
+
 from explorer.models import get_model_info, list_models
 from explorer.ui.model_picker import NAME_ROLE, ModelPicker
 
@@ -38,7 +40,7 @@ def test_grouped_by_family_in_paper_order_with_small_forms_nested(qtbot):
 
 def test_search_filters_by_name_family_and_year(qtbot):
     picker = _picker(qtbot)
-    picker._search.setText("densenet")
+    qtbot.keyClicks(picker._search, "densenet")
     visible = _visible_names(picker)
     assert "densenet121" in visible and "resnet50" not in visible
     picker._search.setText("2017")
@@ -53,6 +55,8 @@ def test_click_emits_choice_and_select_does_not(qtbot):
         picker.select("googlenet")
     index = picker._tree.currentIndex()
     assert index.data(NAME_ROLE) == "googlenet"
+    picker.show()
     with qtbot.waitSignal(picker.model_chosen) as blocker:
-        picker._tree.clicked.emit(index)
-    assert blocker.args == ["googlenet"]
+        qtbot.mouseClick(picker.tree.viewport(), Qt.MouseButton.LeftButton,
+                         pos=picker.row_rect("resnet50").center())
+    assert blocker.args == ["resnet50"]

@@ -1,0 +1,267 @@
+"""Which weights a model can run with, building a model with one of them, and remembering
+each model's choice across relaunches (no Qt).
+
+A choice is a :class:`explorer.session.WeightsChoice`: random with a seed, ImageNet through
+torchvision, a training run's checkpoint, a user's state_dict file, or the Fashion-MNIST
+weights shipped with the package. Random weights get one seed per model, derived from its
+name, so choosing a model again shows the same maps; only "new random seed" changes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import warnings
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from explorer.errors import ModelError
+from explorer.session import WeightsChoice
+
+WEIGHTS_FILE = "weights.json"
+
+
+def seed_for(name: str) -> int:
+    """The stable random seed of ``name`` (the same on every machine and run)."""
+    return zlib.crc32(name.encode("utf-8")) % 100_000
+
+
+def new_seed(avoid: int | None = None) -> int:
+    """A fresh seed for "new random seed", never the one shown now."""
+    while True:
+        seed = random.randrange(100_000)
+        if seed != avoid:
+            return seed
+
+
+def small_form_of(name: str) -> str | None:
+    """The small (Fashion-MNIST) form that keeps ``name``'s topology, if one is registered."""
+    from explorer.models import get_model_info, list_models
+
+    for other in list_models():
+        if get_model_info(other).small_of == name:
+            return other
+    return None
+
+
+def default_weights(name: str) -> WeightsChoice:
+    """What ``name`` runs with until the user picks something else.
+
+    A small form: its shipped Fashion-MNIST weights when they exist; a reference form:
+    ImageNet when torchvision publishes weights for it; otherwise random with the model's
+    seed.
+    """
+    from explorer.models import get_model_info
+    from explorer.models.shipped import shipped_entry
+
+    info = get_model_info(name)
+    entry = shipped_entry(name)
+    if entry is not None:
+        return WeightsChoice("shipped", test_accuracy=getattr(entry, "test_accuracy", None))
+    if info.weights:
+        return WeightsChoice("imagenet")
+    return WeightsChoice("random", seed=seed_for(name))
+
+
+def run_choices(name: str, runs: Iterable[Any]) -> list[WeightsChoice]:
+    """One choice per run of ``name`` whose checkpoint is on disk, newest run first.
+
+    ``runs`` are :class:`explorer.train.history.RunRecord` objects (finished, stopped,
+    paused or still running: each keeps its last epoch's checkpoint).
+    """
+    found = []
+    for record in runs:
+        if record.model != name or not record.checkpoint or not Path(record.checkpoint).is_file():
+            continue
+        epochs = record.curves.get("epoch") or []
+        tests = [v for v in record.curves.get("test_acc") or [] if isinstance(v, (int, float))]
+        accuracy = record.final.get("test_acc")
+        if not isinstance(accuracy, (int, float)):
+            accuracy = tests[-1] if tests else None
+        found.append(WeightsChoice(
+            "run", path=str(record.checkpoint), run_id=record.run_id,
+            epoch=int(epochs[-1]) if epochs else None,
+            test_accuracy=float(accuracy) if accuracy is not None else None))
+    return found[::-1]
+
+
+def available_weights(name: str, runs: Iterable[Any] | None = None) -> list[WeightsChoice]:
+    """Every weights choice ``name`` offers: shipped, ImageNet, its runs, random.
+
+    Args:
+        name: a registered model name.
+        runs: run records to look through; None reads the run history.
+    """
+    from explorer.models import get_model_info
+    from explorer.models.shipped import shipped_entry
+
+    if runs is None:
+        from explorer.train.history import RunHistory
+
+        runs = RunHistory().list_runs()
+    info = get_model_info(name)
+    choices: list[WeightsChoice] = []
+    entry = shipped_entry(name)
+    if entry is not None:
+        choices.append(WeightsChoice("shipped", test_accuracy=getattr(entry, "test_accuracy", None)))
+    if info.weights:
+        choices.append(WeightsChoice("imagenet"))
+    choices.extend(run_choices(name, runs))
+    choices.append(WeightsChoice("random", seed=seed_for(name)))
+    return choices
+
+
+def build_with_weights(name: str, choice: WeightsChoice):
+    """A fresh ``name`` in eval mode holding the weights ``choice`` names.
+
+    Raises:
+        ModelError: the weights cannot be had (ImageNet offline, no shipped weights, a
+            checkpoint of another model); CheckpointError or another UserError for a
+            missing or unreadable file.
+    """
+    import torch
+
+    from explorer.models import get_model, load_pretrained, load_state_dict_file
+
+    if choice.kind == "random":
+        # A private generator state: seeding must not disturb anyone else's random numbers.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(choice.seed if choice.seed is not None else seed_for(name))
+            model = get_model(name)
+    elif choice.kind == "imagenet":
+        model, loaded, message = load_pretrained(name)
+        if not loaded:
+            raise ModelError(message)
+    elif choice.kind == "shipped":
+        from explorer.models.shipped import load_shipped
+
+        model = get_model(name)
+        load_shipped(model, name)
+    elif choice.kind == "run":
+        from explorer.train import load_checkpoint
+
+        payload = load_checkpoint(choice.path)
+        if payload["model_name"] != name:
+            raise ModelError(f"{Path(choice.path).name} holds {payload['model_name']}, not {name}")
+        model = get_model(name)
+        model.load_state_dict(payload["model_state"])
+    else:
+        model = get_model(name)
+        load_state_dict_file(model, choice.path)
+    return model.eval()
+
+
+class Built(NamedTuple):
+    """What :func:`resolve_and_build` gives.
+
+    Attributes:
+        choice: the weights the model holds.
+        model: the model, in eval mode.
+        notice: one line for the status bar.
+        wanted: the weights that were tried first (the default when none were asked for).
+        fallback: True when ``choice`` is not ``wanted`` (ImageNet could not be had).
+    """
+
+    choice: WeightsChoice
+    model: Any
+    notice: str
+    wanted: WeightsChoice
+    fallback: bool = False
+
+
+def resolve_and_build(name: str, wanted: WeightsChoice | None) -> Built:
+    """Build ``name`` with ``wanted``, or with its default weights when ``wanted`` is None.
+
+    The default falls back to random weights (the model's seed) when ImageNet weights
+    cannot be had; a choice the user made does not: its failure is raised.
+    """
+    if wanted is not None:
+        return Built(wanted, build_with_weights(name, wanted), f"{name}: {wanted.label()}", wanted)
+    choice = default_weights(name)
+    try:
+        return Built(choice, build_with_weights(name, choice), f"{name}: {choice.label()}", choice)
+    except ModelError as exc:
+        if choice.kind == "random":
+            raise
+        fallback = WeightsChoice("random", seed=seed_for(name))
+        return Built(fallback, build_with_weights(name, fallback), f"{exc} (seed {fallback.seed})",
+                     choice, fallback=True)
+
+
+class WeightsMemory:
+    """The weights each model last ran with, in ``config_dir()/weights.json``.
+
+    Written atomically; read tolerantly: a file that is not a JSON object of valid choices
+    counts as empty (bad entries are dropped) with one warning in ``warning``. A remembered
+    run checkpoint or file that has gone is not recalled.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        if path is None:
+            from explorer.settings import config_dir
+
+            path = config_dir() / WEIGHTS_FILE
+        self.path = Path(path)
+        self.warning: str | None = None
+        self._choices: dict[str, WeightsChoice] = self._read()
+
+    def _read(self) -> dict[str, WeightsChoice]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            self._warn(f"cannot read {self.path} ({exc.strerror or exc}); weights choices start afresh")
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self._warn(f"{self.path} is not a JSON object; weights choices start afresh")
+            return {}
+        choices = {}
+        for name, value in data.items():
+            choice = WeightsChoice.from_dict(value)
+            if choice is None:
+                self._warn(f"{self.path}: ignoring an invalid weights choice for {name!r}")
+                continue
+            choices[str(name)] = choice
+        return choices
+
+    def _warn(self, text: str) -> None:
+        if self.warning is None:
+            self.warning = text
+            warnings.warn(text, stacklevel=3)
+
+    def recall(self, name: str) -> WeightsChoice | None:
+        choice = self._choices.get(name)
+        if choice is not None and choice.path is not None and not Path(choice.path).is_file():
+            return None
+        return choice
+
+    def remember(self, name: str, choice: WeightsChoice) -> None:
+        if self._choices.get(name) == choice:
+            return
+        self._choices[name] = choice
+        try:
+            self._write()
+        except OSError as exc:
+            # The choice still holds for this session; only its memory is lost.
+            self._warn(f"cannot save weights choices to {self.path} ({exc.strerror or exc})")
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {name: choice.to_dict() for name, choice in sorted(self._choices.items())}
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

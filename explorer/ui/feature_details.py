@@ -1,0 +1,134 @@
+"""The feature-map panel's detail widgets: the input and top-5, and the per-node tabs
+(one enlarged channel, the histogram, the learned kernels). They only render what they
+are given; ``clear`` returns them to their empty state (another model or image)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget
+
+from explorer.activations.mosaic import KernelView, colorize, make_mosaic
+from explorer.activations.predictions import Predictions
+from explorer.ui.feature_views import HistogramPlot, ImagePane
+
+CHANNEL_HINT = "Click a channel in the mosaic to enlarge it"
+KERNEL_HINT = "Learned kernels appear here for convolution layers"
+
+
+class PredictionBox(QWidget):
+    """The input as the model sees it, its top-5 and a note about the weights."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.input_pane = ImagePane(title="As the model sees it", min_size=100)
+        layout.addWidget(self.input_pane, 1)
+        table = QTableWidget(5, 2)
+        self.top5_table = table
+        table.setHorizontalHeaderLabels(["top-5 class", "p"])
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        rows_height = table.verticalHeader().defaultSectionSize() * 5
+        table.setFixedHeight(rows_height + table.horizontalHeader().sizeHint().height() + 4)
+        layout.addWidget(table)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b35900;")
+        # Room for two lines always, so the note never squeezes the table above it.
+        self.note.setMinimumHeight(self.note.fontMetrics().lineSpacing() * 2 + 2)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.note)
+
+    def show_predictions(self, predictions: Predictions | None, display: np.ndarray | None) -> None:
+        self.top5_table.clearContents()
+        self.input_pane.set_rgba(display)
+        if predictions is None:
+            self.note.setText("")
+            return
+        for row, p in enumerate(predictions.top[:5]):
+            self.top5_table.setItem(row, 0, QTableWidgetItem(p.name))
+            item = QTableWidgetItem(f"{p.probability * 100:.1f}%")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.top5_table.setItem(row, 1, item)
+        self.note.setText(predictions.note or "")
+
+    def clear(self, note: str = "") -> None:
+        self.show_predictions(None, None)
+        self.note.setText(note)
+
+
+class NodeDetailTabs(QTabWidget):
+    """Channel, histogram and kernels of the node shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        channel_page = QWidget()
+        channel_layout = QVBoxLayout(channel_page)
+        channel_layout.setContentsMargins(2, 2, 2, 2)
+        self.channel_pane = ImagePane(min_size=100)
+        channel_layout.addWidget(self.channel_pane, 1)
+        self.channel_label = QLabel(CHANNEL_HINT)
+        self.channel_label.setWordWrap(True)
+        two_lines = self.channel_label.fontMetrics().lineSpacing() * 2 + 2
+        self.channel_label.setMinimumHeight(two_lines)
+        channel_layout.addWidget(self.channel_label)
+        self.addTab(channel_page, "Channel")
+        self.histogram_plot = HistogramPlot()
+        self.addTab(self.histogram_plot, "Histogram")
+        kernel_page = QWidget()
+        kernel_layout = QVBoxLayout(kernel_page)
+        kernel_layout.setContentsMargins(2, 2, 2, 2)
+        self.kernel_pane = ImagePane(min_size=100)
+        kernel_layout.addWidget(self.kernel_pane, 1)
+        self.kernel_label = QLabel(KERNEL_HINT)
+        self.kernel_label.setWordWrap(True)
+        self.kernel_label.setMinimumHeight(two_lines)
+        kernel_layout.addWidget(self.kernel_label)
+        self.addTab(kernel_page, "Kernels")
+
+    def show_channel(self, values: np.ndarray | None, channel: int, colormap: str, clicked: bool) -> None:
+        """Enlarge one channel (``values`` is its H x W map); None clears."""
+        if values is None:
+            self.channel_pane.set_rgba(None)
+            self.channel_label.setText(CHANNEL_HINT)
+            return
+        single = make_mosaic(values[None], scale="per_channel", pad=0, symmetric=colormap == "coolwarm")
+        self.channel_pane.set_rgba(colorize(single.values, colormap))
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            prefix = "channel" if clicked else "most varied channel"
+            self.channel_label.setText(
+                f"{prefix} {channel}: {values.shape[1]}×{values.shape[0]} · min {finite.min():.3g}"
+                f" · max {finite.max():.3g} · mean {finite.mean():.3g} · "
+                f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
+                + ("" if clicked else "  (click the mosaic for another)"))
+
+    def show_kernels(self, kernels: KernelView | None) -> None:
+        if kernels is not None:
+            self.kernel_pane.set_rgba(kernels.rgba)
+            self.kernel_label.setText(f"Learned kernels: {kernels.note}")
+        else:
+            self.kernel_pane.set_rgba(None)
+            self.kernel_label.setText("No learned kernels at this node (not a convolution)")
+
+    def show_histogram(self, counts: np.ndarray | None, edges: np.ndarray | None) -> None:
+        if counts is None:
+            self.histogram_plot.set_histogram(np.zeros(1), np.array([0.0, 1.0]))
+        else:
+            self.histogram_plot.set_histogram(counts, edges)
+
+    def clear(self) -> None:
+        self.show_channel(None, 0, "gray", False)
+        self.show_histogram(None, None)
+        self.kernel_pane.set_rgba(None)
+        self.kernel_label.setText(KERNEL_HINT)

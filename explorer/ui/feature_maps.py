@@ -1,0 +1,143 @@
+"""The mosaic of a node's channels: display options, the pixel read-out under the pointer,
+the frame around the enlarged channel, and the node's statistics.
+
+It renders a :class:`~explorer.activations.pipeline.View` it is given; ``clear`` empties
+it (another model or image), so nothing of an old view stays on screen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from explorer.activations.colormaps import COLORMAPS
+from explorer.activations.pipeline import View, render
+from explorer.ui.feature_views import ImagePane
+
+
+class MosaicView(QWidget):
+    """All channels of one node as one image.
+
+    Signals:
+        channel_clicked(int): the user clicked this channel in the mosaic.
+        options_changed(): another colour map or scale was chosen (already redrawn).
+    """
+
+    channel_clicked = Signal(int)
+    options_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view: View | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        options = QHBoxLayout()
+        self.colormap_combo = QComboBox()
+        for name in COLORMAPS:
+            self.colormap_combo.addItem(name, name)
+        self.colormap_combo.setToolTip("Colour map (coolwarm centres zero: blue below, red above)")
+        self.colormap_combo.activated.connect(self._on_option)
+        options.addWidget(self.colormap_combo)
+        self.scale_combo = QComboBox()
+        self.scale_combo.addItem("shared scale", "shared")
+        self.scale_combo.addItem("per-channel scale", "per_channel")
+        self.scale_combo.setToolTip("One value range for all channels, or each stretched alone")
+        self.scale_combo.activated.connect(self._on_option)
+        options.addWidget(self.scale_combo)
+        self.hover_label = QLabel("")
+        self.hover_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        options.addWidget(self.hover_label, 1)
+        layout.addLayout(options)
+        self.pane = ImagePane(min_size=200)
+        self.pane.setToolTip("All channels of the node; click one to enlarge it")
+        self.pane.clicked.connect(self._on_clicked)
+        self.pane.hovered.connect(self._on_hovered)
+        # Outline of the enlarged channel on the mosaic.
+        self.channel_frame = QGraphicsRectItem()
+        pen = QPen(QColor(230, 40, 40))
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        self.channel_frame.setPen(pen)
+        self.channel_frame.setZValue(10)
+        self.channel_frame.hide()
+        self.pane.view.addItem(self.channel_frame)
+        layout.addWidget(self.pane, 1)
+        self.stats_label = QLabel("")
+        self.stats_label.setWordWrap(True)
+        self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.stats_label)
+
+    @property
+    def colormap(self) -> str:
+        return self.colormap_combo.currentData()
+
+    @property
+    def scale(self) -> str:
+        return self.scale_combo.currentData()
+
+    def show_view(self, view: View) -> None:
+        """Draw ``view`` (redrawn here if the options changed while it was computed)."""
+        if self._view is None or self._view.record.index != view.record.index:
+            self.hover_label.setText("")  # a read-out of another node's pixel
+        self._view = view
+        if (view.colormap, view.scale) != (self.colormap, self.scale) and view.channels is not None:
+            view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
+        self.pane.set_rgba(view.rgba)
+        if view.stats is None:
+            self.stats_label.setText("This node does not output a tensor.")
+            return
+        s = view.stats
+        channels = view.mosaic.channels if view.mosaic else 0
+        self.stats_label.setText(
+            f"{channels} channel{'s' if channels != 1 else ''}  ·  min {s.min:.4g}  ·  "
+            f"max {s.max:.4g}  ·  mean {s.mean:.4g}  ·  std {s.std:.4g}  ·  "
+            f"zeros {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
+
+    def frame_channel(self, channel: int | None) -> None:
+        """Outline ``channel`` on the mosaic (None hides the outline)."""
+        view = self._view
+        if channel is None or view is None or view.mosaic is None:
+            self.channel_frame.hide()
+            return
+        ox, oy = view.mosaic.channel_origin(channel)
+        self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
+        self.channel_frame.show()
+
+    def clear(self) -> None:
+        self._view = None
+        self.hover_label.setText("")
+        self.stats_label.setText("")
+        self.pane.set_rgba(None)
+        self.channel_frame.hide()
+
+    def _on_option(self, _index: int = 0) -> None:
+        view = self._view
+        if view is not None and view.channels is not None:
+            view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
+            self.pane.set_rgba(view.rgba)
+        self.options_changed.emit()
+
+    def _on_clicked(self, x: float, y: float) -> None:
+        view = self._view
+        channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None else None
+        if channel is not None:
+            self.channel_clicked.emit(channel)
+
+    def _on_hovered(self, x: float, y: float) -> None:
+        view = self._view
+        channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None and x >= 0 else None
+        if channel is None or view.channels is None:
+            self.hover_label.setText("")
+            return
+        ox, oy = view.mosaic.channel_origin(channel)
+        value = view.channels[channel, int(y) - oy, int(x) - ox]
+        self.hover_label.setText(f"channel {channel} ({int(x) - ox}, {int(y) - oy}) = {value:.4g}")
+
+
+def most_varied_channel(channels: np.ndarray) -> int:
+    """The channel whose values spread most (the one worth enlarging first)."""
+    flat = channels.reshape(channels.shape[0], -1)
+    return int(np.nan_to_num(flat.std(axis=1), nan=-1.0).argmax())
