@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from explorer.errors import UserError
+from explorer.explain.layers import LayerError, module_for_node
 from explorer.graph.model_graph import ModelGraph
 
 METHODS = ("gradcam", "saliency", "occlusion")
@@ -73,47 +74,6 @@ class Attribution:
         }
 
 
-def _members_output(graph: ModelGraph, members: set[str]) -> str | None:
-    """The node whose value leaves a module (the last one with a user outside it)."""
-    index = {n: i for i, n in enumerate(graph.order)}
-    leaving = [n for n in members
-               if any(s not in members and not graph.node(s).get("aux") for s in graph.graph.succ[n])]
-    return max(leaving, key=index.__getitem__) if leaving else None
-
-
-def module_for_node(graph: ModelGraph, model: nn.Module, name: str) -> tuple[str, str]:
-    """The module whose output is node or module ``name``: (module path, node id).
-
-    Hooks see module outputs, so a node counts if a module ends there: a module called
-    once, or the outermost block whose output it is (``add`` ends a residual block).
-
-    Raises:
-        AttributionError: ``name`` is neither, or no single module ends at that node.
-    """
-    modules = dict(model.named_modules())
-    if name in graph.modules and name:
-        node = _members_output(graph, set(graph.modules[name].nodes))
-        if node is not None:
-            return name, node
-    if name not in graph.graph:
-        raise AttributionError(f"unknown layer {name!r}: give a graph node id or a module path")
-    parts = graph.node(name).get("module_path", "").split(".")
-    enclosing = [p for p in (".".join(parts[:i]) for i in range(1, len(parts) + 1)) if p in graph.modules]
-    candidates = [m for m in enclosing if _members_output(graph, set(graph.modules[m].nodes)) == name]
-    if candidates:
-        return candidates[0], name
-    attrs = graph.node(name)
-    path = attrs.get("module_path", "")
-    calls = sum(1 for n in graph.order if graph.node(n).get("op") == "call_module"
-                and graph.node(n).get("module_path") == path)
-    if attrs.get("op") == "call_module" and path in modules and calls == 1:
-        return path, name
-    raise AttributionError(
-        f"no module ends at node {name!r} (it is inside {path or 'the model'}): pick the "
-        "module or block that outputs it"
-    )
-
-
 def default_cam_layer(graph: ModelGraph, model: nn.Module) -> tuple[str, str]:
     """The last module with a spatial feature map (the layer Grad-CAM is usually shown at).
 
@@ -129,7 +89,7 @@ def default_cam_layer(graph: ModelGraph, model: nn.Module) -> tuple[str, str]:
             continue
         try:
             return module_for_node(graph, model, node)
-        except AttributionError:
+        except LayerError:
             continue
     raise AttributionError(f"{graph.name} has no convolutional feature map for Grad-CAM")
 
@@ -172,7 +132,8 @@ def attribute(
         class_names: names for the caption; class numbers when None.
 
     Raises:
-        AttributionError: unknown method or layer, class out of range, no conv layer.
+        AttributionError: unknown method, class out of range, no conv layer.
+        LayerError: unknown layer, or no module ends at that node.
     """
     from captum.attr import LayerAttribution, LayerGradCam, Occlusion, Saliency
 

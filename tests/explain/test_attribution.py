@@ -14,9 +14,9 @@ from explorer.explain.attribution import (
     attribute,
     default_cam_layer,
     effective_receptive_field,
-    module_for_node,
     overlay,
 )
+from explorer.explain.layers import LayerError, module_for_node
 from explorer.graph import build_graph
 from explorer.models import get_model, get_model_info
 
@@ -77,7 +77,7 @@ def test_bad_requests_are_user_errors(trained, tiny_data):
     graph = build_graph(model, tuple(x.shape))
     with pytest.raises(AttributionError, match="out of range"):
         attribute(model, x, "saliency", graph=graph, target=10)
-    with pytest.raises(AttributionError, match="unknown layer"):
+    with pytest.raises(LayerError, match="unknown layer"):
         attribute(model, x, "gradcam", graph=graph, layer="nowhere")
     with pytest.raises(AttributionError, match="unknown method"):
         attribute(model, x, "lime", graph=graph)
@@ -94,7 +94,7 @@ def test_a_node_maps_to_the_block_that_ends_there():
     assert path == "layer2.1" and graph.node(end)["module_path"].startswith("layer2.1")
     assert module_for_node(graph, model, end)[0] == "layer2"  # its node: the outermost block
     add = next(n for n in graph.order if graph.node(n)["category"] == "add")
-    with pytest.raises(AttributionError, match="no module ends"):
+    with pytest.raises(LayerError, match="no module ends"):
         module_for_node(graph, model, add)  # a ReLU follows the add inside the block
 
 
