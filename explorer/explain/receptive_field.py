@@ -17,8 +17,8 @@ with different strides cannot be aligned for every unit; they are kept side by s
 Per node this sets ``receptive_field`` [h, w] (the size of unit (0, 0)'s box),
 ``effective_stride`` [h, w], ``rf_offset`` [h, w] (input coordinate of the top-left corner
 of unit (0, 0)'s box: minus the effective padding), ``rf_paths`` where strides differ, and
-``rf_note`` where the numbers need a word (uneven adaptive pooling, several strides, or a
-known difference from google-research's ``receptive_field`` table).
+``rf_note`` where the numbers need a word (uneven adaptive pooling, upsampling, which gets
+stride 0, several strides, or a known difference from google-research's table).
 
 No forward pass: only the node attributes :func:`explorer.graph.build_graph` records
 (category, hyperparameters, shapes). Nothing here imports the rest of the package, so the
@@ -151,8 +151,18 @@ def _node_field(attrs: dict[str, Any], inputs: list[tuple[_Field, Any]]) -> tupl
     size_out = (shape[2], shape[3])
     if size_out == size_in or len(inputs) != 1:
         return field, ""
+    if "pad" in str(attrs.get("layer_type", "")).lower():
+        # F.pad, ZeroPad2d...: a 1x1 window with padding; the amount is read off the
+        # shapes (split evenly: the trace keeps no arguments of function calls)
+        return (_through_window(field[0], 1, 1, max(0, size_out[0] - size_in[0]) // 2),
+                _through_window(field[1], 1, 1, max(0, size_out[1] - size_in[1]) // 2)), ""
     if any(size_out[i] > size_in[i] for i in (0, 1)):
-        return field, "the map grows here (upsampling): the field is its input's"
+        # Upsampling (an adaptive pool asked for more cells than it gets): no integer
+        # stride describes it, so every unit is given the field of the whole input map
+        # (stride 0), which covers what any one of them sees.
+        return (_through_window(field[0], size_in[0], 0, 0),
+                _through_window(field[1], size_in[1], 0, 0)), \
+            "the map grows here (upsampling): each unit is shown with the whole input map's field"
     # A window without stated kernel (adaptive pooling): equal windows where the sizes
     # divide, else torch's windows differ by a pixel and this is the typical one.
     out = []

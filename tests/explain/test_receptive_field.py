@@ -111,3 +111,15 @@ def test_uneven_adaptive_pooling_says_so():
     graph = build_graph(model, (1, 1, 12, 12))  # 10 -> 4: windows of 3 and 4 pixels
     pool = graph.node(graph.order[2])
     assert "uneven" in pool["rf_note"]
+
+
+def test_padding_layers_shift_the_box_and_upsampling_covers_the_whole_map():
+    model = nn.Sequential(nn.ZeroPad2d(2), nn.Conv2d(1, 1, 5), nn.AdaptiveAvgPool2d(6))
+    graph = build_graph(model, (1, 1, 4, 4))
+    pad, conv, pool = (graph.node(n) for n in graph.order[1:4])
+    assert pad["rf_offset"] == [-2, -2] and pad["receptive_field"] == [1, 1]
+    assert conv["receptive_field"] == [5, 5] and conv["rf_offset"] == [-2, -2]
+    assert pool["effective_stride"] == [0, 0] and "grows" in pool["rf_note"]
+    for y, x in ((0, 0), (5, 5)):
+        box = unit_box(pool, y, x, (4, 4))
+        assert box.clipped == (0, 0, 3, 3)
