@@ -49,7 +49,10 @@ def load_model(name: str, weights: str | None) -> tuple[object, bool, list[str]]
     info = get_model_info(name)
     notices: list[str] = []
     if weights == "shipped":
-        from explorer.models.shipped import load_shipped  # arrives with the shipped weights
+        try:
+            from explorer.models.shipped import load_shipped
+        except ImportError:  # the module that ships trained weights is not in this build
+            raise UserError("no shipped weights in this installation; use --weights FILE") from None
 
         model = get_model(name)
         load_shipped(model, name)
