@@ -230,6 +230,22 @@ def _dim_paths(attrs: dict[str, Any], i: int) -> list[tuple[int, int, int]]:
     return [(attrs["effective_stride"][i], -attrs["rf_offset"][i], attrs["receptive_field"][i])]
 
 
+def _box(paths: tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]], y: int, x: int,
+         size: tuple[int, int]) -> UnitBox:
+    """The box of unit (y, x) over (stride, padding, size) paths per dimension, clipped to ``size``."""
+    bounds = []
+    for i, u in ((0, y), (1, x)):
+        start = min(u * s - p for s, p, _ in paths[i])
+        end = max(u * s - p + r - 1 for s, p, r in paths[i])
+        bounds.append((start, end))
+    (top, bottom), (left, right) = bounds
+    height, width = size
+    clipped = (max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1))
+    inside = clipped[0] <= clipped[2] and clipped[1] <= clipped[3]
+    padding = (max(0, -top), max(0, -left), max(0, bottom - height + 1), max(0, right - width + 1))
+    return UnitBox(top, left, bottom, right, clipped if inside else None, padding)
+
+
 def unit_box(attrs: dict[str, Any], y: int, x: int, image_size: tuple[int, int]) -> UnitBox:
     """The input box seen by unit (y, x) of a node, from its graph attributes.
 
@@ -243,15 +259,28 @@ def unit_box(attrs: dict[str, Any], y: int, x: int, image_size: tuple[int, int])
     """
     if attrs.get("receptive_field") is None:
         raise ValueError(f"node {attrs.get('id', '?')} has no receptive field")
-    bounds = []
-    for i, u in ((0, y), (1, x)):
-        paths = _dim_paths(attrs, i)
-        start = min(u * s - p for s, p, _ in paths)
-        end = max(u * s - p + r - 1 for s, p, r in paths)
-        bounds.append((start, end))
-    (top, bottom), (left, right) = bounds
-    height, width = image_size
-    clipped = (max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1))
-    inside = clipped[0] <= clipped[2] and clipped[1] <= clipped[3]
-    padding = (max(0, -top), max(0, -left), max(0, bottom - height + 1), max(0, right - width + 1))
-    return UnitBox(top, left, bottom, right, clipped if inside else None, padding)
+    return _box((_dim_paths(attrs, 0), _dim_paths(attrs, 1)), y, x, image_size)
+
+
+def upstream_box(graph: nx.DiGraph, order: list[str], node: str, y: int, x: int,
+                 upstream: str) -> UnitBox:
+    """The region of ``upstream``'s feature map that unit (y, x) of ``node`` sees: the same
+    algorithm with ``upstream`` as the input (paths that bypass it do not count).
+
+    Raises:
+        ValueError: ``upstream`` does not feed ``node`` or has no spatial map.
+    """
+    shape = graph.nodes[upstream].get("shape")
+    if not (isinstance(shape, list) and len(shape) == 4):
+        raise ValueError(f"{upstream} has no spatial feature map")
+    between = nx.descendants(graph, upstream) & (nx.ancestors(graph, node) | {node})
+    if node not in between:
+        raise ValueError(f"{upstream} does not feed {node}")
+    fields: dict[str, _Field] = {upstream: ({1: (0, 1)}, {1: (0, 1)})}
+    for n in order:
+        if n in between:
+            inputs = [(fields[p], graph.nodes[p].get("shape")) for p in graph.pred[n] if p in fields]
+            fields[n] = _node_field(graph.nodes[n], inputs)[0]
+    dims = fields[node]
+    paths = tuple(sorted((s, p, r) for s, (p, r) in dims[i].items()) for i in (0, 1))
+    return _box(paths, y, x, (shape[2], shape[3]))

@@ -123,3 +123,27 @@ def test_padding_layers_shift_the_box_and_upsampling_covers_the_whole_map():
     for y, x in ((0, 0), (5, 5)):
         box = unit_box(pool, y, x, (4, 4))
         assert box.clipped == (0, 0, 3, 3)
+
+
+def test_upstream_box_is_the_field_on_an_earlier_feature_map():
+    from explorer.explain.receptive_field import upstream_box
+
+    torch.manual_seed(0)
+    model = _TwoPaths().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.abs() + 0.1)
+    graph = build_graph(model, (1, 1, 17, 15))
+    # From the stem's 8x7 map: branch b's 5x5 + 3x3 pool gives 7, then d's 3x3/2: 7 + 2 = 9.
+    box = upstream_box(graph.graph, graph.order, "d", 1, 2, "stem")
+    assert box.size == (9, 9) and (box.top, box.left) == (1 * 2 - 4, 2 * 2 - 4)
+    assert box.clipped == (0, 0, 6, 6)  # the stem map is 8x7
+    stem = {}
+    handle = model.stem.register_forward_hook(lambda _m, _i, out: stem.setdefault("out", out))
+    out = model(torch.ones(1, 1, 17, 15))
+    handle.remove()
+    (grad,) = torch.autograd.grad(out[0, :, 1, 2].sum(), stem["out"])
+    rows, cols = torch.nonzero(grad[0].sum(0)).unbind(1)
+    assert (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())) == box.clipped
+    with pytest.raises(ValueError, match="does not feed"):
+        upstream_box(graph.graph, graph.order, "stem", 0, 0, "d")
