@@ -16,6 +16,6 @@ Only the receptive-field names are imported here: :mod:`explorer.graph` imports 
 module while it initialises, and the others import :mod:`explorer.graph`.
 """
 
-from explorer.explain.receptive_field import MODEL_NOTES, UnitBox, receptive_fields, unit_box
+from explorer.explain.receptive_field import MODEL_NOTES, UnitBox, receptive_fields, unit_box, upstream_box
 
-__all__ = ["MODEL_NOTES", "UnitBox", "receptive_fields", "unit_box"]
+__all__ = ["MODEL_NOTES", "UnitBox", "receptive_fields", "unit_box", "upstream_box"]

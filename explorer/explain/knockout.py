@@ -158,15 +158,31 @@ def _dense_group(spec: str, graph: ModelGraph, name: str, group: int) -> Knockou
     return Knockout(spec, "dense_group", path, group, f"input group {group} of {path}")
 
 
+def _in_place(out: torch.Tensor, inputs: tuple) -> bool:
+    """Whether a hook may overwrite ``out``: no autograd, and not a view of an input (an
+    Identity or in-place op hands its input on, which other paths still read)."""
+    if torch.is_grad_enabled():
+        return False
+    storage = out.untyped_storage().data_ptr()
+    return all(not isinstance(i, torch.Tensor) or i.untyped_storage().data_ptr() != storage
+               for i in inputs)
+
+
 def _hooks(knockout: Knockout, model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
+    # Without autograd (evaluation) the hooks write into the module's fresh output instead
+    # of allocating another tensor: on a small form at batch 256 an extra full-size
+    # elementwise pass costs as much as a thin convolution.
     module = model.get_submodule(knockout.module)
     if knockout.kind == "channel":
         c = knockout.index
 
-        def zero_channel(_m, _i, out):
-            mask = torch.ones(out.shape[1], device=out.device, dtype=out.dtype)
-            mask[c] = 0
-            return out * mask.view(1, -1, *([1] * (out.dim() - 2)))
+        def zero_channel(_m, inputs, out):
+            if not _in_place(out, inputs):
+                mask = torch.ones(out.shape[1], device=out.device, dtype=out.dtype)
+                mask[c] = 0
+                return out * mask.view(1, -1, *([1] * (out.dim() - 2)))
+            out[:, c] = 0
+            return out
 
         return [module.register_forward_hook(zero_channel)]
     if knockout.kind == "dense_group":
@@ -182,12 +198,20 @@ def _hooks(knockout: Knockout, model: nn.Module) -> list[torch.utils.hooks.Remov
         # out + x becomes (out - x) + x: the block adds back only its own path.
         seen: dict[str, torch.Tensor] = {}
         block = model.get_submodule(knockout.block)
+
+        def subtract_input(_m, inputs, out):
+            return out.sub_(seen["x"]) if _in_place(out, inputs + (seen["x"],)) else out - seen["x"]
+
         return [
             block.register_forward_pre_hook(lambda _m, args: seen.__setitem__("x", args[0])),
-            module.register_forward_hook(lambda _m, _i, out: out - seen["x"]),
+            module.register_forward_hook(subtract_input),
         ]
+
     # branch, projection shortcut, aux head: the module's output becomes zeros
-    return [module.register_forward_hook(lambda _m, _i, out: torch.zeros_like(out))]
+    def zero(_m, inputs, out):
+        return out.zero_() if _in_place(out, inputs) else torch.zeros_like(out)
+
+    return [module.register_forward_hook(zero)]
 
 
 class KnockoutLab:

@@ -121,3 +121,26 @@ def test_knocking_out_every_channel_of_a_trained_layer_costs_accuracy(trained, t
     for c in range(1, channels):
         lab.add(f"{lab.graph.node(first_conv)['module_path']}:{c}")
     assert intact > 0.9 and one > 0.5 and lab.accuracy(batches) < 0.3
+
+
+def test_a_knockout_never_overwrites_a_tensor_another_path_reads():
+    from torch import nn
+
+    class Fork(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.branch = nn.Identity()  # hands its input on: zeroing it in place would
+            self.other = nn.Conv2d(2, 2, 1)  # also zero what `other` reads
+
+        def forward(self, x):
+            y = self.conv(x)
+            return torch.cat([self.branch(y), self.other(y)], 1).flatten(1)
+
+    model = Fork().eval()
+    lab = KnockoutLab(model, build_graph(model, (1, 1, 4, 4)))
+    x = torch.randn(1, 1, 4, 4)
+    intact = lab.logits(x, knocked_out=False)
+    lab.add("branch")
+    out = lab.logits(x)
+    assert (out[:, :32] == 0).all() and torch.equal(out[:, 32:], intact[:, 32:])
