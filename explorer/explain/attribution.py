@@ -150,7 +150,7 @@ def attribute(
         module_path, node = module_for_node(graph, model, layer) if layer else default_cam_layer(graph, model)
         shape = graph.node(node).get("shape")
         if not (isinstance(shape, list) and len(shape) == 4):
-            raise AttributionError(f"{layer} has no spatial feature map for Grad-CAM")
+            raise AttributionError(f"{module_path} has no spatial feature map for Grad-CAM; pick a conv layer")
         cam = LayerGradCam(model, model.get_submodule(module_path))
         raw = cam.attribute(x, target=target, relu_attributions=True)
         raw_shape = (raw.shape[2], raw.shape[3])
