@@ -36,6 +36,7 @@ def test_rf_json_with_a_unit_box(capsys):
     (["rf", "resnet18_small", "--layer", "layer4", "--pixel", "0", "9"], "outside"),
     (["explain", "resnet18_small", "sample", "--target", "10"], "out of range"),
     (["explain", "resnet18_small", "sample", "--layer", "nowhere"], "unknown layer"),
+    (["explain", "resnet18_small", "sample", "--layer", "fc"], "no spatial feature map"),
     (["knockout", "resnet18_small", "--remove", "layer1.0:groupx"], "valid forms"),
     (["knockout", "resnet50", "--remove", "layer1.0:shortcut"], "small form"),
 ])
