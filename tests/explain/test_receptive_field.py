@@ -147,3 +147,30 @@ def test_upstream_box_is_the_field_on_an_earlier_feature_map():
     assert (int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())) == box.clipped
     with pytest.raises(ValueError, match="does not feed"):
         upstream_box(graph.graph, graph.order, "stem", 0, 0, "d")
+
+
+class _TwoStrides(nn.Module):
+    """A stride-2 path and an upsampled stride-4 path meeting in an addition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fine = nn.Conv2d(1, 1, 3, stride=2, padding=1)
+        self.coarse = nn.Conv2d(1, 1, 3, stride=4, padding=1)
+        self.up = nn.AdaptiveAvgPool2d(8)
+
+    def forward(self, x):
+        return self.fine(x) + self.up(self.coarse(x))
+
+
+def test_paths_with_different_strides_are_kept_side_by_side():
+    graph = build_graph(_TwoStrides(), (1, 1, 16, 16))
+    add = graph.node(next(n for n in graph.order if graph.node(n)["category"] == "add"))
+    assert "different strides" in add["rf_note"] and len(add["rf_paths"][0]) == 2
+    fine = graph.node("fine")
+    for unit in ((0, 0), (7, 3)):
+        box = unit_box(add, *unit, image_size=(16, 16))
+        own = unit_box(fine, *unit, image_size=(16, 16))
+        # the fine path's own box joined with all the coarse path sees (pixels -1..13:
+        # its four stride-4 units end at 13), whatever the unit
+        assert (box.top, box.left) == (-1, -1)
+        assert (box.bottom, box.right) == (max(13, own.bottom), max(13, own.right))
