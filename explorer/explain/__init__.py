@@ -7,6 +7,7 @@ Modules:
   graph package runs it for every node) and the input box of any unit;
 - :mod:`~explorer.explain.attribution`: Grad-CAM, gradient saliency and occlusion maps
   through Captum, and the effective receptive field of a unit;
+- :mod:`~explorer.explain.layers`: which module ends at a graph node (what hooks reach);
 - :mod:`~explorer.explain.knockout`: switching parts of a network off with hooks and
   measuring the change;
 - :mod:`~explorer.explain.top_images`: the test images that excite each channel most,
