@@ -30,6 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("explorer.commands.train", "train a small variant on Fashion-MNIST"),
     "bench": ("explorer.commands.bench", "run the speed benchmarks (JSON out)"),
 }
+# Explaining a network (issue 12).
+COMMANDS.update({
+    "rf": ("explorer.commands.rf", "receptive field of a node: size, stride, offset, a unit's box"),
+    "explain": ("explorer.commands.explain", "Grad-CAM, saliency or occlusion map of an image"),
+    "knockout": ("explorer.commands.knockout", "switch parts off: accuracy before and after"),
+})
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:

@@ -265,10 +265,13 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
         "shape": out.get("shape"),
         "receptive_field": out.get("receptive_field"),
         "effective_stride": out.get("effective_stride"),
+        "rf_offset": out.get("rf_offset"),
         "params": sum(int(g.nodes[n].get("params") or 0) for n in members),
         "flops": sum(int(g.nodes[n].get("flops") or 0) for n in members),
         "aux": all(g.nodes[n].get("aux") for n in members),
     }
+    if out.get("rf_note"):
+        base["rf_note"] = out["rf_note"]
     if unit.startswith("m:"):
         rec = graph.modules[unit[2:]]
         base.update(unit="block", label=rec.short_name if not rec.short_name.isdigit() else rec.path,

@@ -7,8 +7,9 @@ The steps live in modules named after them:
 - :mod:`~explorer.graph.shapes`: output shapes, dtypes and FLOPs of every node;
 - :mod:`~explorer.graph.nodes`: each node's attributes (kind, parameters, label);
 - :mod:`~explorer.graph.aux_heads`: auxiliary classifiers, which run only in training;
-- :mod:`~explorer.graph.receptive_field`, :mod:`~explorer.graph.hierarchy` and
-  :mod:`~explorer.graph.edges`: what :func:`finish_graph` adds to the node graph;
+- :mod:`~explorer.explain.receptive_field` (the one receptive-field computation),
+  :mod:`~explorer.graph.hierarchy` and :mod:`~explorer.graph.edges`: what
+  :func:`finish_graph` adds to the node graph;
 - :mod:`~explorer.graph.hook_graph`: the module-level fallback for untraceable models.
 """
 
@@ -18,13 +19,13 @@ import networkx as nx
 import torch.fx
 from torch import nn
 
+from explorer.explain.receptive_field import receptive_fields
 from explorer.graph.aux_heads import attach_aux_heads
 from explorer.graph.edges import classify_edges
 from explorer.graph.hierarchy import build_hierarchy
 from explorer.graph.hook_graph import record_hook_graph
 from explorer.graph.model_graph import ModelGraph
 from explorer.graph.nodes import node_attrs
-from explorer.graph.receptive_field import receptive_fields
 from explorer.graph.shapes import propagate_shapes
 from explorer.graph.tracer import GraphTraceError, describe_trace_failure, fx_trace
 
@@ -112,7 +113,7 @@ def finish_graph(model: nn.Module, graph: nx.DiGraph, order: list[str], name: st
                  input_shape: tuple[int, ...], *, traced: bool, warning: str | None = None,
                  ) -> ModelGraph:
     """Add receptive fields, the module hierarchy and edge kinds to a node graph."""
-    receptive_fields(graph, order)
+    receptive_fields(graph, order, name)
     records = build_hierarchy(graph, order, model)
     classify_edges(graph, order, records)
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,5 +1,5 @@
 """The core packages must run without Qt (STYLE.md rule 1): import every module of
-models, graph, activations and train in a process where PySide6, pyqtgraph and superqt cannot
+models, graph, activations, train and explain in a process where PySide6, pyqtgraph and superqt cannot
 be imported, and check explorer.ui was never pulled in."""
 
 import subprocess
@@ -21,7 +21,8 @@ CHECK = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import explorer
     count = 0
-    for package in ("explorer.models", "explorer.graph", "explorer.activations", "explorer.train"):
+    for package in ("explorer.models", "explorer.graph", "explorer.activations", "explorer.train",
+                    "explorer.explain"):
         module = importlib.import_module(package)
         count += 1
         for info in pkgutil.walk_packages(module.__path__, package + "."):

@@ -1,0 +1,106 @@
+"""`cnn-explorer knockout NAME --remove SPEC [--remove SPEC ...] [--weights FILE|shipped]
+[--images N] [--data-dir DIR] [--json]`.
+
+Switch parts of a small model off (a channel, an Inception branch, a residual shortcut, a
+dense layer's input group, an auxiliary head) and compare the accuracy on the first N
+Fashion-MNIST test images with the intact network's. The weights are never changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from explorer.errors import UserError
+
+
+def add_parser(subparsers) -> None:
+    from explorer.explain.knockout import SPEC_FORMS
+
+    p = subparsers.add_parser(
+        "knockout", help="switch parts off: accuracy before and after",
+        description="Zero parts of model NAME (a small form, or any model that takes "
+        "28x28 Fashion-MNIST) and print the accuracy on the test split before and after. "
+        "SPEC forms: " + "; ".join(SPEC_FORMS) + ".",
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name (a small form)")
+    p.add_argument("--remove", metavar="SPEC", action="append", required=True,
+                   help="what to switch off; repeat for several")
+    p.add_argument("--weights", metavar="FILE|shipped",
+                   help="trained weights: a state dict file, or 'shipped' for the bundled ones")
+    p.add_argument("--images", metavar="N", type=int, default=512,
+                   help="test images to evaluate on (default 512)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(run=run)
+
+
+def check_fashion_model(info) -> None:
+    """Knockouts are measured on Fashion-MNIST: the model must take it."""
+    if info.num_classes != 10 or info.in_channels != 1:
+        raise UserError(f"{info.name} is not trained on Fashion-MNIST; knock out parts of a small "
+                        "form (`cnn-explorer models` lists them)")
+
+
+def eval_batches(name: str, data_dir: str | None, n: int):
+    """The first ``n`` test images prepared for model ``name``, with their labels."""
+    from explorer.models import get_model_info
+    from explorer.settings import data_dir as resolve_data_dir
+    from explorer.train import load_fashion_mnist
+    from explorer.train.augment import prepare_batch
+
+    info = get_model_info(name)
+    check_fashion_model(info)
+    if n < 1:
+        raise UserError(f"--images must be at least 1, got {n}")
+    data = load_fashion_mnist(resolve_data_dir(data_dir))
+    images, labels = data.test_images[:n], data.test_labels[:n]
+    mean, std = info.mean_std
+    x = prepare_batch(images, mean=mean[0], std=std[0], size=tuple(info.input_size), in_channels=1)
+    return x, labels
+
+
+def run(args: argparse.Namespace) -> int:
+    from explorer.commands.explain import load_model
+    from explorer.explain.knockout import KnockoutLab
+    from explorer.graph import build_graph
+    from explorer.models import get_model_info
+
+    info = get_model_info(args.name)
+    check_fashion_model(info)
+    model, trained, notices = load_model(args.name, args.weights)
+    lab = KnockoutLab(model, build_graph(model, info.input_shape, name=args.name))
+    for spec in args.remove:  # a bad spec fails before the data is read
+        lab.add(spec)
+    x, labels = eval_batches(args.name, args.data_dir, args.images)
+
+    def batches():
+        for start in range(0, len(labels), 256):
+            yield x[start:start + 256], labels[start:start + 256]
+
+    before = lab.accuracy(batches, knocked_out=False)
+    after = lab.accuracy(batches)
+    if not trained:
+        notices.append("untrained weights: random parameters, so accuracy is chance either way")
+    payload = {
+        "model": args.name,
+        "trained": trained,
+        "images": len(labels),
+        "knockouts": [{"spec": k.spec, "kind": k.kind, "module": k.module, "description": k.description,
+                       **({"note": k.note} if k.note else {})} for k in lab.knockouts],
+        "accuracy_before": before,
+        "accuracy_after": after,
+        "change": after - before,
+        "notices": notices,
+    }
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"model: {info.title} ({args.name}), {'trained' if trained else 'untrained'} weights, "
+          f"{len(labels)} test images")
+    for notice in notices:
+        print(f"note:  {notice}")
+    for k in lab.knockouts:
+        print(f"off:   {k.description}" + (f" ({k.note})" if k.note else ""))
+    print(f"accuracy: {before * 100:.2f}% -> {after * 100:.2f}% ({(after - before) * 100:+.2f} points)")
+    return 0
