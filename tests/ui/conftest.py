@@ -10,6 +10,15 @@ from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 _PLATFORM_NOISE = ("propagateSizeHints",)
 
 
+@pytest.fixture(autouse=True)
+def no_blocking_questions(monkeypatch):
+    """A modal question offscreen would wait forever (closing a window whose run a failed
+    test left going asks first): answer Yes unless a test patches it itself."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+
+
 @pytest.fixture
 def qt_warnings():
     """Collect Qt warnings, criticals and fatals; the test fails if any came."""

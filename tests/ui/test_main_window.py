@@ -214,9 +214,18 @@ def test_reference_model_without_imagenet_says_so_once_and_offers_the_small_form
 
 def test_a_training_run_does_not_touch_the_explorer(window, qtbot):
     weights, module = window.session.weights, window.session.module
-    window.session.training.start("lenet_small", config=None, run_id="r")
-    window.session.training.record_epoch(1, metrics=None, checkpoint="/nowhere/r.pt")
-    window.session.training.set_state("stopped")
+    from explorer.models import get_model
+    from explorer.train import EpochMetrics, Misclassified
+
+    run = window.session.training
+    run.start("lenet_small", config=None, run_id="r")
+    metrics = EpochMetrics(
+        epoch=1, epochs=3, train_loss=2.0, train_acc=0.2, val_loss=None, val_acc=None, test_loss=2.0,
+        test_acc=0.2, lr=0.01, images_per_s=100.0, elapsed_s=1.0, confusion=[[0] * 10 for _ in range(10)],
+        misclassified=Misclassified(images=torch.zeros(0, 28, 28, dtype=torch.uint8), predicted=[], true=[], indices=[]),
+        overfitting=None, checkpoint="/nowhere/r.pt", model=get_model("lenet_small"))
+    run.record_epoch(1, metrics, checkpoint="/nowhere/r.pt")
+    run.set_state("stopped")
     assert window.session.weights == weights and window.session.module is module
 
 

@@ -220,6 +220,7 @@ def test_closing_asks_only_during_a_run(panel, session, qtbot, monkeypatch):
 
 
 def test_missing_data_is_reported_and_panel_keeps_working(qtbot, tmp_path, session):
+    (tmp_path / "empty").mkdir()  # a folder without the set (a missing folder is its own error)
     widget = make_panel(qtbot, tmp_path, tmp_path / "empty", session, download=False, in_process=True)
     messages = []
     session.message.connect(messages.append)

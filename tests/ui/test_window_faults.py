@@ -54,6 +54,6 @@ def test_window_starts_with_an_unreadable_data_folder(qtbot, isolated_folders, t
     monkeypatch.setattr(pathlib.Path, "stat", stat)
     window = _start(qtbot, "lenet_small")
     try:
-        assert not window.feature_panel.fashion_button.isEnabled()  # the panel says so in place
+        assert not window.feature_panel.image_source.fashion_button.isEnabled()  # the panel says so in place
     finally:
         window.close()
