@@ -1,5 +1,5 @@
-"""Fixtures of the window tests: fail on any Qt warning raised while a test runs; move
-the pointer over a widget."""
+"""Fixtures of the window tests: every test fails on any Qt warning raised while it runs;
+modal questions never block; move the pointer over a widget."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def no_blocking_questions(monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def qt_warnings():
-    """Collect Qt warnings, criticals and fatals; the test fails if any came."""
+    """Collect Qt warnings, criticals and fatals; every window test fails if any came."""
     seen: list[str] = []
 
     def handler(kind, _context, message: str) -> None:
