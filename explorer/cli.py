@@ -36,6 +36,10 @@ COMMANDS.update({
     "explain": ("explorer.commands.explain", "Grad-CAM, saliency or occlusion map of an image"),
     "knockout": ("explorer.commands.knockout", "switch parts off: accuracy before and after"),
 })
+# Runs, profiling and comparison (issue 13).
+COMMANDS.update({
+    "runs": ("explorer.commands.runs", "list training runs; rename one; export its curves as CSV"),
+})
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
