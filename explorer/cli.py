@@ -39,6 +39,7 @@ COMMANDS.update({
 # Runs, profiling and comparison (issue 13).
 COMMANDS.update({
     "runs": ("explorer.commands.runs", "list training runs; rename one; export its curves as CSV"),
+    "profile": ("explorer.commands.profile", "per-node latency on a device: sum against one eager pass"),
 })
 
 
