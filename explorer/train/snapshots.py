@@ -39,9 +39,19 @@ def snapshot_folder(checkpoint: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.epochs")
 
 
+FP16_MAX = 65504.0
+
+
 def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Floating tensors in fp16 on the CPU; integer buffers unchanged."""
-    return {k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()) for k, v in state.items()}
+    """Floating tensors in fp16 on the CPU; integer buffers unchanged. A tensor with values
+    beyond fp16's range (a diverging run's) stays float32, so its snapshot still loads."""
+    out = {}
+    for key, value in state.items():
+        value = value.detach().cpu()
+        if value.is_floating_point() and (value.numel() == 0 or float(value.abs().max()) <= FP16_MAX):
+            value = value.to(torch.float16)
+        out[key] = value
+    return out
 
 
 class SnapshotStore:

@@ -111,6 +111,7 @@ def test_config_refuses_bad_caps():
         TrainConfig(snapshot_cap_mb=-1.0).validate()
 
 
-def test_half_state_keeps_integer_buffers():
-    state = half_state({"w": torch.ones(2), "n": torch.tensor(3)})
+def test_half_state_keeps_integer_buffers_and_values_fp16_cannot_hold():
+    state = half_state({"w": torch.ones(2), "n": torch.tensor(3), "big": torch.tensor([1e6])})
     assert state["w"].dtype == torch.float16 and state["n"].dtype == torch.int64
+    assert state["big"].dtype == torch.float32 and float(state["big"]) == 1e6
