@@ -36,6 +36,12 @@ COMMANDS.update({
     "explain": ("explorer.commands.explain", "Grad-CAM, saliency or occlusion map of an image"),
     "knockout": ("explorer.commands.knockout", "switch parts off: accuracy before and after"),
 })
+# Runs, profiling and comparison (issue 13).
+COMMANDS.update({
+    "runs": ("explorer.commands.runs", "list training runs; rename one; export its curves as CSV"),
+    "profile": ("explorer.commands.profile", "per-node latency on a device: sum against one eager pass"),
+    "compare": ("explorer.commands.compare", "two models or epochs on one image, at matching stages"),
+})
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:

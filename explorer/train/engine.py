@@ -61,6 +61,11 @@ from explorer.train.recipe import (
     xavier_init,
 )
 from explorer.train.resume import CURVE_KEYS, empty_curves, load_resume_state, restore_model, restore_optimizer
+from explorer.train.snapshots import SnapshotStore, snapshot_folder
+from explorer.train.summaries import SummaryRecorder
+
+# Images in the fixed probe batch the dead-ReLU fraction is measured on.
+PROBE_IMAGES = 256
 
 # The training panel imports format_duration from here (it moved to events.py).
 __all__ = ["Event", "Trainer", "format_duration", "train"]
@@ -87,6 +92,8 @@ class Trainer:
         history: where to record the run (default: the platform data folder); ``False``
             disables recording.
         report_interval_s: how often per-batch losses are read back from the device.
+        record_summaries: record per-layer summaries (gradient norms, weight change,
+            dead ReLUs) and, with a checkpoint, per-epoch snapshots (the time machine).
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class Trainer:
         history: RunHistory | bool | None = None,
         report_interval_s: float = 0.25,
         resume_overrides: tuple[str, ...] = ("device",),
+        record_summaries: bool = True,
     ) -> None:
         self.config = config.validate()
         self.data = data
@@ -115,6 +123,9 @@ class Trainer:
         self.resume_overrides = tuple(resume_overrides)
         self.history = RunHistory() if history is None else (history or None)
         self.report_interval_s = report_interval_s
+        self.record_summaries = record_summaries
+        self.recorder: SummaryRecorder | None = None
+        self.snapshots: SnapshotStore | None = None
         self.device: torch.device | None = None
         self.record: RunRecord | None = None
         self.checkpoint_path: Path | None = None
@@ -165,6 +176,24 @@ class Trainer:
         )
         self.record = self.journal.record
         self.checkpoint_path = self.journal.checkpoint_path
+        if self.record_summaries:
+            self._setup_time_machine(resuming=state is not None)
+
+    def _setup_time_machine(self, resuming: bool) -> None:
+        config = self.config
+        start_state = None
+        if self.checkpoint_path is not None:
+            self.snapshots = SnapshotStore(
+                snapshot_folder(self.checkpoint_path), config.keep_epochs, config.snapshot_cap_mb
+            )
+            if not resuming:
+                self.snapshots.save_weights(0, self.model, config.model)
+            elif 0 in self.snapshots.weight_epochs():
+                # Weight change is measured from the run's start, not from the resume.
+                start_state = self.snapshots.load_weights(0)
+        self.recorder = SummaryRecorder(self.model, start_state)
+        probe = self.data.test_images[:PROBE_IMAGES]
+        self.probe = self._batch(probe, False, None) if len(probe) > 1 else None
 
     # ---------------------------------------------------------------- steps
 
@@ -194,6 +223,8 @@ class Trainer:
                 loss = loss + self.config.aux_weight * self.criterion(extra, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.recorder is not None:
+            self.recorder.after_backward()
         self.optimizer.step()
         return loss.detach(), logits.detach()
 
@@ -389,6 +420,7 @@ class Trainer:
                 "device": str(self.device),
             },
         )
+        summaries = self._record_epoch(epoch, confusion_rows, test_acc, preds)
         return EpochMetrics(
             epoch=epoch,
             epochs=self.config.epochs,
@@ -406,7 +438,27 @@ class Trainer:
             overfitting=overfitting_notice(train_acc, test_acc),
             checkpoint=str(checkpoint) if checkpoint else None,
             model=self.model,
+            summaries=summaries,
         )
+
+    def _record_epoch(self, epoch: int, confusion_rows: list, test_acc: float, preds: torch.Tensor) -> dict | None:
+        """Summarise the layers and store the epoch's snapshot (time machine)."""
+        if self.recorder is None:
+            return None
+        summaries = self.recorder.end_epoch(self.probe, self._autocast)
+        if self.snapshots is not None:
+            self.snapshots.save_weights(epoch, self.model, self.config.model)
+            self.snapshots.save_record(
+                epoch,
+                {
+                    "test_acc": test_acc,
+                    "confusion": confusion_rows,
+                    "summaries": summaries,
+                    "predictions": preds.tolist(),
+                    "labels": self.data.test_labels.tolist(),
+                },
+            )
+        return summaries
 
     # ---------------------------------------------------------------- endings
 

@@ -101,6 +101,8 @@ class EpochMetrics:
     overfitting: str | None
     checkpoint: str | None
     model: nn.Module = dataclasses.field(repr=False)
+    # Per-layer summaries (train/summaries.py); None when the run records none.
+    summaries: dict | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass

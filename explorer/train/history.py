@@ -35,6 +35,7 @@ class RunRecord:
         final: final metrics (``train_acc``, ``test_acc``, ``images_per_s``, ...).
         message: why a run stopped or failed.
         checkpoint: path of its last checkpoint, if any.
+        name: the user's name for the run (empty: none given).
     """
 
     run_id: str
@@ -47,6 +48,7 @@ class RunRecord:
     final: dict[str, Any] = dataclasses.field(default_factory=dict)
     message: str = ""
     checkpoint: str | None = None
+    name: str = ""
 
     @property
     def label(self) -> str:
@@ -54,6 +56,8 @@ class RunRecord:
         acc = self.final.get("test_acc")
         acc_text = f"test {acc:.3f}" if isinstance(acc, (int, float)) else self.status
         cfg = self.config
+        if self.name:
+            return f"{self.name} · {acc_text}"
         return f"{self.started[5:16].replace('T', ' ')} {self.model} {cfg.get('optimizer')} lr {cfg.get('lr')} · {acc_text}"
 
 
@@ -92,7 +96,13 @@ class RunHistory:
     def _read(self, path: Path) -> RunRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(RunRecord)}
-        return RunRecord(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(data, dict):
+            raise ValueError("not a run record")
+        record = RunRecord(**{k: v for k, v in data.items() if k in known})
+        # Only this app's records: each is named after its run.
+        if record.run_id != path.stem:
+            raise ValueError(f"holds run {record.run_id!r}, not {path.stem!r}")
+        return record
 
     def list_runs(self) -> list[RunRecord]:
         """All readable runs, oldest first."""
@@ -105,6 +115,14 @@ class RunHistory:
             except (OSError, ValueError, TypeError) as exc:
                 warnings.warn(f"skipping unreadable run record {path}: {exc}", stacklevel=2)
         return records
+
+    def rename(self, run_id: str, name: str) -> RunRecord:
+        """Give a run a name (empty: clear it); a running run keeps it (the journal reads
+        the name back before each save)."""
+        record = self.load(run_id)
+        record.name = name.strip()
+        self.save(record)
+        return record
 
     def delete(self, run_id: str) -> None:
         self.path_of(run_id).unlink(missing_ok=True)

@@ -81,6 +81,9 @@ class RunJournal:
 
     def save_record(self) -> None:
         if self.history is not None:
+            # The user may have renamed the run while it trains: keep that name.
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                self.record.name = self.history.load(self.record.run_id).name
             try:
                 self.history.save(self.record)
             except OSError as exc:

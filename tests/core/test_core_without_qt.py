@@ -21,7 +21,7 @@ CHECK = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import explorer
     count = 0
-    for package in ("explorer.models", "explorer.graph", "explorer.activations", "explorer.train",
+    for package in ("explorer.models", "explorer.graph", "explorer.activations", "explorer.train", "explorer.metrics",
                     "explorer.explain"):
         module = importlib.import_module(package)
         count += 1
