@@ -1,0 +1,103 @@
+"""Per-model training recipes as data: the one place that says how each model learns.
+
+Two tables live here:
+
+- ``DEFAULT_RECIPES``: per family, the recipe ``make_config`` applies when no preset is
+  chosen (``cnn-explorer train NAME`` and the Training tab open with it). It must learn in
+  five epochs on the 8,226-image subset: at least 0.80 test accuracy for the ReLU-era
+  forms, 0.75 for the two LeNets (README, "Default recipes", has the measured numbers).
+- ``ZOO_RECIPE`` and ``ZOO_EPOCHS``: what ``cnn-explorer zoo train`` trains the shipped
+  weights with: the family default plus augmentation, label smoothing, all training images
+  (no validation split) and an epoch count per model sized to a CPU budget.
+
+Why two kinds of default: the forms without batch norm (AlexNet, NiN, VGG, GoogLeNet) and
+the saturating LeNets stall or diverge under SGD at lr 0.1 with momentum, which the
+batch-norm forms (ResNet, DenseNet, MobileNet, Inception) train fastest with; Adam at
+lr 1e-3 to 5e-3 trains the former reliably.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# SGD with momentum and one-cycle: the batch-norm families.
+_SGD_ONECYCLE: dict[str, Any] = dict(
+    optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128, schedule="onecycle", epochs=10
+)
+# Adam with one-cycle: forms without batch norm.
+_ADAM_ONECYCLE: dict[str, Any] = dict(
+    optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, schedule="onecycle", epochs=10
+)
+
+#: family -> overrides on TrainConfig's defaults; explicit options and presets win over them.
+DEFAULT_RECIPES: dict[str, dict[str, Any]] = {
+    # Sigmoid (LeNet) and scaled-tanh (LeNet-5) units saturate: a larger Adam step and
+    # smaller batches move them off the plateau within a few epochs.
+    "LeNet": dict(_ADAM_ONECYCLE, lr=5e-3, batch_size=64),
+    "AlexNet": dict(_ADAM_ONECYCLE),
+    "NiN": dict(_ADAM_ONECYCLE),
+    "VGG": dict(_ADAM_ONECYCLE),
+    "GoogLeNet": dict(_ADAM_ONECYCLE),
+    "Inception": dict(_SGD_ONECYCLE),
+    "ResNet": dict(_SGD_ONECYCLE),
+    "DenseNet": dict(_SGD_ONECYCLE),
+    "MobileNet": dict(_SGD_ONECYCLE),
+}
+
+#: Added to the family default for the shipped weights.
+ZOO_RECIPE: dict[str, Any] = dict(augment=True, shift=2, label_smoothing=0.1, val_fraction=0.0, seed=0)
+
+#: Epochs per shipped model, sized so the whole zoo trains in about 90 minutes on two
+#: CPU cores shared with other jobs (see README, "Shipped weights"); cheap forms get more.
+ZOO_EPOCHS: dict[str, int] = {
+    "resnet18_small": 15,
+    "lenet_small": 30,
+    "lenet5_small": 30,
+    "resnet34_small": 10,
+    "mobilenet_v1_small": 10,
+    "inception_v2_small": 8,
+    "resnet50_small": 6,
+    "densenet121_small": 5,
+    "mobilenet_v2_small": 5,
+    "inception_v3_small": 5,
+    "vgg11_small": 15,
+    "vgg13_small": 12,
+    "vgg16_small": 10,
+    "vgg19_small": 10,
+    "nin_small": 10,
+    "googlenet_small": 6,
+    "alexnet_small": 6,
+    "densenet169_small": 4,
+    "densenet201_small": 3,
+}
+
+#: Small forms left out of the shipped set, with the reason (README says it too).
+ZOO_EXCLUDED: dict[str, str] = {
+    "resnet101_small": "2.68 M parameters (5.4 MB in fp16) would push the set past 30 MB; "
+    "it is resnet50_small with more bottleneck blocks, and takes ~2x its CPU time per epoch",
+    "resnet152_small": "3.67 M parameters (7.3 MB in fp16) would push the set past 30 MB; "
+    "it is resnet50_small with more bottleneck blocks, and takes ~3x its CPU time per epoch",
+}
+
+
+def _family(model: str) -> str | None:
+    from explorer.errors import ModelError
+    from explorer.models import get_model_info
+
+    try:
+        return get_model_info(model).family
+    except ModelError:
+        return None
+
+
+def default_recipe(model: str | None) -> dict[str, Any]:
+    """The overrides a model trains with when no preset is chosen ({} for unknown models)."""
+    family = _family(model) if model else None
+    return dict(DEFAULT_RECIPES.get(family, {})) if family else {}
+
+
+def zoo_recipe(model: str) -> dict[str, Any]:
+    """All options (besides data and device) the shipped weights of ``model`` train with."""
+    if model not in ZOO_EPOCHS:
+        raise KeyError(model)
+    return {**default_recipe(model), **ZOO_RECIPE, "model": model, "epochs": ZOO_EPOCHS[model]}
