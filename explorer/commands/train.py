@@ -115,6 +115,7 @@ def _open_log(path: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.train import EpochMetrics, RunFinished, Trainer, make_config, training_model_name
+    from explorer.train.config import preset_fit
     from explorer.train.engine import BatchMetrics, keep_freed_memory
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
@@ -130,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         subset=args.subset,
         device=args.device,
     )
+    misfit = preset_fit(args.preset, config.model)
+    if misfit:
+        print(f"warning: {misfit}", file=sys.stderr)
     trainer = Trainer(config, data_root=args.data_dir, download=True, checkpoint_path=args.out)
     bar = ProgressBar(sys.stderr)
     handle, writer = _open_log(args.log)

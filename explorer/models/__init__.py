@@ -14,6 +14,7 @@ from explorer.models._api import (
     get_model_info,
     list_models,
     register_model,
+    small_form_of,
 )
 from explorer.models.stats import (
     LayerRow,
@@ -37,6 +38,7 @@ __all__ = [
     "get_model_info",
     "list_models",
     "register_model",
+    "small_form_of",
     "LayerRow",
     "count_flops",
     "count_parameters",

@@ -184,13 +184,32 @@ def preset(name: str) -> dict[str, Any]:
 
 
 def make_config(preset_name: str | None = None, **options: Any) -> TrainConfig:
-    """A validated config: defaults, then the preset, then options that are not None."""
+    """A validated config: defaults, then the preset (or, with none, the model's default
+    recipe from ``explorer.train.recipes``), then the options that are not None."""
+    from explorer.train.recipes import default_recipe
+
     values: dict[str, Any] = {}
     if preset_name:
         values.update(preset(preset_name))
+    else:
+        values.update(default_recipe(options.get("model") or TrainConfig.model))
     values.update({k: v for k, v in options.items() if v is not None})
     try:
         config = TrainConfig(**values)
     except TypeError as exc:
         raise UserError(f"bad training option: {exc}") from None
     return config.validate()
+
+
+def preset_fit(preset_name: str | None, model_name: str) -> str | None:
+    """One line saying why ``preset_name`` will not teach ``model_name``, or None if it suits.
+
+    Shown before a run starts, so a user does not train at chance for ten epochs. The facts
+    behind it are data in ``explorer.train.recipes.PRESET_MISFITS``.
+    """
+    from explorer.train.recipes import preset_misfit
+
+    if not preset_name:
+        return None
+    preset(preset_name)  # an unknown name is a UserError here too
+    return preset_misfit(preset_name, model_name)

@@ -53,22 +53,22 @@ ZOO_EPOCHS: dict[str, int] = {
     "resnet18_small": 15,
     "lenet_small": 30,
     "lenet5_small": 30,
-    "resnet34_small": 10,
-    "mobilenet_v1_small": 10,
-    "inception_v2_small": 8,
-    "resnet50_small": 6,
-    "densenet121_small": 5,
-    "mobilenet_v2_small": 5,
-    "inception_v3_small": 5,
-    "vgg11_small": 15,
-    "vgg13_small": 12,
-    "vgg16_small": 10,
-    "vgg19_small": 10,
-    "nin_small": 10,
-    "googlenet_small": 6,
-    "alexnet_small": 6,
-    "densenet169_small": 4,
-    "densenet201_small": 3,
+    "vgg11_small": 8,
+    "vgg13_small": 8,
+    "resnet34_small": 8,
+    "vgg16_small": 8,
+    "vgg19_small": 8,
+    "nin_small": 8,
+    "mobilenet_v1_small": 8,
+    "inception_v2_small": 6,
+    "googlenet_small": 5,
+    "resnet50_small": 5,
+    "alexnet_small": 4,
+    "mobilenet_v2_small": 4,
+    "inception_v3_small": 4,
+    "densenet121_small": 4,
+    "densenet169_small": 3,
+    "densenet201_small": 2,
 }
 
 #: Small forms left out of the shipped set, with the reason (README says it too).
@@ -101,3 +101,49 @@ def zoo_recipe(model: str) -> dict[str, Any]:
     if model not in ZOO_EPOCHS:
         raise KeyError(model)
     return {**default_recipe(model), **ZOO_RECIPE, "model": model, "epochs": ZOO_EPOCHS[model]}
+
+
+_SIGMOID = (
+    "textbook-modern is d2l's recipe for ReLU networks (SGD without momentum on raw pixels); "
+    "{model}'s sigmoid units stay at chance with it (lenet_small: test 0.10 after 10 epochs). "
+    "Use textbook-lenet or no preset (its default recipe)"
+)
+_TANH_RBF = (
+    "textbook-modern is d2l's recipe for ReLU networks; {model} has scaled-tanh units and an "
+    "RBF output it was not made for. Use no preset (its default recipe)"
+)
+_DEEP_PLAIN = (
+    "textbook-modern re-initialises with Xavier, which leaves {model}'s plain ReLU stack "
+    "(no batch norm) at chance for epochs (vgg19_small: test 0.10 after 2 epochs); d2l trains "
+    "only VGG-11 this way. Use no preset (He init, Adam)"
+)
+
+#: preset -> model -> why the preset does not teach that model ("*": every model not listed
+#: in the preset's SUITS entry). Shown before a run by ``config.preset_fit``.
+PRESET_MISFITS: dict[str, dict[str, str]] = {
+    "textbook-modern": {
+        "lenet": _SIGMOID,
+        "lenet_small": _SIGMOID,
+        "lenet5": _TANH_RBF,
+        "lenet5_small": _TANH_RBF,
+        "vgg13_small": _DEEP_PLAIN,
+        "vgg16_small": _DEEP_PLAIN,
+        "vgg19_small": _DEEP_PLAIN,
+    },
+    "textbook-lenet": {
+        "*": "textbook-lenet is d2l's recipe for the sigmoid LeNet (SGD lr 0.9 without momentum, "
+        "raw pixels); it was not made for {model}. Use no preset (its default recipe)",
+    },
+}
+
+#: Models a preset was made for; others get its "*" misfit line.
+PRESET_SUITS: dict[str, tuple[str, ...]] = {"textbook-lenet": ("lenet", "lenet_small")}
+
+
+def preset_misfit(preset_name: str, model: str) -> str | None:
+    """The misfit line for ``model`` under ``preset_name`` (None when it suits)."""
+    table = PRESET_MISFITS.get(preset_name, {})
+    line = table.get(model)
+    if line is None and "*" in table and model not in PRESET_SUITS.get(preset_name, ()):
+        line = table["*"]
+    return line.format(model=model) if line else None
