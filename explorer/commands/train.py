@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
         "train",
         help="train a small variant on Fashion-MNIST",
         description="Train a model's small Fashion-MNIST form (or LeNet) with the app's engine. "
-        "Options override the preset's values.",
+        "With no --preset it uses the model's own default recipe (explorer/train/recipes.py); "
+        "options override the preset's or the recipe's values.",
     )
     p.add_argument("name", metavar="NAME", help="model (its small form is trained, e.g. resnet18 -> resnet18_small)")
     p.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
