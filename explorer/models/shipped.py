@@ -10,6 +10,7 @@ the stored (rounded) weights, so loading them reproduces the figures.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -117,6 +118,12 @@ def write_manifest(data: Mapping[str, Any], folder: str | os.PathLike | None = N
     return path
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_manifest(folder: str, stamp: int) -> dict[str, Any]:
+    # Pickers ask about every model; parse the manifest once per change of the file.
+    return read_manifest(folder)
+
+
 def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> ShippedEntry | None:
     """The manifest record of ``name``'s shipped weights, or None when none ship.
 
@@ -124,7 +131,9 @@ def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> Shipped
     about every model; ``load_shipped`` reports the problem when someone loads one.
     """
     try:
-        record = read_manifest(folder)["models"].get(name)
+        path = Path(folder or weights_folder()) / MANIFEST
+        stamp = path.stat().st_mtime_ns if path.is_file() else 0
+        record = _cached_manifest(str(path.parent), stamp)["models"].get(name)
     except (ModelError, FileNotFoundError):
         return None
     if not isinstance(record, Mapping):
@@ -181,7 +190,10 @@ def load_shipped(model: nn.Module, name: str, folder: str | os.PathLike | None =
             manifest's hash, it is not a tensors-only state dict, holds non-finite values, or
             does not fit ``model``.
     """
-    folder = Path(folder or weights_folder())
+    try:
+        folder = Path(folder or weights_folder())
+    except FileNotFoundError as exc:
+        raise ModelError(str(exc)) from None
     entry = shipped_entry(name, folder)
     if entry is None:
         read_manifest(folder)  # a broken manifest says so instead of "no weights"
