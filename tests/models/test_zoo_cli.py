@@ -21,7 +21,8 @@ def test_zoo_train_writes_half_precision_weights_and_a_manifest(tiny_fashion_roo
     assert "epoch 1/1" in captured.err  # the progress lines
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     record = manifest["models"]["lenet_small"]
-    assert record["epochs"] == 1 and record["recipe"]["augment"] is True
+    assert record["epochs"] == 1 and record["recipe"]["label_smoothing"] == 0.1
+    assert record["recipe"]["val_fraction"] == 0.0 and record["recipe"]["optimizer"] == "adam"
     assert record["dataset"]["train_images"] == 600 and record["dataset"]["test_images"] == 200
     assert record["dataset"]["full"] is False and "subset" in record["dataset"]["note"]
     assert record["command"].startswith("cnn-explorer zoo train --models lenet_small")
