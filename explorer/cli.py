@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("explorer.commands.inspect", "run an image through a model: top-5 and feature maps"),
     "train": ("explorer.commands.train", "train a small variant on Fashion-MNIST"),
     "bench": ("explorer.commands.bench", "run the speed benchmarks (JSON out)"),
+    "zoo": ("explorer.commands.zoo", "train or list the shipped Fashion-MNIST weights"),
 }
 # Explaining a network (issue 12).
 COMMANDS.update({

@@ -37,6 +37,14 @@ _FILES = [
     "fashion_9_ankle_boot.png",
 ]
 
+#: Photographs of things ImageNet has classes for, 256 px on the short side, JPEG.
+PHOTOS: tuple[Sample, ...] = (
+    Sample("cat_chelsea", "Cat (photo)", "photo_cat.jpg"),
+    Sample("coffee", "Coffee cup (photo)", "photo_coffee.jpg"),
+    Sample("rocket", "Rocket launch (photo)", "photo_rocket.jpg"),
+    Sample("astronaut", "Astronaut (photo)", "photo_astronaut.jpg"),
+)
+
 #: Built-in samples, the default (a real Fashion-MNIST ankle boot) first.
 SAMPLES: tuple[Sample, ...] = (
     Sample("ankle_boot", "Ankle boot (Fashion-MNIST)", _FILES[9]),
@@ -45,6 +53,9 @@ SAMPLES: tuple[Sample, ...] = (
         Sample(f.split("_", 2)[2].removesuffix(".png"), f"{FASHION_MNIST_CLASSES[i]} (Fashion-MNIST)", f)
         for i, f in enumerate(_FILES[:9])
     ),
+    # Photographs for the ImageNet reference forms (public domain or CC0, from
+    # scikit-image's data folder; sources and licences in resources/samples/README.md).
+    *PHOTOS,
 )
 
 

@@ -130,7 +130,14 @@ def run(args: argparse.Namespace) -> int:
         model, trained, weights_note = load_pretrained(args.name, allow_download=False)
         notices.append(weights_note)
     else:
+        from explorer.models.shipped import load_shipped, shipped_entry
+
         model = get_model(args.name)
+        if shipped_entry(args.name) is not None:
+            # Small forms ship trained on Fashion-MNIST (resources/weights).
+            entry = load_shipped(model, args.name)
+            trained = True
+            notices.append(f"weights: {entry.label}")
     prepared = preprocess(loaded.image, info)
     stepper = Stepper(model, device)
     stepper.set_input(prepared.tensor)

@@ -40,7 +40,8 @@ def add_parser(subparsers) -> None:
         "train",
         help="train a small variant on Fashion-MNIST",
         description="Train a model's small Fashion-MNIST form (or LeNet) with the app's engine. "
-        "Options override the preset's values.",
+        "With no --preset it uses the model's own default recipe (explorer/train/recipes.py); "
+        "options override the preset's or the recipe's values.",
     )
     p.add_argument("name", metavar="NAME", nargs="?",
                    help="model (its small form is trained, e.g. resnet18 -> resnet18_small); "
@@ -171,10 +172,14 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
+    from explorer.train.config import preset_fit
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
     keep_freed_memory()
     config, stored = _config(args)
+    misfit = preset_fit(args.preset, config.model) if stored is None else None
+    if misfit:
+        print(f"warning: {misfit}", file=sys.stderr)
     out = args.out
     if stored is None and out and Path(out).is_file():
         # Rerunning a killed run must not replace its longer checkpoint with one epoch.

@@ -16,6 +16,7 @@ from explorer.models._api import (
     get_model_info,
     list_models,
     register_model,
+    small_form_of,
 )
 # After _api, whose register_model the architecture modules use; in paper order.
 from explorer.models import architectures  # noqa: F401  (registers every model)
@@ -41,6 +42,7 @@ __all__ = [
     "get_model_info",
     "list_models",
     "register_model",
+    "small_form_of",
     "LayerRow",
     "count_flops",
     "count_parameters",

@@ -136,3 +136,21 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
     except TypeError as exc:
         raise ModelError(f"{name}: {exc}") from None
 
+
+
+def small_form_of(reference_name: str) -> str | None:
+    """The registered small form keeping ``reference_name``'s topology (None when it has none).
+
+    A small form names its reference in ``small_of``; a variant (``googlenet_tv``) falls back
+    to the small form of the model it departs from. A small form is its own small form.
+    """
+    _ensure_loaded()
+    info = _REGISTRY.get(reference_name)
+    if info is None:
+        return None
+    if info.form == "small":
+        return info.name
+    for candidate in _REGISTRY.values():
+        if candidate.form == "small" and candidate.small_of == reference_name:
+            return candidate.name
+    return small_form_of(info.variant_of) if info.variant_of else None

@@ -27,7 +27,9 @@ def test_json_output_and_mosaic(capsys, tmp_path):
                           "--out", str(out_png), "--json", "--device", "cpu")
     assert code == 0, err
     payload = json.loads(out)
-    assert payload["trained"] is False and "untrained weights" in payload["note"]
+    # Small forms ship trained (resources/weights): the default sample is an ankle boot.
+    assert payload["trained"] is True and payload["note"] is None
+    assert payload["top5"][0]["name"] == "Ankle boot"
     assert len(payload["top5"]) == 5
     assert {p["name"] for p in payload["top5"]} <= {
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",

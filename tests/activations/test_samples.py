@@ -46,3 +46,17 @@ def test_missing_or_broken_fashion_data(tmp_path):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(b"junk")
     with pytest.raises(ImageError):
         FashionTestImages(tmp_path)
+
+
+def test_photographs_for_imagenet_models_are_builtin():
+    from explorer.activations.samples import PHOTOS
+    from explorer.resources import resource_path
+
+    readme = resource_path("samples/README.md").read_text(encoding="utf-8")
+    assert len(PHOTOS) >= 4 and all(p in SAMPLES for p in PHOTOS)
+    for photo in PHOTOS:
+        loaded = load_sample(photo.name)
+        assert loaded.image.mode == "RGB" and min(loaded.image.size) == 256 and loaded.format == "JPEG"
+        # Every shipped photograph has its source and licence written down.
+        assert photo.file in readme
+    assert len({s.name for s in SAMPLES}) == len(SAMPLES)

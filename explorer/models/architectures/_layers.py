@@ -71,6 +71,22 @@ def local_response_norm() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
 
 
+def he_init_(model: nn.Module) -> nn.Module:
+    """He (Kaiming) normal weights for ReLU, zero biases, on every conv and linear layer.
+
+    A plain ReLU stack without batch norm loses half its signal variance per layer under
+    Xavier init; He et al. (2015) scale for ReLU so the deep VGG forms (13-16 convs) start
+    learning at once instead of sitting at chance for epochs (vgg19_small, Adam 1e-3:
+    test 0.20 after 3 epochs with Xavier).
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
 def xavier_init_(model: nn.Module) -> nn.Module:
     """Xavier-uniform weights and zero biases on every conv and linear layer.
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from torch import nn
 
 from explorer.models._api import register_model
-from explorer.models.architectures._layers import check_small_options, scaled, xavier_init_
+from explorer.models.architectures._layers import check_small_options, he_init_, scaled
 
 _PAPER = "Network In Network (Lin, Chen, Yan)"
 _IDEA = (
@@ -119,4 +119,6 @@ def nin_small(
         dropout=dropout,
         batch_norm=batch_norm,
     )
-    return xavier_init_(model)
+    # Twelve plain ReLU convs: Xavier left it at 0.67 test accuracy after 5 of 8 epochs of
+    # Adam, where He init trains the similar small VGGs at once (_layers.he_init_).
+    return he_init_(model)

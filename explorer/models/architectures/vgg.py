@@ -9,7 +9,7 @@ import torchvision
 from torch import nn
 
 from explorer.models._api import register_model
-from explorer.models.architectures._layers import check_small_options, scaled, xavier_init_
+from explorer.models.architectures._layers import check_small_options, he_init_, scaled
 
 _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan, Zisserman)"
 _IDEA = (
@@ -91,7 +91,8 @@ def _small_builder(depth: int) -> Callable[..., nn.Module]:
         model = _small_vgg(
             convs, num_classes=num_classes, width_mult=width_mult, dropout=dropout, batch_norm=batch_norm
         )
-        return xavier_init_(model)
+        # Xavier leaves these 8-16 layer plain ReLU stacks at chance for epochs (_layers.he_init_).
+        return he_init_(model)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = f"VGG-{depth} blocks at a quarter width for 1x28x28 inputs."
