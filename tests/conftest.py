@@ -74,3 +74,18 @@ def fashion_root(tmp_path_factory) -> Path:
 def tiny_fashion_root(tmp_path_factory) -> Path:
     """Always the tiny generated set (for tests of the fallback path itself)."""
     return write_idx_set(tmp_path_factory.mktemp("tiny-fashion"))
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_on_the_main_thread():
+    """Once a window has switched automatic collection off (explorer/ui/main_thread_gc.py),
+    tests that run no event loop still get the collections gc would have done."""
+    yield
+    import gc
+
+    if not gc.isenabled():
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                gc.collect(generation)
+                break

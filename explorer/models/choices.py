@@ -9,6 +9,8 @@ name, so choosing a model again shows the same maps; only "new random seed" chan
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import random
@@ -142,17 +144,52 @@ def build_with_weights(name: str, choice: WeightsChoice):
         model = get_model(name)
         load_shipped(model, name)
     elif choice.kind == "run":
-        from explorer.train import load_checkpoint
-
-        payload = load_checkpoint(choice.path)
-        if payload["model_name"] != name:
-            raise ModelError(f"{Path(choice.path).name} holds {payload['model_name']}, not {name}")
-        model = get_model(name)
-        model.load_state_dict(payload["model_state"])
+        model = _build_run_epoch(name, choice)
     else:
         model = get_model(name)
         load_state_dict_file(model, choice.path)
     return model.eval()
+
+
+def _build_run_epoch(name: str, choice: WeightsChoice):
+    """The run's model as its checkpoint's config built it (width, dropout, batch norm),
+    holding the chosen epoch: that epoch's kept snapshot, else the checkpoint itself,
+    which holds the run's newest epoch (``run_epoch_choice`` says which one that is)."""
+    from explorer.train import TrainConfig, build_model, load_checkpoint
+    from explorer.train.snapshots import SnapshotStore, snapshot_folder
+
+    payload = load_checkpoint(choice.path)
+    if payload["model_name"] != name:
+        raise ModelError(f"{Path(choice.path).name} holds {payload['model_name']}, not {name}")
+    model, _info = build_model(TrainConfig.from_dict(dict(payload["config"])))
+    store = SnapshotStore(snapshot_folder(choice.path))
+    if choice.epoch is not None and choice.epoch != payload["epoch"] and choice.epoch in store.weight_epochs():
+        store.load_weights(choice.epoch, model)
+    else:
+        model.load_state_dict(payload["model_state"])
+    return model
+
+
+def run_epoch_choice(choice: WeightsChoice) -> WeightsChoice:
+    """``choice`` with the epoch and test accuracy of the weights it will load.
+
+    A run's checkpoint is rewritten every epoch: a choice remembered at epoch 2 of a run that
+    went on to epoch 10 loads epoch 2 only if that epoch's snapshot was kept; otherwise it
+    loads the checkpoint, and its label must say epoch 10.
+    """
+    from explorer.train import load_checkpoint
+    from explorer.train.snapshots import SnapshotStore, snapshot_folder
+
+    if choice.kind != "run" or choice.path is None:
+        return choice
+    payload = load_checkpoint(choice.path)
+    epoch = payload["epoch"]
+    if choice.epoch == epoch or (choice.epoch is not None
+                                 and choice.epoch in SnapshotStore(snapshot_folder(choice.path)).weight_epochs()):
+        return choice
+    tests = payload.get("curves", {}).get("test_acc") or []
+    accuracy = tests[-1] if tests and isinstance(tests[-1], (int, float)) else None
+    return dataclasses.replace(choice, epoch=epoch, test_accuracy=accuracy)
 
 
 class Built(NamedTuple):
@@ -180,7 +217,8 @@ def resolve_and_build(name: str, wanted: WeightsChoice | None) -> Built:
     cannot be had; a choice the user made does not: its failure is raised.
     """
     if wanted is not None:
-        return Built(wanted, build_with_weights(name, wanted), f"{name}: {wanted.label()}", wanted)
+        held = run_epoch_choice(wanted)
+        return Built(held, build_with_weights(name, held), f"{name}: {held.label()}", wanted)
     choice = default_weights(name)
     try:
         return Built(choice, build_with_weights(name, choice), f"{name}: {choice.label()}", choice)

@@ -19,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QThread, Signal, qWarning
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -33,6 +34,7 @@ from explorer import __version__
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
 from explorer.ui.graph_worker import GraphWorkerClient
+from explorer.ui.main_thread_gc import collect_on_main_thread
 from explorer.ui.model_picker import ModelPicker
 from explorer.ui.subscriptions import Subscriptions
 
@@ -78,6 +80,8 @@ class MainWindow(QMainWindow):
         data_dir: str | None = None,
     ) -> None:
         super().__init__()
+        # Garbage holding Qt wrappers must never be collected on a worker thread.
+        collect_on_main_thread(QApplication.instance())
         self.settings = settings or Settings()
         # --data-dir applies to this session only; it does not overwrite the saved setting.
         self._data_dir = data_dir

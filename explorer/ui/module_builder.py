@@ -133,8 +133,10 @@ class ModuleBuilder(QObject):
         if name == self._built_for:
             self._built[built.choice] = built.model
         # A fallback (ImageNet wanted, random given) is delivered for the request it answers
-        # and is not remembered: next time the wanted weights are tried again.
-        requested = fallback_for if fallback_for is not None else (built.wanted if built.fallback else None)
+        # and is not remembered: next time the wanted weights are tried again. So is a run's
+        # choice whose epoch was corrected to the one its checkpoint holds now.
+        answered = built.fallback or (built.wanted is not None and built.choice != built.wanted)
+        requested = fallback_for if fallback_for is not None else (built.wanted if answered else None)
         if session.set_module(name, built.choice, built.model, requested=requested):
             session.notify(built.notice)
 

@@ -36,8 +36,8 @@ def _run(tmp_path, name="lenet_small", run_id="r1", acc=0.81, write=True) -> Run
 
 def test_random_weights_have_one_stable_seed_per_model():
     assert seed_for("lenet_small") == seed_for("lenet_small") != seed_for("alexnet_small")
-    choice = default_weights("lenet_small")
-    assert choice == WeightsChoice("random", seed=seed_for("lenet_small"))
+    assert default_weights("resnet101_small") == WeightsChoice("random", seed=seed_for("resnet101_small"))
+    choice = WeightsChoice("random", seed=seed_for("lenet_small"))
     a, b = (build_with_weights("lenet_small", choice) for _ in range(2))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     other = build_with_weights("lenet_small", WeightsChoice("random", seed=choice.seed + 1))
@@ -112,3 +112,33 @@ def test_bad_memory_file_is_empty_with_one_warning(tmp_path, content):
     assert memory.recall("a") is None and memory.warning
     memory.remember("a", WeightsChoice("random", seed=1))
     assert WeightsMemory(path).recall("a") == WeightsChoice("random", seed=1)
+
+
+def test_a_run_choice_loads_the_epoch_it_names_or_says_which_it_loads(tmp_path, fashion_root):
+    """A run remembered at epoch 1 that went on to epoch 2: the kept snapshot of epoch 1
+    loads; without snapshots the checkpoint (epoch 2) loads and the label says so."""
+    import shutil
+
+    import torch
+
+    from explorer.models.choices import resolve_and_build
+    from explorer.session import WeightsChoice
+    from explorer.train import Trainer, make_config
+    from explorer.train.snapshots import snapshot_folder
+
+    checkpoint = tmp_path / "run.pt"
+    config = make_config(model="lenet_small", epochs=2, subset=256, device="cpu", width_mult=0.5)
+    for _event in Trainer(config, data_root=str(fashion_root), download=False, checkpoint_path=str(checkpoint)).run():
+        pass
+    first = WeightsChoice("run", path=str(checkpoint), run_id="r", epoch=1, test_accuracy=0.5)
+    built = resolve_and_build("lenet_small", first)
+    assert built.choice == first
+    snapshot = torch.load(snapshot_folder(checkpoint) / "epoch-0001.pt", weights_only=True)["model_state"]
+    name, tensor = next(iter(snapshot.items()))
+    assert torch.allclose(built.model.state_dict()[name], tensor.float())
+    assert built.model.state_dict()[name].shape == tensor.shape  # built at the run's width
+
+    shutil.rmtree(snapshot_folder(checkpoint))
+    built = resolve_and_build("lenet_small", first)
+    assert built.choice.epoch == 2 and built.choice.test_accuracy != 0.5
+    assert "epoch 2" in built.choice.label()
