@@ -10,10 +10,20 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.activations.colormaps import COLORMAPS
 from explorer.activations.pipeline import View, render
+from explorer.ui.feature_readouts import ClassChart, ColorBar
 from explorer.ui.feature_views import ImagePane
 
 
@@ -64,7 +74,15 @@ class MosaicView(QWidget):
         self.channel_frame.setZValue(10)
         self.channel_frame.hide()
         self.pane.view.addItem(self.channel_frame)
-        layout.addWidget(self.pane, 1)
+        # Class scores (the output, the final linear layer) read as labelled bars instead.
+        self.class_chart = ClassChart()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.pane)
+        self.stack.addWidget(self.class_chart)
+        layout.addWidget(self.stack, 1)
+        self.color_bar = ColorBar()
+        layout.addWidget(self.color_bar)
+        self.color_bar.hide()
         self.stats_label = QLabel("")
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -78,14 +96,24 @@ class MosaicView(QWidget):
     def scale(self) -> str:
         return self.scale_combo.currentData()
 
-    def show_view(self, view: View) -> None:
-        """Draw ``view`` (redrawn here if the options changed while it was computed)."""
+    @property
+    def showing_classes(self) -> bool:
+        return self.stack.currentWidget() is self.class_chart
+
+    def show_view(self, view: View, class_scores: bool = False) -> None:
+        """Draw ``view`` (redrawn here if the options changed while it was computed);
+        ``class_scores`` says its values are class scores, drawn as probability bars."""
         if self._view is None or self._view.record.index != view.record.index:
             self.hover_label.setText("")  # a read-out of another node's pixel
         self._view = view
         if (view.colormap, view.scale) != (self.colormap, self.scale) and view.channels is not None:
             view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
         self.pane.set_rgba(view.rgba)
+        show_chart = class_scores and view.channels is not None
+        if show_chart:
+            self.class_chart.show_scores(view.channels)
+        self.stack.setCurrentWidget(self.class_chart if show_chart else self.pane)
+        self._show_color_bar()
         if view.stats is None:
             self.stats_label.setText("This node does not output a tensor.")
             return
@@ -106,8 +134,18 @@ class MosaicView(QWidget):
         self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
         self.channel_frame.show()
 
+    def _show_color_bar(self) -> None:
+        view = self._view
+        if view is None or view.mosaic is None or self.showing_classes:
+            self.color_bar.hide()
+            return
+        self.color_bar.show_range(self.colormap, view.mosaic.lo, view.mosaic.hi)
+        self.color_bar.show()
+
     def clear(self) -> None:
         self._view = None
+        self.stack.setCurrentWidget(self.pane)
+        self.color_bar.hide()
         self.hover_label.setText("")
         self.stats_label.setText("")
         self.pane.set_rgba(None)
@@ -118,6 +156,7 @@ class MosaicView(QWidget):
         if view is not None and view.channels is not None:
             view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
             self.pane.set_rgba(view.rgba)
+        self._show_color_bar()
         self.options_changed.emit()
 
     def _on_clicked(self, x: float, y: float) -> None:

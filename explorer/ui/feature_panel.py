@@ -37,6 +37,7 @@ from explorer.activations.pipeline import View
 from explorer.activations.stepper import Stepper
 from explorer.devices import choose_device
 from explorer.errors import UserError
+from explorer.models import get_model_info
 from explorer.session import Session
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
@@ -80,6 +81,7 @@ class FeatureMapPanel(QWidget):
         self._channel: int | None = None
         self._shown_node: str | None = None
         self._shown_facts: tuple[int, int] | None = None
+        self._head_size: int | None = None  # the model's number of classes
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
         self._play.timeout.connect(self._on_play_tick)
@@ -328,6 +330,7 @@ class FeatureMapPanel(QWidget):
                                     + (f" with {session.weights.label()}" if session.weights else "") + "…")
             return
         wish.model = session.module
+        self._head_size = self._classes_of(session.model_name)
         wish.model_name = session.model_name
         wish.trained = session.weights is not None and session.weights.trained
         wish.model_gen += 1
@@ -426,7 +429,7 @@ class FeatureMapPanel(QWidget):
             if facts.notices:
                 self.session.notify("; ".join(facts.notices))
         self._view = view
-        self.maps.show_view(view)
+        self.maps.show_view(view, class_scores=self._is_class_scores(view))
         self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
         self.steps.set_enabled(True)
         record = view.record
@@ -459,6 +462,21 @@ class FeatureMapPanel(QWidget):
         self.maps.frame_channel(channel)
         self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
                                       clicked=self._channel is not None)
+
+    def _is_class_scores(self, view: View) -> bool:
+        """The model's output, or a layer with one output per class (the final linear
+        layer, an auxiliary head's): values that read as class scores."""
+        shape = view.shape
+        if shape is None or len(shape) != 2 or shape[1] < 2:
+            return False
+        return view.record.index == view.total - 1 or shape[1] == self._head_size
+
+    @staticmethod
+    def _classes_of(model_name: str | None) -> int | None:
+        try:
+            return get_model_info(model_name).num_classes if model_name else None
+        except UserError:
+            return None  # not a registered model: only its output node reads as classes
 
     def _on_display_option(self) -> None:
         self._runner.wish.colormap = self.maps.colormap
