@@ -32,10 +32,12 @@ class MosaicView(QWidget):
 
     Signals:
         channel_clicked(int): the user clicked this channel in the mosaic.
+        unit_clicked(int, float, float): the same click as channel, x and y in that channel.
         options_changed(): another colour map or scale was chosen (already redrawn).
     """
 
     channel_clicked = Signal(int)
+    unit_clicked = Signal(int, float, float)
     options_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -164,6 +166,8 @@ class MosaicView(QWidget):
         channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None else None
         if channel is not None:
             self.channel_clicked.emit(channel)
+            ox, oy = view.mosaic.channel_origin(channel)
+            self.unit_clicked.emit(channel, x - ox, y - oy)
 
     def _on_hovered(self, x: float, y: float) -> None:
         view = self._view

@@ -41,6 +41,7 @@ from explorer.models import get_model_info
 from explorer.session import Session
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
+from explorer.ui.field_tracer import FieldTracer
 from explorer.ui.image_source import ImageSource
 from explorer.ui.pipeline_runner import PipelineRunner
 from explorer.ui.step_controls import StepControls
@@ -81,6 +82,7 @@ class FeatureMapPanel(QWidget):
         self._channel: int | None = None
         self._shown_node: str | None = None
         self._shown_facts: tuple[int, int] | None = None
+        self._enlarged: int | None = None  # the channel shown enlarged
         self._head_size: int | None = None  # the model's number of classes
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
@@ -159,6 +161,10 @@ class FeatureMapPanel(QWidget):
         self.detail_tabs = NodeDetailTabs()
         self._below_layout.addWidget(self.detail_tabs, 3)
         split.addWidget(below)
+        self.field = FieldTracer(self.session, self.predictions_box.input_pane, self.detail_tabs.channel_pane)
+        self.detail_tabs.widget(0).layout().addWidget(self.field)
+        self.detail_tabs.channel_pane.clicked.connect(self._on_channel_pixel)
+        self.maps.unit_clicked.connect(self._on_mosaic_unit)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -293,7 +299,8 @@ class FeatureMapPanel(QWidget):
         self._play.stop()
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
-        return self.image_source.stop(timeout_ms) and runner_stopped
+        field_stopped = self.field.stop(timeout_ms)
+        return self.image_source.stop(timeout_ms) and runner_stopped and field_stopped
 
     # ========================================================= session events
 
@@ -444,6 +451,7 @@ class FeatureMapPanel(QWidget):
         if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
             self._channel = None
         self._show_channel()
+        self.field.show_region(view)
         self.detail_tabs.show_kernels(view.kernels)
         if record.name != self._shown_node:
             self._shown_node = record.name
@@ -460,6 +468,7 @@ class FeatureMapPanel(QWidget):
         # teaches nothing, and the liveliest map is the one worth a closer look.
         channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
         self.maps.frame_channel(channel)
+        self._enlarged = channel
         self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
                                       clicked=self._channel is not None)
 
@@ -482,6 +491,12 @@ class FeatureMapPanel(QWidget):
         self._runner.wish.colormap = self.maps.colormap
         self._runner.wish.scale = self.maps.scale
         self._show_channel()
+
+    def _on_channel_pixel(self, x: float, y: float) -> None:
+        self.field.trace(self._view, self._enlarged, x, y)
+
+    def _on_mosaic_unit(self, channel: int, x: float, y: float) -> None:
+        self.field.trace(self._view, channel, x, y)
 
     def _on_channel_clicked(self, channel: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
