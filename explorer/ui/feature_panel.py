@@ -39,6 +39,7 @@ from explorer.devices import choose_device
 from explorer.errors import UserError
 from explorer.models import get_model_info
 from explorer.session import Session
+from explorer.ui.explain_view import ExplainView
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
 from explorer.ui.field_tracer import FieldTracer
@@ -165,6 +166,8 @@ class FeatureMapPanel(QWidget):
         self.detail_tabs.widget(0).layout().addWidget(self.field)
         self.detail_tabs.channel_pane.clicked.connect(self._on_channel_pixel)
         self.maps.unit_clicked.connect(self._on_mosaic_unit)
+        self.explain_view = ExplainView(self.session)
+        self.detail_tabs.addTab(self.explain_view, "Explain")
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -299,8 +302,8 @@ class FeatureMapPanel(QWidget):
         self._play.stop()
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
-        field_stopped = self.field.stop(timeout_ms)
-        return self.image_source.stop(timeout_ms) and runner_stopped and field_stopped
+        helpers_stopped = self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
+        return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
 
