@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QCursor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -33,11 +34,13 @@ class MosaicView(QWidget):
     Signals:
         channel_clicked(int): the user clicked this channel in the mosaic.
         unit_clicked(int, float, float): the same click as channel, x and y in that channel.
+        knockout_requested(int): "Switch off channel N" was chosen in the context menu.
         options_changed(): another colour map or scale was chosen (already redrawn).
     """
 
     channel_clicked = Signal(int)
     unit_clicked = Signal(int, float, float)
+    knockout_requested = Signal(int)
     options_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -67,6 +70,12 @@ class MosaicView(QWidget):
         self.pane.setToolTip("All channels of the node; click one to enlarge it")
         self.pane.clicked.connect(self._on_clicked)
         self.pane.hovered.connect(self._on_hovered)
+        self.pane.context_clicked.connect(self._on_context_clicked)
+        # One menu, kept: shown with popup() so nothing blocks, and reachable from tests.
+        self.channel_menu = QMenu(self)
+        self.knockout_action = self.channel_menu.addAction("Switch off channel")
+        self.knockout_action.triggered.connect(self._on_knockout_action)
+        self._menu_channel: int | None = None
         # Outline of the enlarged channel on the mosaic.
         self.channel_frame = QGraphicsRectItem()
         pen = QPen(QColor(230, 40, 40))
@@ -168,6 +177,19 @@ class MosaicView(QWidget):
             self.channel_clicked.emit(channel)
             ox, oy = view.mosaic.channel_origin(channel)
             self.unit_clicked.emit(channel, x - ox, y - oy)
+
+    def _on_context_clicked(self, x: float, y: float) -> None:
+        view = self._view
+        channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None else None
+        if channel is None or self.showing_classes:
+            return
+        self._menu_channel = channel
+        self.knockout_action.setText(f"Switch off channel {channel}")
+        self.channel_menu.popup(QCursor.pos())
+
+    def _on_knockout_action(self) -> None:
+        if self._menu_channel is not None:
+            self.knockout_requested.emit(self._menu_channel)
 
     def _on_hovered(self, x: float, y: float) -> None:
         view = self._view

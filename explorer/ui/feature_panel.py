@@ -44,6 +44,7 @@ from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
 from explorer.ui.field_tracer import FieldTracer
 from explorer.ui.image_source import ImageSource
+from explorer.ui.knockout_view import KnockoutView
 from explorer.ui.pipeline_runner import PipelineRunner
 from explorer.ui.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
@@ -168,6 +169,9 @@ class FeatureMapPanel(QWidget):
         self.maps.unit_clicked.connect(self._on_mosaic_unit)
         self.explain_view = ExplainView(self.session)
         self.detail_tabs.addTab(self.explain_view, "Explain")
+        self.knockout_view = KnockoutView(self.session, data_root)
+        self.detail_tabs.addTab(self.knockout_view, "Knockout")
+        self.maps.knockout_requested.connect(self._on_knockout_requested)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -302,7 +306,8 @@ class FeatureMapPanel(QWidget):
         self._play.stop()
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
-        helpers_stopped = self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
+        helpers_stopped = (self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
+                           & self.knockout_view.stop(timeout_ms))
         return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
@@ -500,6 +505,11 @@ class FeatureMapPanel(QWidget):
 
     def _on_mosaic_unit(self, channel: int, x: float, y: float) -> None:
         self.field.trace(self._view, channel, x, y)
+
+    def _on_knockout_requested(self, channel: int) -> None:
+        if self._shown_node is not None:
+            self.knockout_view.add(f"{self._shown_node}:{channel}")
+            self.detail_tabs.setCurrentWidget(self.knockout_view)
 
     def _on_channel_clicked(self, channel: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
