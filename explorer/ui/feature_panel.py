@@ -48,6 +48,7 @@ from explorer.ui.knockout_view import KnockoutView
 from explorer.ui.pipeline_runner import PipelineRunner
 from explorer.ui.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
+from explorer.ui.top_images_view import TopImagesView
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
 PLAY_INTERVAL_MS = 300
@@ -172,6 +173,8 @@ class FeatureMapPanel(QWidget):
         self.knockout_view = KnockoutView(self.session, data_root)
         self.detail_tabs.addTab(self.knockout_view, "Knockout")
         self.maps.knockout_requested.connect(self._on_knockout_requested)
+        self.top_view = TopImagesView(self.session, data_root)
+        self.detail_tabs.addTab(self.top_view, "Top images")
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -307,7 +310,7 @@ class FeatureMapPanel(QWidget):
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
         helpers_stopped = (self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
-                           & self.knockout_view.stop(timeout_ms))
+                           & self.knockout_view.stop(timeout_ms) & self.top_view.stop(timeout_ms))
         return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
@@ -470,6 +473,8 @@ class FeatureMapPanel(QWidget):
         view = self._view
         if view is None or view.channels is None or view.mosaic is None:
             self.maps.frame_channel(None)
+            self._enlarged = None
+            self.top_view.show_channel(None, None)
             self.detail_tabs.show_channel(None, 0, self._runner.wish.colormap, False)
             return
         # Until the user clicks one, enlarge the channel that varies most: an empty pane
@@ -477,6 +482,7 @@ class FeatureMapPanel(QWidget):
         channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
         self.maps.frame_channel(channel)
         self._enlarged = channel
+        self.top_view.show_channel(view.record.name, channel)
         self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
                                       clicked=self._channel is not None)
 
