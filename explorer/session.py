@@ -180,6 +180,8 @@ class Session:
         image_changed: another input image (or none).
         node_changed: another current node (or none).
         device_changed: another compute device.
+        knockouts_changed: another list of knockout specs (the knockout lab's; another
+            model empties it). The weights are never changed by them.
         build_failed: the module for (model_name, weights) cannot be built (callback gets
             the session and a one-line reason); module stays None.
         message: a one-line notice for the status bar (callback gets the text).
@@ -201,6 +203,7 @@ class Session:
         self.image_label: str = ""
         self.node: str | None = None
         self.device: str = device
+        self.knockouts: tuple[str, ...] = ()  # explorer.explain.knockout specs, in order
         self.training = TrainingRun()
         self._recall = recall_weights
         self._remember = remember_weights
@@ -210,6 +213,7 @@ class Session:
         self.image_changed = Event("image_changed")
         self.node_changed = Event("node_changed")
         self.device_changed = Event("device_changed")
+        self.knockouts_changed = Event("knockouts_changed")
         self.build_failed = Event("build_failed")
         self.message = Event("message")
 
@@ -229,10 +233,13 @@ class Session:
         self.weights = weights
         self.module = None
         self.node = None
+        had_knockouts, self.knockouts = bool(self.knockouts), ()
         self.model_changed.emit(self)
         self.weights_changed.emit(self)
         self.module_changed.emit(self)
         self.node_changed.emit(self)
+        if had_knockouts:
+            self.knockouts_changed.emit(self)
 
     def set_weights(self, weights: WeightsChoice) -> None:
         """Run the current model with other weights; the module is rebuilt by the app."""
@@ -296,6 +303,14 @@ class Session:
             return
         self.device = device
         self.device_changed.emit(self)
+
+    def set_knockouts(self, specs: tuple[str, ...] | list[str]) -> None:
+        """The knockout lab's list of parts switched off (specs the lab understands)."""
+        specs = tuple(specs)
+        if specs == self.knockouts:
+            return
+        self.knockouts = specs
+        self.knockouts_changed.emit(self)
 
     def notify(self, text: str) -> None:
         self.message.emit(text)

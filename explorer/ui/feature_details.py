@@ -6,7 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.activations.mosaic import KernelView, colorize, make_mosaic
 from explorer.activations.predictions import Predictions
@@ -14,6 +26,16 @@ from explorer.ui.feature_views import HistogramPlot, ImagePane
 
 CHANNEL_HINT = "Click a channel in the mosaic to enlarge it"
 KERNEL_HINT = "Learned kernels appear here for convolution layers"
+SAVED_MIN_SIDE = 256  # a 7x7 map saved pixel for pixel is a speck: enlarge it, blocky
+
+
+def save_rgba_png(rgba: np.ndarray, path: str) -> bool:
+    """Write an (H, W, 4) uint8 image to ``path`` as PNG, enlarged by whole pixels."""
+    factor = max(1, -(-SAVED_MIN_SIDE // max(1, min(rgba.shape[:2]))))
+    big = np.ascontiguousarray(np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1))
+    h, w = big.shape[:2]
+    image = QImage(big.data, w, h, w * 4, QImage.Format.Format_RGBA8888)
+    return image.save(path, "PNG")
 
 
 class PredictionBox(QWidget):
@@ -81,7 +103,16 @@ class NodeDetailTabs(QTabWidget):
         self.channel_label.setWordWrap(True)
         two_lines = self.channel_label.fontMetrics().lineSpacing() * 2 + 2
         self.channel_label.setMinimumHeight(two_lines)
-        channel_layout.addWidget(self.channel_label)
+        row = QHBoxLayout()
+        row.addWidget(self.channel_label, 1)
+        self.save_button = QPushButton("Save PNG…")
+        self.save_button.setToolTip("Save the enlarged channel as a PNG image")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save_channel)
+        row.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
+        channel_layout.addLayout(row)
+        self._channel_rgba: np.ndarray | None = None
+        self._channel_number = 0
         self.addTab(channel_page, "Channel")
         self.histogram_plot = HistogramPlot()
         self.addTab(self.histogram_plot, "Histogram")
@@ -99,11 +130,16 @@ class NodeDetailTabs(QTabWidget):
     def show_channel(self, values: np.ndarray | None, channel: int, colormap: str, clicked: bool) -> None:
         """Enlarge one channel (``values`` is its H x W map); None clears."""
         if values is None:
+            self._channel_rgba = None
+            self.save_button.setEnabled(False)
             self.channel_pane.set_rgba(None)
             self.channel_label.setText(CHANNEL_HINT)
             return
         single = make_mosaic(values[None], scale="per_channel", pad=0, symmetric=colormap == "coolwarm")
-        self.channel_pane.set_rgba(colorize(single.values, colormap))
+        self._channel_rgba = colorize(single.values, colormap)
+        self._channel_number = channel
+        self.save_button.setEnabled(True)
+        self.channel_pane.set_rgba(self._channel_rgba)
         finite = values[np.isfinite(values)]
         if finite.size:
             prefix = "channel" if clicked else "most varied channel"
@@ -112,6 +148,20 @@ class NodeDetailTabs(QTabWidget):
                 f" · max {finite.max():.3g} · mean {finite.mean():.3g} · "
                 f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
                 + ("" if clicked else "  (click the mosaic for another)"))
+
+    def save_channel(self) -> None:
+        """Ask for a file name and save the enlarged channel there as PNG."""
+        rgba = self._channel_rgba
+        if rgba is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save channel as PNG", f"channel-{self._channel_number}.png",
+                                              "PNG images (*.png)")
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        if not save_rgba_png(rgba, path):
+            self.channel_label.setText(f"Could not write {path}")
 
     def show_kernels(self, kernels: KernelView | None) -> None:
         if kernels is not None:

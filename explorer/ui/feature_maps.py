@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QCursor, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.activations.colormaps import COLORMAPS
 from explorer.activations.pipeline import View, render
+from explorer.ui.feature_readouts import ClassChart, ColorBar
 from explorer.ui.feature_views import ImagePane
 
 
@@ -22,10 +33,14 @@ class MosaicView(QWidget):
 
     Signals:
         channel_clicked(int): the user clicked this channel in the mosaic.
+        unit_clicked(int, float, float): the same click as channel, x and y in that channel.
+        knockout_requested(int): "Switch off channel N" was chosen in the context menu.
         options_changed(): another colour map or scale was chosen (already redrawn).
     """
 
     channel_clicked = Signal(int)
+    unit_clicked = Signal(int, float, float)
+    knockout_requested = Signal(int)
     options_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -55,6 +70,12 @@ class MosaicView(QWidget):
         self.pane.setToolTip("All channels of the node; click one to enlarge it")
         self.pane.clicked.connect(self._on_clicked)
         self.pane.hovered.connect(self._on_hovered)
+        self.pane.context_clicked.connect(self._on_context_clicked)
+        # One menu, kept: shown with popup() so nothing blocks, and reachable from tests.
+        self.channel_menu = QMenu(self)
+        self.knockout_action = self.channel_menu.addAction("Switch off channel")
+        self.knockout_action.triggered.connect(self._on_knockout_action)
+        self._menu_channel: int | None = None
         # Outline of the enlarged channel on the mosaic.
         self.channel_frame = QGraphicsRectItem()
         pen = QPen(QColor(230, 40, 40))
@@ -64,7 +85,15 @@ class MosaicView(QWidget):
         self.channel_frame.setZValue(10)
         self.channel_frame.hide()
         self.pane.view.addItem(self.channel_frame)
-        layout.addWidget(self.pane, 1)
+        # Class scores (the output, the final linear layer) read as labelled bars instead.
+        self.class_chart = ClassChart()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.pane)
+        self.stack.addWidget(self.class_chart)
+        layout.addWidget(self.stack, 1)
+        self.color_bar = ColorBar()
+        layout.addWidget(self.color_bar)
+        self.color_bar.hide()
         self.stats_label = QLabel("")
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -78,14 +107,24 @@ class MosaicView(QWidget):
     def scale(self) -> str:
         return self.scale_combo.currentData()
 
-    def show_view(self, view: View) -> None:
-        """Draw ``view`` (redrawn here if the options changed while it was computed)."""
+    @property
+    def showing_classes(self) -> bool:
+        return self.stack.currentWidget() is self.class_chart
+
+    def show_view(self, view: View, class_scores: bool = False) -> None:
+        """Draw ``view`` (redrawn here if the options changed while it was computed);
+        ``class_scores`` says its values are class scores, drawn as probability bars."""
         if self._view is None or self._view.record.index != view.record.index:
             self.hover_label.setText("")  # a read-out of another node's pixel
         self._view = view
         if (view.colormap, view.scale) != (self.colormap, self.scale) and view.channels is not None:
             view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
         self.pane.set_rgba(view.rgba)
+        show_chart = class_scores and view.channels is not None
+        if show_chart:
+            self.class_chart.show_scores(view.channels)
+        self.stack.setCurrentWidget(self.class_chart if show_chart else self.pane)
+        self._show_color_bar()
         if view.stats is None:
             self.stats_label.setText("This node does not output a tensor.")
             return
@@ -106,8 +145,18 @@ class MosaicView(QWidget):
         self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
         self.channel_frame.show()
 
+    def _show_color_bar(self) -> None:
+        view = self._view
+        if view is None or view.mosaic is None or self.showing_classes:
+            self.color_bar.hide()
+            return
+        self.color_bar.show_range(self.colormap, view.mosaic.lo, view.mosaic.hi)
+        self.color_bar.show()
+
     def clear(self) -> None:
         self._view = None
+        self.stack.setCurrentWidget(self.pane)
+        self.color_bar.hide()
         self.hover_label.setText("")
         self.stats_label.setText("")
         self.pane.set_rgba(None)
@@ -118,6 +167,7 @@ class MosaicView(QWidget):
         if view is not None and view.channels is not None:
             view.mosaic, view.rgba = render(view.channels, self.colormap, self.scale)
             self.pane.set_rgba(view.rgba)
+        self._show_color_bar()
         self.options_changed.emit()
 
     def _on_clicked(self, x: float, y: float) -> None:
@@ -125,6 +175,21 @@ class MosaicView(QWidget):
         channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None else None
         if channel is not None:
             self.channel_clicked.emit(channel)
+            ox, oy = view.mosaic.channel_origin(channel)
+            self.unit_clicked.emit(channel, x - ox, y - oy)
+
+    def _on_context_clicked(self, x: float, y: float) -> None:
+        view = self._view
+        channel = view.mosaic.channel_at(x, y) if view is not None and view.mosaic is not None else None
+        if channel is None or self.showing_classes:
+            return
+        self._menu_channel = channel
+        self.knockout_action.setText(f"Switch off channel {channel}")
+        self.channel_menu.popup(QCursor.pos())
+
+    def _on_knockout_action(self) -> None:
+        if self._menu_channel is not None:
+            self.knockout_requested.emit(self._menu_channel)
 
     def _on_hovered(self, x: float, y: float) -> None:
         view = self._view

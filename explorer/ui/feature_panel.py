@@ -37,13 +37,18 @@ from explorer.activations.pipeline import View
 from explorer.activations.stepper import Stepper
 from explorer.devices import choose_device
 from explorer.errors import UserError
+from explorer.models import get_model_info
 from explorer.session import Session
+from explorer.ui.explain_view import ExplainView
 from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
+from explorer.ui.field_tracer import FieldTracer
 from explorer.ui.image_source import ImageSource
+from explorer.ui.knockout_view import KnockoutView
 from explorer.ui.pipeline_runner import PipelineRunner
 from explorer.ui.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
+from explorer.ui.top_images_view import TopImagesView
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
 PLAY_INTERVAL_MS = 300
@@ -80,6 +85,8 @@ class FeatureMapPanel(QWidget):
         self._channel: int | None = None
         self._shown_node: str | None = None
         self._shown_facts: tuple[int, int] | None = None
+        self._enlarged: int | None = None  # the channel shown enlarged
+        self._head_size: int | None = None  # the model's number of classes
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
         self._play.timeout.connect(self._on_play_tick)
@@ -157,6 +164,17 @@ class FeatureMapPanel(QWidget):
         self.detail_tabs = NodeDetailTabs()
         self._below_layout.addWidget(self.detail_tabs, 3)
         split.addWidget(below)
+        self.field = FieldTracer(self.session, self.predictions_box.input_pane, self.detail_tabs.channel_pane)
+        self.detail_tabs.widget(0).layout().addWidget(self.field)
+        self.detail_tabs.channel_pane.clicked.connect(self._on_channel_pixel)
+        self.maps.unit_clicked.connect(self._on_mosaic_unit)
+        self.explain_view = ExplainView(self.session)
+        self.detail_tabs.addTab(self.explain_view, "Explain")
+        self.knockout_view = KnockoutView(self.session, data_root)
+        self.detail_tabs.addTab(self.knockout_view, "Knockout")
+        self.maps.knockout_requested.connect(self._on_knockout_requested)
+        self.top_view = TopImagesView(self.session, data_root)
+        self.detail_tabs.addTab(self.top_view, "Top images")
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -291,7 +309,9 @@ class FeatureMapPanel(QWidget):
         self._play.stop()
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
-        return self.image_source.stop(timeout_ms) and runner_stopped
+        helpers_stopped = (self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
+                           & self.knockout_view.stop(timeout_ms) & self.top_view.stop(timeout_ms))
+        return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
 
@@ -328,6 +348,7 @@ class FeatureMapPanel(QWidget):
                                     + (f" with {session.weights.label()}" if session.weights else "") + "…")
             return
         wish.model = session.module
+        self._head_size = self._classes_of(session.model_name)
         wish.model_name = session.model_name
         wish.trained = session.weights is not None and session.weights.trained
         wish.model_gen += 1
@@ -426,7 +447,7 @@ class FeatureMapPanel(QWidget):
             if facts.notices:
                 self.session.notify("; ".join(facts.notices))
         self._view = view
-        self.maps.show_view(view)
+        self.maps.show_view(view, class_scores=self._is_class_scores(view))
         self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
         self.steps.set_enabled(True)
         record = view.record
@@ -441,6 +462,7 @@ class FeatureMapPanel(QWidget):
         if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
             self._channel = None
         self._show_channel()
+        self.field.show_region(view)
         self.detail_tabs.show_kernels(view.kernels)
         if record.name != self._shown_node:
             self._shown_node = record.name
@@ -451,19 +473,49 @@ class FeatureMapPanel(QWidget):
         view = self._view
         if view is None or view.channels is None or view.mosaic is None:
             self.maps.frame_channel(None)
+            self._enlarged = None
+            self.top_view.show_channel(None, None)
             self.detail_tabs.show_channel(None, 0, self._runner.wish.colormap, False)
             return
         # Until the user clicks one, enlarge the channel that varies most: an empty pane
         # teaches nothing, and the liveliest map is the one worth a closer look.
         channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
         self.maps.frame_channel(channel)
+        self._enlarged = channel
+        self.top_view.show_channel(view.record.name, channel)
         self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
                                       clicked=self._channel is not None)
+
+    def _is_class_scores(self, view: View) -> bool:
+        """The model's output, or a layer with one output per class (the final linear
+        layer, an auxiliary head's): values that read as class scores."""
+        shape = view.shape
+        if shape is None or len(shape) != 2 or shape[1] < 2:
+            return False
+        return view.record.index == view.total - 1 or shape[1] == self._head_size
+
+    @staticmethod
+    def _classes_of(model_name: str | None) -> int | None:
+        try:
+            return get_model_info(model_name).num_classes if model_name else None
+        except UserError:
+            return None  # not a registered model: only its output node reads as classes
 
     def _on_display_option(self) -> None:
         self._runner.wish.colormap = self.maps.colormap
         self._runner.wish.scale = self.maps.scale
         self._show_channel()
+
+    def _on_channel_pixel(self, x: float, y: float) -> None:
+        self.field.trace(self._view, self._enlarged, x, y)
+
+    def _on_mosaic_unit(self, channel: int, x: float, y: float) -> None:
+        self.field.trace(self._view, channel, x, y)
+
+    def _on_knockout_requested(self, channel: int) -> None:
+        if self._shown_node is not None:
+            self.knockout_view.add(f"{self._shown_node}:{channel}")
+            self.detail_tabs.setCurrentWidget(self.knockout_view)
 
     def _on_channel_clicked(self, channel: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)

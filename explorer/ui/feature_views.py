@@ -19,9 +19,11 @@ class ImagePane(pg.GraphicsLayoutWidget):
     Signals:
         clicked(float x, float y): a left click at image pixel (column, row).
         hovered(float x, float y): the pointer moved over pixel (x, y); (-1, -1) when off.
+        context_clicked(float x, float y): a right click at image pixel (x, y).
     """
 
     clicked = Signal(float, float)
+    context_clicked = Signal(float, float)
     hovered = Signal(float, float)
 
     def __init__(self, parent=None, title: str | None = None, min_size: int = 120) -> None:
@@ -68,11 +70,13 @@ class ImagePane(pg.GraphicsLayoutWidget):
         return self.mapFromScene(self.scene_pos_of_pixel(x, y))
 
     def _on_scene_clicked(self, event) -> None:
-        if self._shape is None or event.button() != Qt.MouseButton.LeftButton:
+        button = event.button()
+        if self._shape is None or button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return
         pos = self.item_pos(event.scenePos())
         if 0 <= pos.x() < self._shape[1] and 0 <= pos.y() < self._shape[0]:
-            self.clicked.emit(pos.x(), pos.y())
+            signal = self.clicked if button == Qt.MouseButton.LeftButton else self.context_clicked
+            signal.emit(pos.x(), pos.y())
 
     def _on_scene_moved(self, scene_pos) -> None:
         if self._shape is None:

@@ -47,6 +47,7 @@ from explorer.graph import (
 from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
 from explorer.session import Session
+from explorer.ui.graph_knockouts import GraphKnockoutMenu
 from explorer.ui.graph_legend import LegendGraphView
 from explorer.ui.graph_scene import GraphScene, render_scene
 from explorer.ui.graph_search import find_hits, hits_label
@@ -146,6 +147,7 @@ class GraphPanel(QWidget):
         self.scene.selectionChanged.connect(self._on_selection)
         self.view.node_activated.connect(self.toggle_unit)
         self.view.frame_activated.connect(self.collapse_module)
+        self.knockout_menu = GraphKnockoutMenu(self.view, self.session, lambda: self.graph, self)
         self.set_theme(theme)
         self._set_enabled(False)
         self._subscriptions = Subscriptions(self)

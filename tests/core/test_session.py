@@ -87,3 +87,16 @@ def test_weights_chosen_with_the_model_are_remembered():
     session.set_model("lenet_small")
     session.set_model("resnet18_small")
     assert session.weights == run
+
+
+def test_knockouts_are_session_state_and_another_model_empties_them():
+    session = Session()
+    session.set_model("resnet18_small")
+    seen = []
+    session.knockouts_changed.connect(lambda s: seen.append(s.knockouts))
+    session.set_knockouts(["layer1_0_conv1:3"])
+    session.set_knockouts(("layer1_0_conv1:3",))  # the same list: no event
+    session.set_weights(WeightsChoice("random", seed=9))  # other weights keep the list
+    assert session.knockouts == ("layer1_0_conv1:3",)
+    session.set_model("lenet5_small")
+    assert seen == [("layer1_0_conv1:3",), ()] and session.knockouts == ()

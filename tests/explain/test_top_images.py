@@ -62,3 +62,13 @@ def test_scan_finds_each_channels_strongest_images_and_caches_them(trained, tiny
             model.get_submodule(module).weight.mul_(-1)
     assert other.weights != result.weights
     assert len(list((cache_dir() / "top_images").glob("*.pt"))) == 2
+
+
+def test_weights_hash_takes_batchnorm_counters():
+    from explorer.explain.top_images import weights_hash
+    from explorer.models import get_model
+
+    model = get_model("resnet18_small")  # num_batches_tracked: 0-dim int64 buffers
+    first = weights_hash(model)
+    model.fc.bias.data += 1
+    assert len(first) == 16 and weights_hash(model) != first

@@ -1,0 +1,68 @@
+"""The window's class-evidence map in one call (no Qt): prepare the shown image, trace the
+model's graph and run one attribution method on a copy of the model.
+
+Runs in a worker: the copy keeps Captum's hooks off the module the feature-map stepper
+may be running at the same time.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.explain.attribution import Attribution, AttributionError, attribute
+from explorer.explain.layers import LayerError
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """A class-evidence map for the image shown.
+
+    Attributes:
+        attribution: the map, its caption and classes.
+        display: the input as the model sees it, (H, W) or (H, W, 3) uint8.
+        note: why Grad-CAM is not at the node asked for (the default layer is used), or "".
+    """
+
+    attribution: Attribution
+    display: np.ndarray
+    note: str
+
+
+def explain_image(model: torch.nn.Module, model_name: str, image: Any, method: str,
+                  target: int | None = None, node: str | None = None) -> Evidence:
+    """``method``'s map of ``target`` (None: the predicted class) for ``image``.
+
+    Args:
+        node: Grad-CAM's node; when no module with a spatial map ends there, the model's
+            last convolutional layer is used and ``note`` says so.
+
+    Raises:
+        UserError: unknown method, class out of range, a model without conv layers.
+    """
+    from explorer.activations.predictions import class_names
+    from explorer.activations.preprocess import preprocess, spec_for_model
+    from explorer.graph.trace import build_graph
+
+    model = copy.deepcopy(model).eval()
+    prepared = preprocess(image.image, spec_for_model(model, model_name))
+    x = prepared.tensor
+    graph = build_graph(model, tuple(x.shape), name=model_name)
+    with torch.no_grad():
+        classes = int(model(x).reshape(1, -1).shape[1])
+    names = class_names(classes)
+    note = ""
+    try:
+        result = attribute(model, x, method, graph=graph, target=target, layer=node if method == "gradcam" else None,
+                           class_names=names)
+    except (LayerError, AttributionError) as exc:
+        if method != "gradcam" or node is None or "out of range" in str(exc):
+            raise
+        note = f"not at {node} ({exc}); "
+        result = attribute(model, x, method, graph=graph, target=target, class_names=names)
+        note += f"shown at {result.layer}, the last convolutional layer"
+    return Evidence(result, np.asarray(prepared.display), note)

@@ -1,0 +1,116 @@
+"""Readable outputs: class probabilities as labelled bars at the class-score layers, the
+mosaic's colour bar, and saving the enlarged channel as PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from explorer.activations.predictions import FASHION_MNIST_CLASSES
+from explorer.models import get_model
+from explorer.session import Session, WeightsChoice
+from explorer.ui.feature_panel import FeatureMapPanel
+
+MODEL = "lenet5_small"
+RANDOM = WeightsChoice("random", seed=3)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    session = Session()
+    widget = FeatureMapPanel(session, device="cpu", data_root=tmp_path / "no-data")
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    torch.manual_seed(0)
+    with qtbot.waitSignal(widget.view_updated, timeout=30_000):
+        session.set_model(MODEL, RANDOM)
+        assert session.set_module(MODEL, RANDOM, get_model(MODEL))
+    qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
+    yield widget
+    widget.stop()
+
+
+def _go(qtbot, panel, index: int) -> None:
+    panel._go_to(index)
+    qtbot.waitUntil(lambda: panel.settled and panel.view_state.record.index == (
+        index if index >= 0 else panel.view_state.total - 1), timeout=30_000)
+
+
+def test_output_node_shows_labelled_class_probabilities(qtbot, qt_warnings, panel):
+    _go(qtbot, panel, -1)
+    assert panel.maps.showing_classes
+    assert not panel.maps.color_bar.isVisible()
+    values = panel.view_state.channels.reshape(-1)
+    logits = torch.from_numpy(values[np.isfinite(values)]).double()
+    expected = torch.softmax(logits, 0).numpy()
+    shown = dict(panel.maps.class_chart.shown)
+    assert set(shown) == set(FASHION_MNIST_CLASSES)
+    for i, name in enumerate(FASHION_MNIST_CLASSES):
+        assert shown[name] == pytest.approx(expected[i], abs=1e-6)
+    probs = [p for _, p in panel.maps.class_chart.shown]
+    assert probs == sorted(probs, reverse=True)  # best on top
+    ticks = panel.maps.class_chart.getPlotItem().getAxis("left")._tickLevels[0]
+    assert ticks[0][1].startswith(panel.maps.class_chart.shown[0][0])
+
+
+def test_class_score_layers_are_charts_and_a_hidden_linear_is_a_mosaic(qtbot, qt_warnings, panel):
+    stepper = panel.stepper
+    _go(qtbot, panel, stepper.index_of("neg"))  # the RBF layer's scores, one per class
+    assert panel.maps.showing_classes
+    assert len(panel.maps.class_chart.shown) == 10
+    _go(qtbot, panel, stepper.index_of("f6"))  # a hidden Linear layer of 84 units: not class scores
+    assert not panel.maps.showing_classes
+    _go(qtbot, panel, 1)
+    assert not panel.maps.showing_classes
+    assert panel.maps.stack.currentWidget() is panel.maps.pane
+
+
+def test_colour_bar_tells_the_shared_range_and_the_per_channel_scale(qtbot, qt_warnings, panel):
+    _go(qtbot, panel, 1)
+    bar = panel.maps.color_bar
+    assert bar.isVisible()
+    mosaic = panel.view_state.mosaic
+    assert bar.low_label.text() == f"{mosaic.lo:.3g}" and bar.high_label.text() == f"{mosaic.hi:.3g}"
+    combo = panel.maps.scale_combo
+    combo.setCurrentIndex(combo.findData("per_channel"))
+    combo.activated.emit(combo.currentIndex())
+    assert bar.low_label.text() == "each channel's min"
+
+
+def test_save_png_writes_the_enlarged_channel(qtbot, qt_warnings, panel, tmp_path, monkeypatch):
+    _go(qtbot, panel, 1)
+    target = tmp_path / "saved" / "map"
+    target.parent.mkdir()
+    asked = []
+
+    def fake_dialog(*args, **kwargs):
+        asked.append(args)
+        return str(target), "PNG images (*.png)"
+
+    monkeypatch.setattr("explorer.ui.feature_details.QFileDialog.getSaveFileName", fake_dialog)
+    tabs = panel.detail_tabs
+    assert tabs.save_button.isEnabled()
+    qtbot.mouseClick(tabs.save_button, Qt.MouseButton.LeftButton)
+    assert asked
+    saved = QImage(str(target) + ".png")
+    assert not saved.isNull()
+    rgba = tabs._channel_rgba
+    h, w = rgba.shape[:2]
+    factor = saved.height() // h
+    assert saved.width() == w * factor and min(saved.width(), saved.height()) >= 256
+    corner = saved.pixelColor(0, 0)
+    assert (corner.red(), corner.green(), corner.blue()) == tuple(int(v) for v in rgba[0, 0, :3])
+    far = saved.pixelColor(saved.width() - 1, saved.height() - 1)
+    assert (far.red(), far.green(), far.blue()) == tuple(int(v) for v in rgba[-1, -1, :3])
+
+
+def test_cancelled_dialog_writes_nothing(qtbot, qt_warnings, panel, tmp_path, monkeypatch):
+    _go(qtbot, panel, 1)
+    monkeypatch.setattr("explorer.ui.feature_details.QFileDialog.getSaveFileName", lambda *a, **k: ("", ""))
+    qtbot.mouseClick(panel.detail_tabs.save_button, Qt.MouseButton.LeftButton)
+    assert not any(tmp_path.rglob("*.png"))
+    assert np.asarray(panel.detail_tabs._channel_rgba).ndim == 3

@@ -1,0 +1,87 @@
+"""The receptive-field tracer in the feature-map panel: a click on a unit draws its field
+on the input, upstream nodes outline the region it sees, a new image forgets it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from explorer.explain.receptive_field import unit_box
+from explorer.graph import build_named_graph
+from explorer.models import get_model
+from explorer.session import Session, WeightsChoice
+from explorer.ui.feature_panel import FeatureMapPanel
+
+MODEL = "resnet18_small"
+NODE = "layer2_0_conv1"  # 7x7 map, field 25 px, stride 4
+RANDOM = WeightsChoice("random", seed=1)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    session = Session()
+    widget = FeatureMapPanel(session, device="cpu", data_root=tmp_path / "no-data")
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    with qtbot.waitSignal(widget.view_updated, timeout=30_000):
+        session.set_model(MODEL, RANDOM)
+        assert session.set_module(MODEL, RANDOM, get_model(MODEL))
+    qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
+    widget.show_node(NODE)
+    qtbot.waitUntil(lambda: widget.settled and widget.current_node == NODE, timeout=30_000)
+    yield widget
+    widget.stop()
+
+
+def _click_channel_pixel(qtbot, panel, x: int, y: int) -> None:
+    pane = panel.detail_tabs.channel_pane
+    pos = pane.widget_pos_of_pixel(x + 0.5, y + 0.5)
+    qtbot.mouseClick(pane.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: panel.field.field is not None and not panel.field.busy, timeout=20_000)
+
+
+def test_clicking_a_unit_draws_its_field_and_effective_field_on_the_input(qtbot, qt_warnings, panel):
+    _click_channel_pixel(qtbot, panel, 0, 3)
+    field = panel.field.field
+    assert (field.node, field.y, field.x) == (NODE, 3, 0)
+    expected = unit_box(build_named_graph(MODEL).node(NODE), 3, 0, (28, 28))
+    assert field.box == expected
+    tracer = panel.field
+    box = tracer.box_item.rect()
+    assert (box.left(), box.top(), box.width()) == (expected.left, expected.top, expected.size[1])
+    assert tracer.box_item.isVisible() and tracer.inside_item.isVisible()
+    inside = tracer.inside_item.rect()
+    assert inside.left() == 0  # clipped at the image's left border; the rest is padding
+    # The effective field is painted over the input: the picture differs from the plain input.
+    shown = panel.predictions_box.input_pane.item.image
+    assert shown.shape[:2] == (28, 28) and not np.array_equal(shown[:, :, 0], field.display)
+    text = tracer.label.text()
+    assert "field 25 px" in text and "stride 4" in text and "padding" in text
+
+
+def test_upstream_node_outlines_the_units_region_and_clear_removes_it(qtbot, qt_warnings, panel):
+    _click_channel_pixel(qtbot, panel, 2, 2)
+    assert panel.field.unit_item.isVisible()
+    panel.show_node("layer1_0_conv1")
+    qtbot.waitUntil(lambda: panel.settled and panel.current_node == "layer1_0_conv1", timeout=30_000)
+    region = panel.field.region
+    assert region is not None and panel.field.unit_item.isVisible()
+    rect = panel.field.unit_item.rect()
+    top, left, bottom, right = region.clipped
+    assert (rect.top(), rect.left(), rect.height()) == (top, left, bottom - top + 1)
+    qtbot.mouseClick(panel.field.clear_button, Qt.MouseButton.LeftButton)
+    assert panel.field.field is None
+    assert not panel.field.box_item.isVisible() and not panel.field.unit_item.isVisible()
+
+
+def test_mosaic_click_traces_that_channels_unit_and_a_new_image_forgets_it(qtbot, qt_warnings, panel):
+    mosaic = panel.view_state.mosaic
+    ox, oy = mosaic.channel_origin(1)
+    pos = panel.maps.pane.widget_pos_of_pixel(ox + 4.5, oy + 1.5)
+    qtbot.mouseClick(panel.maps.pane.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: panel.field.field is not None and not panel.field.busy, timeout=20_000)
+    assert (panel.field.field.channel, panel.field.field.y, panel.field.field.x) == (1, 1, 4)
+    panel.session.set_image(None)
+    assert panel.field.field is None and not panel.field.box_item.isVisible()
