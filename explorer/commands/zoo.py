@@ -76,7 +76,8 @@ def run_train(args: argparse.Namespace) -> int:
     from explorer.models import count_parameters, get_model
     from explorer.models import shipped
     from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, load_fashion_mnist, make_config
-    from explorer.train.engine import keep_freed_memory, resolve_device
+    from explorer.train import keep_freed_memory
+    from explorer.train.recipe import resolve_device
     from explorer.train.recipes import ZOO_EPOCHS, ZOO_EXCLUDED, zoo_recipe
 
     models = args.models or list(ZOO_EPOCHS)

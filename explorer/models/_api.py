@@ -144,7 +144,6 @@ def small_form_of(reference_name: str) -> str | None:
     A small form names its reference in ``small_of``; a variant (``googlenet_tv``) falls back
     to the small form of the model it departs from. A small form is its own small form.
     """
-    _ensure_loaded()
     info = _REGISTRY.get(reference_name)
     if info is None:
         return None

@@ -40,16 +40,6 @@ def new_seed(avoid: int | None = None) -> int:
             return seed
 
 
-def small_form_of(name: str) -> str | None:
-    """The small (Fashion-MNIST) form that keeps ``name``'s topology, if one is registered."""
-    from explorer.models import get_model_info, list_models
-
-    for other in list_models():
-        if get_model_info(other).small_of == name:
-            return other
-    return None
-
-
 def default_weights(name: str) -> WeightsChoice:
     """What ``name`` runs with until the user picks something else.
 
@@ -161,7 +151,7 @@ def _build_run_epoch(name: str, choice: WeightsChoice):
     payload = load_checkpoint(choice.path)
     if payload["model_name"] != name:
         raise ModelError(f"{Path(choice.path).name} holds {payload['model_name']}, not {name}")
-    model, _info = build_model(TrainConfig.from_dict(dict(payload["config"])))
+    model, _info = build_model(TrainConfig.from_dict({**payload["config"], "model": name}))
     store = SnapshotStore(snapshot_folder(choice.path))
     if choice.epoch is not None and choice.epoch != payload["epoch"] and choice.epoch in store.weight_epochs():
         store.load_weights(choice.epoch, model)

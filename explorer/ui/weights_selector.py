@@ -14,7 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
 
-from explorer.models.choices import available_weights, new_seed, small_form_of
+from explorer.models import small_form_of
+from explorer.models.choices import available_weights, new_seed
 from explorer.session import Session, TrainingRun, WeightsChoice
 from explorer.ui.subscriptions import Subscriptions
 

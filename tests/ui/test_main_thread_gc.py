@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from explorer.ui.main_thread_gc import collect_on_main_thread
@@ -26,14 +27,17 @@ def test_garbage_with_qt_wrappers_is_collected_on_the_gui_thread_only(qtbot):
 
     Cycle()
 
+    kept: list = []
+
     def allocate_in_a_thread() -> None:
-        # Enough allocations to cross every threshold: automatic gc would collect here.
-        junk = [[i] for i in range(200_000)]
-        del junk
+        # Enough live allocations to cross gen 0's threshold: automatic gc would collect here.
+        kept.extend([i] for i in range(200_000))
 
     thread = threading.Thread(target=allocate_in_a_thread, name="worker")
     thread.start()
     thread.join()
     assert collected_in == []
-    qtbot.waitUntil(lambda: bool(collected_in), timeout=5000)  # the collector's timer did it
+    timer = collector.findChild(QTimer)
+    assert timer is not None and timer.isActive()
+    collector.collect_due()  # what its timer does on the GUI thread
     assert collected_in == ["MainThread"]

@@ -86,7 +86,7 @@ def test_window_loads_zoo_and_shows_model(window, qtbot):
     assert window._device_label.text().startswith("Device: ")
     assert "LeNet" in window.windowTitle()
     assert window.feature_panel.stepper is not None
-    assert window.feature_panel.weights_selector.combo.currentText().startswith("random (seed ")
+    assert window.feature_panel.weights_selector.combo.currentText().startswith("Fashion-MNIST, shipped: test 0.")
 
 
 def test_graph_click_runs_feature_maps_to_node(window, qtbot):
@@ -147,7 +147,7 @@ def test_run_weights_come_back_after_switching_and_relaunching(window, qtbot, tm
     assert window.feature_panel.predictions_box.note.text() == ""  # no "untrained" warning
     assert torch.equal(first_weight(window), next(trained.parameters()))
 
-    pick(qtbot, window, "alexnet_small")
+    pick(qtbot, window, "resnet101_small")  # ships no trained weights: random, said so
     settle(qtbot, window)
     assert window.feature_panel.predictions_box.note.text().startswith("untrained weights")
     pick(qtbot, window, "lenet_small")
