@@ -50,3 +50,38 @@ def hover():
         QApplication.sendEvent(widget, event)
 
     return move
+
+
+@pytest.fixture
+def feature_panel(qtbot):
+    """``feature_panel(model, weights, data_root, node=None)``: a shown FeatureMapPanel on its
+    own session, holding ``model`` built with torch's seed 0, settled (at ``node`` if given);
+    every panel made is stopped at the end."""
+    import torch
+
+    from explorer.models import get_model
+    from explorer.session import Session
+    from explorer.ui.feature_panel import FeatureMapPanel
+
+    panels = []
+
+    def make(model: str, weights, data_root, node: str | None = None):
+        session = Session()
+        widget = FeatureMapPanel(session, device="cpu", data_root=data_root)
+        qtbot.addWidget(widget)
+        widget.resize(1000, 700)
+        widget.show()
+        panels.append(widget)
+        torch.manual_seed(0)
+        with qtbot.waitSignal(widget.view_updated, timeout=30_000):
+            session.set_model(model, weights)
+            assert session.set_module(model, weights, get_model(model))
+        qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
+        if node is not None:
+            widget.show_node(node)
+            qtbot.waitUntil(lambda: widget.settled and widget.current_node == node, timeout=30_000)
+        return widget
+
+    yield make
+    for widget in panels:
+        widget.stop()

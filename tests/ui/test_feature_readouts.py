@@ -10,28 +10,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from explorer.activations.predictions import FASHION_MNIST_CLASSES
-from explorer.models import get_model
-from explorer.session import Session, WeightsChoice
-from explorer.ui.feature_panel import FeatureMapPanel
+from explorer.session import WeightsChoice
 
 MODEL = "lenet5_small"
 RANDOM = WeightsChoice("random", seed=3)
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    session = Session()
-    widget = FeatureMapPanel(session, device="cpu", data_root=tmp_path / "no-data")
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.show()
-    torch.manual_seed(0)
-    with qtbot.waitSignal(widget.view_updated, timeout=30_000):
-        session.set_model(MODEL, RANDOM)
-        assert session.set_module(MODEL, RANDOM, get_model(MODEL))
-    qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
-    yield widget
-    widget.stop()
+def panel(feature_panel, tmp_path):
+    return feature_panel(MODEL, RANDOM, tmp_path / "no-data")
 
 
 def _go(qtbot, panel, index: int) -> None:

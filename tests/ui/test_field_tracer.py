@@ -9,9 +9,7 @@ from PySide6.QtCore import Qt
 
 from explorer.explain.receptive_field import unit_box
 from explorer.graph import build_named_graph
-from explorer.models import get_model
-from explorer.session import Session, WeightsChoice
-from explorer.ui.feature_panel import FeatureMapPanel
+from explorer.session import WeightsChoice
 
 MODEL = "resnet18_small"
 NODE = "layer2_0_conv1"  # 7x7 map, field 25 px, stride 4
@@ -19,20 +17,8 @@ RANDOM = WeightsChoice("random", seed=1)
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path):
-    session = Session()
-    widget = FeatureMapPanel(session, device="cpu", data_root=tmp_path / "no-data")
-    qtbot.addWidget(widget)
-    widget.resize(1000, 700)
-    widget.show()
-    with qtbot.waitSignal(widget.view_updated, timeout=30_000):
-        session.set_model(MODEL, RANDOM)
-        assert session.set_module(MODEL, RANDOM, get_model(MODEL))
-    qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
-    widget.show_node(NODE)
-    qtbot.waitUntil(lambda: widget.settled and widget.current_node == NODE, timeout=30_000)
-    yield widget
-    widget.stop()
+def panel(feature_panel, tmp_path):
+    return feature_panel(MODEL, RANDOM, tmp_path / "no-data", node=NODE)
 
 
 def _click_channel_pixel(qtbot, panel, x: int, y: int) -> None:

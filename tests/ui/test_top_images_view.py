@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import Qt
 
-from explorer.models import get_model
-from explorer.session import Session, WeightsChoice
-from explorer.ui.feature_panel import FeatureMapPanel
+from explorer.session import WeightsChoice
 
 MODEL = "lenet5_small"
 
 
 @pytest.fixture
-def make_panel(qtbot, fashion_root, tmp_path):
-    panels = []
-
-    def make(weights: WeightsChoice):
-        session = Session()
-        widget = FeatureMapPanel(session, device="cpu", data_root=fashion_root)
-        qtbot.addWidget(widget)
-        widget.resize(1000, 700)
-        widget.show()
-        torch.manual_seed(0)
-        with qtbot.waitSignal(widget.view_updated, timeout=30_000):
-            session.set_model(MODEL, weights)
-            assert session.set_module(MODEL, weights, get_model(MODEL))
-        qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
-        panels.append(widget)
-        return widget
-
-    yield make
-    for widget in panels:
-        widget.stop()
+def make_panel(feature_panel, fashion_root):
+    return lambda weights: feature_panel(MODEL, weights, fashion_root)
 
 
 def _open_tab(qtbot, panel):
