@@ -77,6 +77,16 @@ def load_sample(name: str | None = None) -> LoadedImage:
     return loaded
 
 
+def load_input(spec: str) -> LoadedImage:
+    """The image a CLI argument names: ``sample``, ``sample:NAME`` (unless a file has that
+    name) or a path to an image file."""
+    if spec == "sample":
+        return load_sample()
+    if spec.startswith("sample:") and not Path(spec).exists():
+        return load_sample(spec.split(":", 1)[1])
+    return load_image(spec)
+
+
 def _fashion_file(raw: Path, stem: str) -> Path | None:
     for candidate in (raw / stem, raw / f"{stem}.gz"):
         try:

@@ -68,10 +68,10 @@ def _write_png(maps: list, path: str) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from explorer.commands.inspect import _load_input
+    from explorer.activations.samples import load_input
     from explorer.compare import compare, load_subject
 
-    image = _load_input(args.image).image
+    image = load_input(args.image).image
     result = compare(load_subject(args.a), load_subject(args.b), image)
     maps = result.pop("maps")
     if args.out:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from explorer.errors import UserError
 
@@ -49,10 +48,7 @@ def load_model(name: str, weights: str | None) -> tuple[object, bool, list[str]]
     info = get_model_info(name)
     notices: list[str] = []
     if weights == "shipped":
-        try:
-            from explorer.models.shipped import load_shipped
-        except ImportError:  # the module that ships trained weights is not in this build
-            raise UserError("no shipped weights in this installation; use --weights FILE") from None
+        from explorer.models.shipped import load_shipped
 
         model = get_model(name)
         load_shipped(model, name)
@@ -72,17 +68,6 @@ def load_model(name: str, weights: str | None) -> tuple[object, bool, list[str]]
         model, trained = get_model(name), False
     model.eval()
     return model, trained, notices
-
-
-def _load_input(spec: str):
-    from explorer.activations.images import load_image
-    from explorer.activations.samples import load_sample
-
-    if spec == "sample":
-        return load_sample()
-    if spec.startswith("sample:") and not Path(spec).exists():
-        return load_sample(spec.split(":", 1)[1])
-    return load_image(spec)
 
 
 def write_overlay(display, values, path: str, opacity: float) -> list[int]:
@@ -116,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--opacity must be between 0 and 1, got {args.opacity}")
     info = get_model_info(args.name)
     model, trained, notices = load_model(args.name, args.weights)
-    loaded = _load_input(args.image)
+    from explorer.activations.samples import load_input
+
+    loaded = load_input(args.image)
     prepared = preprocess(loaded.image, info)
     notices += list(loaded.notices) + prepared.notices
     graph = build_graph(model, info.input_shape, name=args.name)

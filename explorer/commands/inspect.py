@@ -43,17 +43,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _load_input(spec: str):
-    from explorer.activations.images import load_image
-    from explorer.activations.samples import load_sample
-
-    if spec == "sample":
-        return load_sample()
-    if spec.startswith("sample:") and not Path(spec).exists():
-        return load_sample(spec.split(":", 1)[1])
-    return load_image(spec)
-
-
 def _load_weights(model, path: str) -> None:
     try:
         from explorer.models.weights import load_state_dict_file
@@ -115,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from explorer.models import get_model, get_model_info
 
     info = get_model_info(args.name)
-    loaded = _load_input(args.image)
+    from explorer.activations.samples import load_input
+
+    loaded = load_input(args.image)
     device = choose_device(args.device)
     notices = list(loaded.notices)
     trained = False
