@@ -45,7 +45,11 @@ class LatestJob(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None or self._waiting is not None
+        """True while an answer is still to come: a waiting request, or the running one's.
+
+        A worker whose answer was delivered (or dropped) may still be unwinding its thread;
+        that is not "busy" to a view, which has its result already."""
+        return self._waiting is not None or (self._worker is not None and self._running == self.number)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> int:
         """Run ``function(*args)`` as soon as the running request ends; returns its number."""
@@ -92,14 +96,16 @@ class LatestJob(QObject):
             self.progress.emit(self._running, value)
 
     def _on_returned(self, value: Any) -> None:
-        if self._running == self.number:
-            self.done.emit(self._running, value)
+        number, self._running = self._running, -1  # answered: no longer busy
+        if number == self.number:
+            self.done.emit(number, value)
 
     def _on_errored(self, exc: Exception) -> None:
-        if self._running != self.number:
+        number, self._running = self._running, -1
+        if number != self.number:
             return
         text = str(exc) if isinstance(exc, UserError) else f"{self.name} failed: {type(exc).__name__}: {exc}"
-        self.failed.emit(self._running, (text.splitlines() or [type(exc).__name__])[0])
+        self.failed.emit(number, (text.splitlines() or [type(exc).__name__])[0])
 
     def _on_finished(self) -> None:
         self._worker = None
