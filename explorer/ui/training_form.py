@@ -30,6 +30,9 @@ from explorer.train import PRESET_DESCRIPTIONS, PRESETS, TrainConfig, builder_op
 from explorer.train import config as train_config
 from explorer.train.config import DEVICES, OPTIMIZERS, SCHEDULES
 
+#: The first entry: the model's own recipe (``make_config`` with no preset).
+OWN_RECIPE = "model's recipe"
+#: Shown once a field was edited by hand: neither a preset nor the model's recipe any more.
 CUSTOM = "custom"
 # Fields a preset or a model's recipe does not decide: where and on how much data to train.
 MACHINE_FIELDS = ("device", "subset", "amp", "channels_last")
@@ -92,10 +95,15 @@ class TrainingForm(QGroupBox):
         form.addRow("Model", self._model_label)
 
         self._preset = QComboBox(objectName="preset")
-        self._preset.addItem(CUSTOM)
-        for name in PRESETS:
+        descriptions = {
+            OWN_RECIPE: "the recipe this model's family learns with (explorer/train/recipes.py), "
+            "as `cnn-explorer train NAME` uses it",
+            **PRESET_DESCRIPTIONS,
+            CUSTOM: "a recipe edited by hand",
+        }
+        for name in (OWN_RECIPE, *PRESETS, CUSTOM):
             self._preset.addItem(name)
-            self._preset.setItemData(self._preset.count() - 1, PRESET_DESCRIPTIONS.get(name, ""),
+            self._preset.setItemData(self._preset.count() - 1, descriptions.get(name, ""),
                                      Qt.ItemDataRole.ToolTipRole)
         self._preset.currentTextChanged.connect(self._on_preset_chosen)
         form.addRow("Preset", self._preset)
@@ -140,7 +148,7 @@ class TrainingForm(QGroupBox):
         form.addRow("Aux loss weight", self._aux_weight)
         self._xavier = QCheckBox("Xavier init")
         self._normalize = QCheckBox("normalise input")
-        form.addRow("Start", _row(self._xavier, self._normalize))
+        form.addRow("Init / input", _row(self._xavier, self._normalize))
         self._seed = _spin(0, 2**31 - 1)
         self._subset = _spin(0, 60000, 1000)
         self._subset.setSpecialValueText("all")
@@ -205,15 +213,25 @@ class TrainingForm(QGroupBox):
             self._show(self._config)
             return
         chosen = self._preset.currentText()
-        if chosen != CUSTOM and preset(chosen).get("model", model) != model:
-            self._set_preset(CUSTOM)
-            chosen = CUSTOM
+        if chosen not in PRESETS or preset(chosen).get("model", model) != model:
+            # Edits and presets made for another model do not carry over: the new model
+            # starts from its own recipe.
+            self._set_preset(OWN_RECIPE)
+            chosen = OWN_RECIPE
         self._trainable = True
         self.set_config(self._recipe(chosen, model))
 
-    def _recipe(self, preset_name: str, model: str) -> TrainConfig:
-        machine = {field: getattr(self._config, field) for field in MACHINE_FIELDS}
-        return make_config(None if preset_name == CUSTOM else preset_name, model=model, **machine)
+    def _recipe(self, preset_name: str, model: str, machine_of: TrainConfig | None = None) -> TrainConfig:
+        machine = {field: getattr(machine_of or self._config, field) for field in MACHINE_FIELDS}
+        return make_config(preset_name if preset_name in PRESETS else None, model=model, **machine)
+
+    def _name_of(self, config: TrainConfig) -> str:
+        """The combo entry ``config`` is exactly (the chosen one first), else custom."""
+        current = self._preset.currentText()
+        for name in dict.fromkeys((current, OWN_RECIPE, *PRESETS)):
+            if name != CUSTOM and self._recipe(name, config.model, config) == config:
+                return name
+        return CUSTOM
 
     # ----- the config --------------------------------------------------------------------
 
@@ -229,7 +247,7 @@ class TrainingForm(QGroupBox):
         self._config = config.replace()
         self._trainable = True
         self._show(config)
-        self._update_fit()
+        self._set_preset(self._name_of(config))  # a run's config may be a preset, or edited
         if config.model != previous:
             self.model_changed.emit(config.model)
 
@@ -338,8 +356,11 @@ class TrainingForm(QGroupBox):
         self._update_fit()
 
     def _on_preset_chosen(self, name: str) -> None:
-        if name == CUSTOM:
+        if name == CUSTOM:  # nothing to apply: the values on screen are the custom recipe
             self._update_fit()
+            return
+        if name == OWN_RECIPE:
+            self.set_config(self._recipe(OWN_RECIPE, self._config.model))
             return
         model = preset(name).get("model") or self._config.model
         self.set_config(self._recipe(name, model))
@@ -348,10 +369,7 @@ class TrainingForm(QGroupBox):
 
     def _update_fit(self) -> None:
         """Say before a run starts when the chosen preset does not suit the model."""
-        # explorer.train.config.preset_fit arrives with the per-model recipes; until it is
-        # there no preset is known not to fit.
-        fit = getattr(train_config, "preset_fit", None)
         chosen = self._preset.currentText()
-        text = fit(chosen, self._config.model) if fit is not None and chosen != CUSTOM and self._trainable else None
+        text = train_config.preset_fit(chosen, self._config.model) if chosen in PRESETS and self._trainable else None
         self._fit.setText(text or "")
         self._fit.setVisible(bool(text))

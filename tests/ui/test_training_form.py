@@ -116,8 +116,31 @@ def test_a_preset_stays_chosen_across_models_that_it_fits(panel, session, qtbot)
     assert combo.currentText() == "quick" and panel.config() == make_config("quick", model="alexnet_small")
     choose(qtbot, combo, "textbook-lenet")  # names its own model
     assert panel.training_model == "lenet"
-    session.set_model("resnet18_small")
-    assert combo.currentText() == "custom" and panel.config() == make_config(model="resnet18_small")
+    session.set_model("resnet18_small")  # the preset was made for another model: its own recipe
+    assert combo.currentText() == "model's recipe" and panel.config() == make_config(model="resnet18_small")
+
+
+def test_the_form_names_the_models_own_recipe_and_restores_it_after_edits(panel, session, qtbot):
+    combo = panel.findChild(QComboBox, "preset")
+    assert combo.currentText() == "model's recipe"  # not "custom": nothing was edited
+    epochs = panel.findChild(QSpinBox, "epochs")
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "3")
+    assert combo.currentText() == "custom" and panel.config().epochs == 3
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)
+    combo.setFocus()
+    qtbot.keyClicks(combo, "model")  # keyboard search (a space would open the popup)
+    assert panel.config() == make_config(model="lenet_small") and combo.currentText() == "model's recipe"
+
+
+def test_a_config_set_from_a_run_is_named_by_what_it_is(panel, session):
+    combo = panel.findChild(QComboBox, "preset")
+    panel.set_config(make_config("strong", model="resnet18_small"))
+    assert combo.currentText() == "strong"
+    panel.set_config(make_config(model="alexnet_small"))
+    assert combo.currentText() == "model's recipe"
+    panel.set_config(make_config(model="alexnet_small").replace(lr=0.0123))
+    assert combo.currentText() == "custom"
 
 
 def test_preset_fit_warning_shows_before_a_run(panel, qtbot, monkeypatch):
