@@ -9,7 +9,9 @@ without a limit; a pair the preset does not suit (``preset_fit``) is skipped wit
 line, since training it would only show chance.
 
 Every pair trains from the same seed on the same preloaded data, on the CPU unless
-``device`` says otherwise. ``quick`` keeps the default recipe on two models.
+``device`` says otherwise. ``quick`` keeps the default recipe on two models. ``subset``
+trains and tests on the first N images of each split (the preset table on a CPU budget);
+the floors are checked only on the whole set.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def run(
     presets: list[str] | None = None,
     epochs: int | None = None,
     device: str = "cpu",
+    subset: int | None = None,
 ) -> dict:
     """Run the recipe benchmark; see the module docstring."""
     from explorer.bench.train import machine_state
@@ -129,7 +132,7 @@ def run(
         note = f"no Fashion-MNIST in {raw_folder(root)}"
         result["checks"] = [_check(f"{p}/{m}", None, None, note=note) for p, m in chosen]
         return result
-    data = load_fashion_mnist(root, device, val_fraction=0.1, seed=0)
+    data = load_fashion_mnist(root, device, val_fraction=0.1, seed=0, subset=subset)
     result.update(train_images=len(data.train_labels), test_images=len(data.test_labels), torch=torch.__version__)
     checks = []
     table: dict[str, dict[str, Any]] = {}
@@ -141,7 +144,7 @@ def run(
             continue
         measured = train_pair(data, preset_name, model, epochs, device)
         # The floors are for five epochs of the default recipe; other runs are reported only.
-        limited = preset_name == DEFAULT and measured["epochs"] == DEFAULT_EPOCHS
+        limited = preset_name == DEFAULT and measured["epochs"] == DEFAULT_EPOCHS and subset is None
         checks.append(_check(name, measured["test_acc"], floor(model) if limited else None, **measured))
         family = get_model_info(model).family
         table.setdefault(preset_name, {}).setdefault(family, {})[model] = {

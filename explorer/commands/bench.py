@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     recipes.add_argument("--presets", nargs="+", metavar="NAME", help="'default' (each model's own recipe) and/or preset names")
     recipes.add_argument("--epochs", type=int, metavar="N", help="override the epochs (floors apply only at 5)")
     recipes.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
+    recipes.add_argument("--subset", type=int, metavar="N",
+                         help="train and test on the first N images of each split (floors need the whole set)")
     p.set_defaults(run=run)
 
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"running bench {suite} ...", file=sys.stderr)
         if suite in LONG_SUITES:
             results.append(module.run(quick=args.quick, data_dir=args.data_dir, models=args.models,
-                                      presets=args.presets, epochs=args.epochs))
+                                      presets=args.presets, epochs=args.epochs, subset=args.subset))
         else:
             results.append(module.run(quick=args.quick))
     payload = results[0] if len(results) == 1 else {"suites": results}

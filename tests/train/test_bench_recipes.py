@@ -61,3 +61,12 @@ def test_floor_applies_at_five_epochs(tiny_fashion_root, monkeypatch):
 def test_missing_data_reports_skips(tmp_path):
     result = recipes.run(quick=True, data_dir=str(tmp_path))
     assert result["checks"] and all(c["passed"] is None and "no Fashion-MNIST" in c["note"] for c in result["checks"])
+
+
+def test_subset_trains_and_tests_on_fewer_images_and_checks_no_floor(tiny_fashion_root, monkeypatch):
+    monkeypatch.setattr(recipes, "train_pair", lambda data, p, m, e, d: {
+        "test_acc": 0.9, "train_acc": 0.9, "seconds": 1.0, "epochs": 5, "status": "completed", "note": "", "recipe": {}})
+    whole = recipes.run(data_dir=str(tiny_fashion_root), models=["lenet_small"], presets=["default"])
+    part = recipes.run(data_dir=str(tiny_fashion_root), models=["lenet_small"], presets=["default"], subset=50)
+    assert part["test_images"] == 50 < whole["test_images"] and part["train_images"] < whole["train_images"]
+    assert whole["checks"][0]["passed"] is True and part["checks"][0]["limit"] is None
