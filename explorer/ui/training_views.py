@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 EMPTY_CONFUSION = "Confusion matrix (test): shown after the first epoch"
@@ -23,11 +23,17 @@ class ConfusionMatrixView(QWidget):
 
     Cells are shaded by the share of the row (so every class reads alike however many
     test images it has); the diagonal is shaded in a second colour.
+
+    Signals:
+        cell_clicked(int, int): a click on a cell (true class, predicted class).
     """
+
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._matrix: np.ndarray | None = None
+        self._grid: tuple[int, int, int] | None = None  # left, top, cell size of the last paint
         self._title = EMPTY_CONFUSION
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -53,6 +59,37 @@ class ConfusionMatrixView(QWidget):
     def title(self) -> str:
         return self._title
 
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.update()
+
+    def cell_center(self, true_class: int, predicted: int) -> QPoint:
+        """Where cell (true, predicted) is drawn (a shown widget has been painted)."""
+        left, top, cell = self._grid or self._layout()
+        return QPoint(left + predicted * cell + cell // 2, top + true_class * cell + cell // 2)
+
+    def _layout(self) -> tuple[int, int, int]:
+        """Left, top and cell size of the grid at the current size and font."""
+        metrics = self.fontMetrics()
+        title_h = metrics.height() + 6
+        label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
+        axis_h = metrics.height() + 4
+        avail_w = self.width() - label_w - 4
+        avail_h = self.height() - title_h - axis_h * 2 - 4
+        cell = max(8, min(avail_w, avail_h) // 10)
+        return label_w + max(0, (avail_w - cell * 10) // 2), title_h + axis_h, cell
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._matrix is None or event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        left, top, cell = self._layout()
+        pos = event.position().toPoint()
+        col, row = (pos.x() - left) // cell, (pos.y() - top) // cell
+        if 0 <= row < 10 and 0 <= col < 10 and pos.x() >= left and pos.y() >= top:
+            self.cell_clicked.emit(int(row), int(col))
+        event.accept()
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
@@ -71,11 +108,8 @@ class ConfusionMatrixView(QWidget):
 
         label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
         axis_h = metrics.height() + 4
-        avail_w = self.width() - label_w - 4
-        avail_h = self.height() - title_h - axis_h * 2 - 4
-        cell = max(8, min(avail_w, avail_h) // 10)
-        left = label_w + max(0, (avail_w - cell * 10) // 2)
-        top = title_h + axis_h
+        left, top, cell = self._layout()
+        self._grid = (left, top, cell)
 
         rows = self._matrix.sum(axis=1, keepdims=True).clip(min=1)
         share = self._matrix / rows
@@ -135,8 +169,10 @@ class MisclassifiedGrid(QWidget):
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None) -> None:
-        """Show uint8 images (K, 28, 28) with their predicted and true labels."""
+    def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None,
+                  title: str | None = None) -> None:
+        """Show uint8 images (K, 28, 28) with their predicted and true labels (``title``:
+        another heading than the misclassified images')."""
         images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
         self._images = []
         for img in images:
@@ -149,7 +185,7 @@ class MisclassifiedGrid(QWidget):
             f"Misclassified test images, epoch {epoch} (first {shown}): predicted / true"
             if shown
             else f"No misclassified test images after epoch {epoch}"
-        )
+        ) if title is None else title
         self.update()
 
     def clear(self, title: str = "") -> None:
