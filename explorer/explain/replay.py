@@ -99,6 +99,18 @@ class EpochReplay:
         Raises:
             UserError: that epoch's weights were not kept, or the file is not a snapshot.
         """
+        # One intra-op thread for this pass (restored after; with OpenMP the setting is the
+        # calling thread's own): a batch of one small image gains little from more, and on
+        # a busy 2-core machine two threads spin-waiting on each other took 1.8-2.6 s per
+        # frame where one took 25-100 ms.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._frame(epoch, image, node, colormap, scale)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _frame(self, epoch: int, image: LoadedImage, node: str | None, colormap: str, scale: str) -> EpochFrame:
         if epoch != self.epoch:
             self.epoch = None  # a failed load leaves the module half-written
             with torch.no_grad():

@@ -28,9 +28,10 @@ from explorer.ui.training_runs import RUN_STATES, weights_of
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 # (header, key): key names what ``_cell`` shows.
 COLUMNS = (
-    ("Name", "name"), ("Model", "model"), ("Status", "status"), ("Epochs", "epochs"), ("Optimizer", "optimizer"),
-    ("LR", "lr"), ("Batch", "batch_size"), ("Schedule", "schedule"), ("Train acc", "train_acc"),
-    ("Test acc", "test_acc"), ("Best test", "best_test_acc"), ("Snapshots MB", "snapshot_mb"), ("Started", "started"),
+    ("Name", "name"), ("Model", "model"), ("Status", "status"), ("Epochs", "epochs"), ("Test acc", "test_acc"),
+    ("Train acc", "train_acc"), ("Best test", "best_test_acc"), ("Snapshots MB", "snapshot_mb"),
+    ("Optimizer", "optimizer"), ("LR", "lr"), ("Batch", "batch_size"), ("Schedule", "schedule"),
+    ("Started", "started"),
 )
 NAME = 0
 STATUS = 2
@@ -110,7 +111,7 @@ class RunsModel(QAbstractTableModel):
         value = self._cell(record, key)
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             if key == "name" and role == Qt.ItemDataRole.DisplayRole and not value:
-                return f"({record.run_id})"
+                return record.run_id
             if isinstance(value, float):
                 return f"{value:.1f}" if key == "snapshot_mb" else f"{value:.3f}" if key.endswith("acc") else f"{value:g}"
             return "" if value is None else str(value)
@@ -120,6 +121,8 @@ class RunsModel(QAbstractTableModel):
             return value if isinstance(value, (int, float)) else -1.0 if key.endswith("acc") else str(value or "")
         if role == Qt.ItemDataRole.UserRole:
             return record.run_id
+        if index.column() == NAME and role == Qt.ItemDataRole.ForegroundRole and not record.name:
+            return QColor("#7f7f7f")  # the run id stands in until the run is named
         if index.column() == STATUS and role == Qt.ItemDataRole.ForegroundRole:
             return QColor(STATUS_COLORS.get(str(value), "#000000"))
         if index.column() == STATUS and role == Qt.ItemDataRole.FontRole:
@@ -188,8 +191,12 @@ class RunsTable(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                    | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Run ids are long: the name column is sized by hand (its tooltip has the id).
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(NAME, self.fontMetrics().horizontalAdvance("20261130-154849-resnet18_small") + 12)
+        header.setStretchLastSection(True)
         self.table.setToolTip("Select runs to overlay their test accuracy; double-click a name to rename it")
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)

@@ -81,7 +81,8 @@ class TimeMachineView(QWidget):
         self._test_images: Any = None
         self.cell: tuple[int, int] | None = None
         self.cell_indices: list[int] = []
-        self.last_redraw_ms: float | None = None
+        self.last_redraw_ms: float | None = None  # asked -> maps, kernels and top-5 drawn
+        self.last_frame_epoch: int | None = None
         self._asked_at = 0.0
         self._name = ""
         self._loader = LatestJob("time machine load", self)
@@ -158,6 +159,7 @@ class TimeMachineView(QWidget):
         body.addWidget(self.history)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 2)
+        body.setSizes([800, 420])
         column.addWidget(body, 1)
 
     # ----- which run ---------------------------------------------------------------------
@@ -201,16 +203,22 @@ class TimeMachineView(QWidget):
         self.slider.setEnabled(False)
         self.open_button.setEnabled(False)
         self.history.clear()
+        self.last_frame_epoch = None
         self.maps.set_rgba(None)
         self.kernels.set_rgba(None)
         self.top5.clear()
         self.confusion.clear("Confusion matrix (test) at the scrubbed epoch")
         self._clear_cell()
+        self._name = name or run_id or ""
         if checkpoint is None or not Path(checkpoint).is_file():
             self._loader.cancel()
-            self.title.setText(NO_RUN if checkpoint is None else f"Time machine: {checkpoint} is gone")
+            live = self._session.training
+            if checkpoint is not None and live.active and live.checkpoint == checkpoint:
+                # The run being trained writes its checkpoint at its first epoch.
+                self.title.setText(f"Time machine: {self._name}, waiting for the first epoch…")
+            else:
+                self.title.setText(NO_RUN if checkpoint is None else f"Time machine: {checkpoint} is gone")
             return
-        self._name = name or run_id or ""
         self.title.setText(f"Time machine: {self._name}, loading…")
         self._loader.submit(_load, checkpoint, None)
 
@@ -311,6 +319,7 @@ class TimeMachineView(QWidget):
         if self.cell is not None:
             self.show_cell(*self.cell)
         self.last_redraw_ms = (time.perf_counter() - self._asked_at) * 1000
+        self.last_frame_epoch = frame.epoch
         self.frame_shown.emit(frame.epoch)
 
     # ----- confusion matrix cells --------------------------------------------------------

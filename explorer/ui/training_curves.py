@@ -244,6 +244,10 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self._overlays[run_id] = self.acc_plot.plot(
             list(epochs), list(test_acc), pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
             name=name)
+        # A longer run than the one shown: widen the epoch axis so its curve is not cut off.
+        right = self.acc_plot.viewRange()[0][1]
+        if len(epochs) and max(epochs) + 0.5 > right:
+            self.acc_plot.setXRange(0.5, max(epochs) + 0.5, padding=0)
 
     def remove_overlay(self, run_id: str) -> None:
         curve = self._overlays.pop(run_id, None)
