@@ -12,9 +12,11 @@ Checks (ratios measured in this run):
   test split and on the subset (the records hold the test predictions); at most 50 MB.
 - scrub_ms_max: for every small form, a 1-epoch run on 16 images (so epochs 0 and 1 are
   kept), then the time machine's replay alternating between the two epochs for one test
-  image (load that epoch's fp16 weights, feature maps at the first convolution, its
-  kernels, top-5): the slowest model's median; at most 150 ms. The window adds only
-  putting three finished images on screen.
+  image once the kept epochs are in memory, as the window preloads them (copy the
+  epoch's weights in, feature maps at the first convolution, its kernels, top-5): the
+  slowest model's median; at most 150 ms. The window adds only putting three finished
+  images on screen. ``first_two_frames_ms`` is the cost before anything is cached
+  (tracing and reading two snapshot files).
 - latency_sum_vs_eager: per-node latency sum of ``resnet18_small`` (batch 1, CPU, one
   intra-op thread) over one eager pass, within 15% (0.85-1.15).
 """
@@ -138,20 +140,25 @@ def _scrub(root: Path, quick: bool, folder: Path) -> dict[str, Any]:
     image = FashionTestImages(root).load(0)
     models = list_models("small")
     per_model: dict[str, float] = {}
+    first_visits: dict[str, float] = {}
     for name in models[:4] if quick else models:
         config = TrainConfig(model=name, epochs=1, batch_size=16, lr=0.01, device="cpu")
         _, ckpt = _run(config, data, folder, f"scrub-{name}", True)
         replay = EpochReplay(ckpt)
+        start = time.perf_counter()
         replay.frame(0, image)  # the first frame traces the model: not a scrub
+        replay.frame(1, image)
+        first_visits[name] = round((time.perf_counter() - start) * 1e3, 1)
+        replay.preload()  # as the window does once a run is shown
         times = []
         for k in range(6 if quick else 10):
             start = time.perf_counter()
-            replay.frame((k + 1) % 2, image)
+            replay.frame(k % 2, image)
             times.append((time.perf_counter() - start) * 1e3)
         per_model[name] = round(statistics.median(times), 1)
     slowest = max(per_model, key=per_model.get)
     return _check("scrub_ms_max", per_model[slowest], "ms", 150.0, False, slowest=slowest, per_model_ms=per_model,
-                  models=len(per_model))
+                  models=len(per_model), first_two_frames_ms=first_visits)
 
 
 def run(quick: bool = False, data_dir: str | None = None) -> dict:

@@ -37,12 +37,15 @@ CELL_HINT = "Click a cell of the confusion matrix to see its test images"
 
 
 def _load(checkpoint: str, replay: Any) -> tuple[Any, list[int], dict[int, dict]]:
-    """The run's replay (built when ``replay`` is None), its kept epochs and summaries."""
+    """The run's replay (built when ``replay`` is None), its kept epochs and summaries; the
+    kept epochs' weights are read into memory after, so that scrubbing never waits on a file."""
     from explorer.explain.replay import EpochReplay
 
     if replay is None:
         replay = EpochReplay(checkpoint)
-    return replay, replay.epochs(), replay.store.summaries()
+    epochs, summaries = replay.epochs(), replay.store.summaries()
+    yield replay, epochs, summaries
+    replay.preload()
 
 
 def _replay_epoch(replay: Any, epoch: int, image: Any, node: str | None) -> tuple[Any, dict | None]:
@@ -86,7 +89,7 @@ class TimeMachineView(QWidget):
         self._asked_at = 0.0
         self._name = ""
         self._loader = LatestJob("time machine load", self)
-        self._loader.done.connect(self._on_loaded)
+        self._loader.progress.connect(self._on_loaded)  # yielded before the weights preload
         self._loader.failed.connect(self._on_failed)
         self._frames = LatestJob("time machine replay", self)
         self._frames.done.connect(self._on_frame)
