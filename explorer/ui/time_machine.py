@@ -20,7 +20,17 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun, WeightsChoice
@@ -142,12 +152,19 @@ class TimeMachineView(QWidget):
         self.maps_label.setWordWrap(True)
 
         self.history = LayerHistory()
+        self.history.setMinimumWidth(320)
         self.confusion = ConfusionMatrixView()
-        self.confusion.setMinimumSize(300, 280)
+        self.confusion.setMinimumSize(280, 260)
         self.confusion.cell_clicked.connect(self.show_cell)
         self.cell_images = MisclassifiedGrid()
-        self.cell_images.setMinimumSize(260, 200)
+        self.cell_images.setMinimumSize(200, 200)
+        self.cell_images.fit_height = True
         self.cell_images.clear(CELL_HINT)
+        cell_scroll = QScrollArea()
+        cell_scroll.setWidgetResizable(True)
+        cell_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        cell_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        cell_scroll.setWidget(self.cell_images)
         left = QWidget()
         left_column = QVBoxLayout(left)
         left_column.setContentsMargins(0, 0, 0, 0)
@@ -155,7 +172,7 @@ class TimeMachineView(QWidget):
         left_column.addWidget(self.maps_label)
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.confusion)
-        lower.addWidget(self.cell_images)
+        lower.addWidget(cell_scroll)
         left_column.addWidget(lower, 4)
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)

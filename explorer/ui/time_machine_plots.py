@@ -54,16 +54,18 @@ class LayerHistory(QWidget):
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat.setColorMap(pg.colormap.get(HEAT_COLORS))
         self.heat_plot.addItem(self.heat)
-        self.metric_plot = plot("Gradient norm and weight change", "", 1)
-        legend = self.metric_plot.addLegend(offset=(-5, 5), labelTextColor=text)
-        legend.setBrush(pg.mkBrush(self.palette().color(QPalette.ColorRole.Base)))
+        # The curves' colours name them in the title: a legend box hid the curves.
+        self.metric_plot = plot("<span style='color:#d62728'>mean gradient norm</span> · "
+                                "<span style='color:#1f77b4'>weight change from start</span>", "", 1)
         self._grad = self.metric_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
-                                           symbolBrush="#d62728", name="mean grad norm")
+                                           symbolBrush="#d62728")
         self._change = self.metric_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="s", symbolSize=5,
-                                             symbolBrush="#1f77b4", name="change since start")
-        self.dead_plot = plot("Dead ReLU units (each ReLU module, probe batch)", "fraction", 2)
+                                             symbolBrush="#1f77b4")
+        self.dead_plot = plot("Dead ReLU units", "fraction", 2)
         self.dead_plot.setLabel("bottom", "epoch")
         self.dead_plot.setYRange(0, 1)
+        self.dead_plot.setToolTip("Share of each ReLU module's units that stay at zero for a whole fixed "
+                                  "probe batch of test images, one line per module")
         self._dead: list[pg.PlotDataItem] = []
         self._markers = []
         for item in (self.heat_plot, self.metric_plot, self.dead_plot):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 EMPTY_CONFUSION = "Confusion matrix (test): shown after the first epoch"
@@ -166,8 +166,31 @@ class MisclassifiedGrid(QWidget):
         self._images: list[QImage] = []
         self._captions: list[tuple[str, str]] = []
         self._title = EMPTY_MISTAKES
+        # In a scroll area: grow to hold every image rather than stop at the bottom edge.
+        self.fit_height = False
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def _cell_size(self) -> tuple[int, int, int]:
+        """Title height, cell width and cell height at the current font."""
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
+        metrics = QFontMetrics(small)
+        cell_w = max(self._tile, metrics.horizontalAdvance("Pullover") + 6)
+        return self.fontMetrics().height() + 6, cell_w, self._tile + metrics.height() * 2 + 6
+
+    def _fit(self) -> None:
+        if not self.fit_height:
+            return
+        title_h, cell_w, cell_h = self._cell_size()
+        rows = -(-len(self._images) // max(1, self.width() // cell_w))
+        height = max(200, title_h + rows * cell_h + 4)
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
 
     def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None,
                   title: str | None = None) -> None:
@@ -186,6 +209,7 @@ class MisclassifiedGrid(QWidget):
             if shown
             else f"No misclassified test images after epoch {epoch}"
         ) if title is None else title
+        self._fit()
         self.update()
 
     def clear(self, title: str = "") -> None:
@@ -193,6 +217,7 @@ class MisclassifiedGrid(QWidget):
         self._images = []
         self._captions = []
         self._title = title or EMPTY_MISTAKES
+        self._fit()
         self.update()
 
     @property
