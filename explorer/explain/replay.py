@@ -199,9 +199,9 @@ class HistogramHeat:
 def histogram_heat(summaries: dict[int, dict[str, Any]], layer: str, bins: int = HEAT_BINS) -> HistogramHeat:
     """``layer``'s histograms from each epoch's summaries, re-binned onto one value axis.
 
-    Each epoch recorded its histogram over its own [min, max]; its counts are placed at
-    their bin centres on the common axis, so a column reads as "how many weights had this
-    value at that epoch" (TensorBoard's histogram view, as a heat map).
+    Each epoch recorded its histogram over its own [min, max]; its counts are spread over
+    the common axis, so a column reads as "how many weights had about this value at that
+    epoch" (TensorBoard's histogram view, as a heat map).
     """
     epochs = [e for e in sorted(summaries) if layer in summaries[e].get("layers", {})]
     hists = [summaries[e]["layers"][layer]["histogram"] for e in epochs]
@@ -212,11 +212,15 @@ def histogram_heat(summaries: dict[int, dict[str, Any]], layer: str, bins: int =
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts = np.zeros((len(epochs), bins))
+    common = np.linspace(lo, hi, bins + 1)
     for row, h in enumerate(hists):
         own = np.asarray(h["counts"], dtype=float)
         edges = np.linspace(float(h["min"]), float(h["max"]), len(own) + 1)
-        centres = (edges[:-1] + edges[1:]) / 2
-        counts[row], _ = np.histogram(centres, bins=bins, range=(lo, hi), weights=own)
+        # Spread each bin's count evenly over its width (the cumulative count, linear
+        # inside a bin, read at the common edges): dropping counts at bin centres left
+        # empty stripes wherever an epoch's bins were wider than the common ones.
+        cumulative = np.concatenate([[0.0], np.cumsum(own)])
+        counts[row] = np.diff(np.interp(common, edges, cumulative))
     return HistogramHeat(epochs, counts, lo, hi)
 
 
