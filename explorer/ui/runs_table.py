@@ -14,16 +14,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton, QTableView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.errors import UserError
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
 from explorer.train.runs import export_curves_csv, run_status
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
-from explorer.ui.training_runs import RUN_STATES, weights_of
+from explorer.ui.training_runs import RUN_STATES, TOOLTIP_KEYS, weights_of
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 # (header, key): key names what ``_cell`` shows.
@@ -135,7 +137,8 @@ class RunsModel(QAbstractTableModel):
                 return record.message
             if key == "snapshot_mb":
                 return "disk taken by the time machine's per-epoch snapshots"
-            return f"run {record.run_id}\ncheckpoint: {record.checkpoint or 'none'}"
+            options = "\n".join(f"{k}: {record.config.get(k)}" for k in TOOLTIP_KEYS)
+            return f"run {record.run_id}\n{options}\ncheckpoint: {record.checkpoint or 'none'}"
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -15,22 +15,14 @@ own weights are left alone: "Open epoch in explorer" shows the epoch there on re
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSlider,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSplitter
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun, WeightsChoice
@@ -46,7 +38,7 @@ NO_IMAGE = "Time machine: choose an image in the Explorer tab to replay it throu
 CELL_HINT = "Click a cell of the confusion matrix to see its test images"
 
 
-def _load(checkpoint: str, replay: Any) -> tuple[Any, list[int], dict[int, dict]]:
+def _load(checkpoint: str, replay: Any) -> Iterator[tuple[Any, list[int], dict[int, dict]]]:
     """The run's replay (built when ``replay`` is None), its kept epochs and summaries; the
     kept epochs' weights are read into memory after, so that scrubbing never waits on a file."""
     from explorer.explain.replay import EpochReplay
@@ -242,11 +234,6 @@ class TimeMachineView(QWidget):
         self.title.setText(f"Time machine: {self._name}, loading…")
         self._loader.submit(_load, checkpoint, None)
 
-    def reload(self) -> None:
-        """Read the run's kept epochs and summaries again (a new epoch was saved)."""
-        if self._checkpoint is not None and self._replay is not None:
-            self._loader.submit(_load, self._checkpoint, self._replay)
-
     def _on_loaded(self, _number: int, result: tuple) -> None:
         replay, epochs, summaries = result
         if replay.checkpoint != self._checkpoint:
@@ -285,10 +272,8 @@ class TimeMachineView(QWidget):
     def _on_run_epoch(self, run: TrainingRun, _metrics: Any) -> None:
         if run.checkpoint == self._checkpoint:
             self._newest = max(self._newest, run.epoch)
-            if self._replay is None:
-                self._loader.submit(_load, self._checkpoint, None)
-            else:
-                self.reload()
+            # Read the kept epochs and summaries again (the replay is built on the first).
+            self._loader.submit(_load, self._checkpoint, self._replay)
 
     # ----- scrubbing ---------------------------------------------------------------------
 
@@ -305,7 +290,9 @@ class TimeMachineView(QWidget):
         epoch = self.epoch
         if self._replay is None or epoch is None:
             return
-        image = self._session.image or self._first_test_image()
+        image = self._session.image
+        if image is None and self._test_set() is not None and len(self._test_images):
+            image = self._test_images.load(0)  # until the explorer has an image
         if image is None:
             self.maps_label.setText(NO_IMAGE)
             return
@@ -366,12 +353,6 @@ class TimeMachineView(QWidget):
         n = len(images)
         self.cell_images.set_items(images, [predicted] * n, [true_class] * n, record["epoch"],
                                    title=heading + (f" (first {n})" if n < len(self.cell_indices) else ""))
-
-    def _first_test_image(self) -> Any:
-        """Test image 0 when the explorer has no image yet (None without the data)."""
-        if self._test_set() is None or not len(self._test_images):
-            return None
-        return self._test_images.load(0)
 
     def _test_set(self) -> Any:
         from explorer import settings
