@@ -122,9 +122,9 @@ class EpochReplay:
             self._cache_bytes += size
         return tensors
 
-    def preload(self) -> int:
-        """Read every kept epoch not yet in memory; returns how many are held."""
-        for epoch in self.epochs():
+    def preload(self, epochs: list[int] | None = None) -> int:
+        """Read the kept ``epochs`` (default: all) not yet in memory; returns how many are held."""
+        for epoch in self.epochs() if epochs is None else epochs:
             if epoch not in self._cache and self._cache_bytes < CACHE_MB * 2**20:
                 self._read(epoch)
         return len(self._cache)

@@ -47,7 +47,9 @@ def _load(checkpoint: str, replay: Any) -> Iterator[tuple[Any, list[int], dict[i
         replay = EpochReplay(checkpoint)
     epochs, summaries = replay.epochs(), replay.store.summaries()
     yield replay, epochs, summaries
-    replay.preload()
+    for epoch in epochs:
+        yield None  # where a newer request (another run shown) stops the preload
+        replay.preload([epoch])
 
 
 def _replay_epoch(replay: Any, epoch: int, image: Any, node: str | None) -> tuple[Any, dict | None]:
@@ -222,8 +224,8 @@ class TimeMachineView(QWidget):
         self.confusion.clear("Confusion matrix (test) at the scrubbed epoch")
         self._clear_cell()
         self._name = name or run_id or ""
+        self._loader.cancel()  # stops the previous run's preload
         if checkpoint is None or not Path(checkpoint).is_file():
-            self._loader.cancel()
             live = self._session.training
             if checkpoint is not None and live.active and live.checkpoint == checkpoint:
                 # The run being trained writes its checkpoint at its first epoch.
@@ -234,7 +236,9 @@ class TimeMachineView(QWidget):
         self.title.setText(f"Time machine: {self._name}, loading…")
         self._loader.submit(_load, checkpoint, None)
 
-    def _on_loaded(self, _number: int, result: tuple) -> None:
+    def _on_loaded(self, _number: int, result: tuple | None) -> None:
+        if result is None:
+            return  # preloading
         replay, epochs, summaries = result
         if replay.checkpoint != self._checkpoint:
             return
