@@ -18,8 +18,20 @@ from PySide6.QtWidgets import QGraphicsItem, QWidget
 from explorer.train import BatchMetrics, EpochMetrics
 
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-# Weight of the newest batch in the smoothed loss curve (an exponential moving average).
-SMOOTHING = 0.05
+# TensorBoard's smoothing: the weight of the past in an exponential moving average
+# (0: raw points; the newest batch weighs 1 - SMOOTHING), debiased like TensorBoard's.
+SMOOTHING = 0.95
+
+
+def smooth(values: list[float] | np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of ``values`` (``weight`` of the past)."""
+    out = np.empty(len(values))
+    ema = norm = 0.0
+    for i, value in enumerate(values):
+        ema = weight * ema + (1 - weight) * value
+        norm = weight * norm + (1 - weight)
+        out[i] = ema / norm if norm > 0 else value
+    return out
 
 
 class TrainingCurves(pg.GraphicsLayoutWidget):
@@ -33,6 +45,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self.setMinimumHeight(220)
         self._y_tops: dict[int, float] = {}
         self._overlays: dict[str, pg.PlotDataItem] = {}
+        self.smoothing = SMOOTHING
 
         def plot(title: str, left: str) -> pg.PlotItem:
             item = self.addPlot(title=f"<span style='color:{text.name()}'>{title}</span>")
@@ -121,7 +134,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         """Append a batch's new losses and its learning rate (drawn at the next ``redraw``)."""
         if not m.losses:
             return
-        beta = 1.0 - SMOOTHING
+        beta = self.smoothing
         for k, loss in enumerate(m.losses):
             self._ema = beta * self._ema + (1 - beta) * loss
             self._ema_weight = beta * self._ema_weight + (1 - beta)
@@ -151,12 +164,24 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         if epochs and losses:
             per_epoch = len(losses) / epochs[-1]
             for i, loss in enumerate(losses):
-                self._ema = (1 - SMOOTHING) * self._ema + SMOOTHING * loss
-                self._ema_weight = (1 - SMOOTHING) * self._ema_weight + SMOOTHING
+                self._ema = self.smoothing * self._ema + (1 - self.smoothing) * loss
+                self._ema_weight = self.smoothing * self._ema_weight + (1 - self.smoothing)
                 self._batch_x.append((i + 1) / per_epoch)
                 self._batch_loss.append(loss)
                 self._smooth.append(self._ema / self._ema_weight)
         self._batches_dirty = self._epochs_dirty = True
+        self.redraw()
+
+    def set_smoothing(self, weight: float) -> None:
+        """Smooth the batch loss with another weight (0: raw, 0.999 most). Per-epoch curves
+        stay raw: a handful of points, where a weight meant for batches would flatten them."""
+        self.smoothing = min(max(float(weight), 0.0), 0.999)
+        self._smooth = list(smooth(self._batch_loss, self.smoothing))
+        self._ema, self._ema_weight = 0.0, 0.0
+        for loss in self._batch_loss:  # the running state new batches continue from
+            self._ema = self.smoothing * self._ema + (1 - self.smoothing) * loss
+            self._ema_weight = self.smoothing * self._ema_weight + (1 - self.smoothing)
+        self._batches_dirty = True
         self.redraw()
 
     def redraw(self) -> None:
@@ -217,7 +242,12 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
             return
         color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
         self._overlays[run_id] = self.acc_plot.plot(
-            epochs, test_acc, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine), name=name)
+            list(epochs), list(test_acc), pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
+            name=name)
+        # A longer run than the one shown: widen the epoch axis so its curve is not cut off.
+        right = self.acc_plot.viewRange()[0][1]
+        if len(epochs) and max(epochs) + 0.5 > right:
+            self.acc_plot.setXRange(0.5, max(epochs) + 0.5, padding=0)
 
     def remove_overlay(self, run_id: str) -> None:
         curve = self._overlays.pop(run_id, None)

@@ -15,7 +15,7 @@ import functools
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun
@@ -24,7 +24,9 @@ from explorer.ui.training_controls import RunControls
 from explorer.ui.training_driver import RunDriver
 from explorer.ui.training_form import TrainingForm
 from explorer.ui.training_run_view import RunView, disconnect_all
-from explorer.ui.training_runs import RunList, show_epoch_in_explorer
+from explorer.ui.runs_table import RunsTable
+from explorer.ui.time_machine import TimeMachineView
+from explorer.ui.training_runs import show_epoch_in_explorer
 
 LOADING = "waiting for the first epoch…"
 
@@ -67,7 +69,6 @@ class TrainingPanel(QWidget):
         self.last_epoch: EpochMetrics | None = None
 
         self._form = TrainingForm()
-        self._runs = RunList(session, self._history)
         self._build()
         self._driver = RunDriver(session, self._history, refresh_ms=refresh_ms, in_process=in_process,
                                  download=download, parent=self)
@@ -81,6 +82,7 @@ class TrainingPanel(QWidget):
         self._form.model_changed.connect(self._on_form_model_changed)
         self._form.notice.connect(self._on_notice)
         self._runs.overlay_toggled.connect(self._on_overlay_toggled)
+        self._runs.current_changed.connect(self._on_current_run)
         run = session.training
         self._disconnects = [
             session.model_changed.connect(self._on_explorer_model),
@@ -107,7 +109,7 @@ class TrainingPanel(QWidget):
         self._controls.pause_clicked.connect(self._on_pause_clicked)
         self._controls.stop_clicked.connect(self.stop)
         column.addWidget(self._controls)
-        column.addWidget(self._runs, 1)
+        column.addStretch(1)
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -116,9 +118,15 @@ class TrainingPanel(QWidget):
         scroll.setMinimumWidth(left.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
 
         self._view = RunView(self._session.training)
+        self._runs = RunsTable(self._session, self._history, plots=self._view.curves)
+        self._view.pages.addTab(self._runs, "Runs")
+        self._time_machine = TimeMachineView(self._session, data_dir=self._data_folder)
+        self.pages = QTabWidget(objectName="training_pages")
+        self.pages.addTab(self._view, "Curves and runs")
+        self.pages.addTab(self._time_machine, "Time machine")
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
-        splitter.addWidget(self._view)
+        splitter.addWidget(self.pages)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([scroll.minimumWidth(), 900])
@@ -139,8 +147,14 @@ class TrainingPanel(QWidget):
         return self._view
 
     @property
-    def runs(self) -> RunList:
+    def runs(self) -> RunsTable:
+        """The table of runs (sortable, renamable, overlays, exports)."""
         return self._runs
+
+    @property
+    def time_machine(self) -> TimeMachineView:
+        """The epoch scrubber of the run chosen in the table, or of the run being trained."""
+        return self._time_machine
 
     @property
     def training_model(self) -> str | None:
@@ -157,6 +171,9 @@ class TrainingPanel(QWidget):
     @property
     def data_dir(self) -> str | None:
         """The folder the next run reads Fashion-MNIST from (None: the settings' folder)."""
+        return self._driver.data_dir
+
+    def _data_folder(self) -> str | None:
         return self._driver.data_dir
 
     def set_data_dir(self, folder: str | None) -> None:
@@ -311,6 +328,7 @@ class TrainingPanel(QWidget):
         self.shutdown()
         disconnect_all(self._disconnects)
         self._view.close_view()
+        self._time_machine.close_view()
         super().closeEvent(event)
 
     # ----- the run's events --------------------------------------------------------------
@@ -331,7 +349,7 @@ class TrainingPanel(QWidget):
         self._view.curves.redraw()
         self._view.clear_loading()
         self._controls.end_run()
-        self._runs.refresh(set(self._view.curves.overlays))
+        self._runs.refresh()
         self._update_buttons()
         self.running_changed.emit(False)
 
@@ -342,7 +360,7 @@ class TrainingPanel(QWidget):
             self._controls.show_notice(f"Epoch {m.epoch}: {m.overfitting}")
         else:
             self._controls.hide_notice()
-        self._runs.refresh(set(self._view.curves.overlays))
+        self._runs.refresh()
         follow, self._follow = self._follow, False
         show_epoch_in_explorer(self._session, run, m, follow=follow, picked=self._form.picked_model)
 
@@ -353,8 +371,12 @@ class TrainingPanel(QWidget):
         self._session.notify(text)
 
     def refresh_runs(self) -> None:
-        """Reload the list of past runs, keeping ticked overlays."""
-        self._runs.refresh(set(self._view.curves.overlays))
+        """Reload the table of runs, keeping the selected overlays."""
+        self._runs.refresh()
+
+    def _on_current_run(self, record) -> None:
+        if record is not None and record.checkpoint:
+            self._time_machine.show_run(record.checkpoint, record.run_id, record.name or record.run_id)
 
     def _on_overlay_toggled(self, run_id: str, ticked: bool) -> None:
         if not ticked:

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.session import TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics
@@ -40,16 +40,32 @@ class RunView(QWidget):
         self._label = QLabel(NO_RUN, objectName="run_label")
         self._label.setWordWrap(True)
         self._label.setStyleSheet("font-weight: bold; padding: 2px 4px;")
-        column.addWidget(self._label)
+        top = QHBoxLayout()
+        top.addWidget(self._label, 1)
+        top.addWidget(QLabel("Smoothing"))
+        self.smoothing = QSlider(Qt.Orientation.Horizontal, objectName="smoothing")
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setFixedWidth(140)
+        self.smoothing.setToolTip("Smoothing of the batch loss: TensorBoard's exponential moving average "
+                                  "(0: raw, 0.99: smoothest)")
+        self._smoothing_label = QLabel(objectName="smoothing_value")
+        top.addWidget(self.smoothing)
+        top.addWidget(self._smoothing_label)
+        column.addLayout(top)
         self.curves = TrainingCurves()
+        self.smoothing.setValue(round(self.curves.smoothing * 100))
+        self._smoothing_label.setText(f"{self.curves.smoothing:.2f}")
+        self.smoothing.valueChanged.connect(self._on_smoothing)
         self.confusion = ConfusionMatrixView()
         self.mistakes = MisclassifiedGrid()
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.confusion)
-        bottom.addWidget(self.mistakes)
+        epoch_page = QSplitter(Qt.Orientation.Horizontal)
+        epoch_page.addWidget(self.confusion)
+        epoch_page.addWidget(self.mistakes)
+        self.pages = QTabWidget(objectName="run_pages")
+        self.pages.addTab(epoch_page, "Newest epoch")
         views = QSplitter(Qt.Orientation.Vertical)
         views.addWidget(self.curves)
-        views.addWidget(bottom)
+        views.addWidget(self.pages)
         views.setSizes([380, 360])
         column.addWidget(views, 1)
         self._disconnects = [
@@ -78,6 +94,10 @@ class RunView(QWidget):
         if self.confusion.matrix() is None:
             self.confusion.clear()
             self.mistakes.clear()
+
+    def _on_smoothing(self, value: int) -> None:
+        self.curves.set_smoothing(value / 100)
+        self._smoothing_label.setText(f"{value / 100:.2f}")
 
     def add_batch(self, m: BatchMetrics) -> None:
         self.curves.add_batch(m)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QMouseEvent, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 EMPTY_CONFUSION = "Confusion matrix (test): shown after the first epoch"
@@ -23,11 +23,17 @@ class ConfusionMatrixView(QWidget):
 
     Cells are shaded by the share of the row (so every class reads alike however many
     test images it has); the diagonal is shaded in a second colour.
+
+    Signals:
+        cell_clicked(int, int): a click on a cell (true class, predicted class).
     """
+
+    cell_clicked = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._matrix: np.ndarray | None = None
+        self._grid: tuple[int, int, int] | None = None  # left, top, cell size of the last paint
         self._title = EMPTY_CONFUSION
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -53,6 +59,37 @@ class ConfusionMatrixView(QWidget):
     def title(self) -> str:
         return self._title
 
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.update()
+
+    def cell_center(self, true_class: int, predicted: int) -> QPoint:
+        """Where cell (true, predicted) is drawn (a shown widget has been painted)."""
+        left, top, cell = self._grid or self._layout()
+        return QPoint(left + predicted * cell + cell // 2, top + true_class * cell + cell // 2)
+
+    def _layout(self) -> tuple[int, int, int]:
+        """Left, top and cell size of the grid at the current size and font."""
+        metrics = self.fontMetrics()
+        title_h = metrics.height() + 6
+        label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
+        axis_h = metrics.height() + 4
+        avail_w = self.width() - label_w - 4
+        avail_h = self.height() - title_h - axis_h * 2 - 4
+        cell = max(8, min(avail_w, avail_h) // 10)
+        return label_w + max(0, (avail_w - cell * 10) // 2), title_h + axis_h, cell
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._matrix is None or event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        left, top, cell = self._layout()
+        pos = event.position().toPoint()
+        col, row = (pos.x() - left) // cell, (pos.y() - top) // cell
+        if 0 <= row < 10 and 0 <= col < 10 and pos.x() >= left and pos.y() >= top:
+            self.cell_clicked.emit(int(row), int(col))
+        event.accept()
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
@@ -71,11 +108,8 @@ class ConfusionMatrixView(QWidget):
 
         label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
         axis_h = metrics.height() + 4
-        avail_w = self.width() - label_w - 4
-        avail_h = self.height() - title_h - axis_h * 2 - 4
-        cell = max(8, min(avail_w, avail_h) // 10)
-        left = label_w + max(0, (avail_w - cell * 10) // 2)
-        top = title_h + axis_h
+        left, top, cell = self._layout()
+        self._grid = (left, top, cell)
 
         rows = self._matrix.sum(axis=1, keepdims=True).clip(min=1)
         share = self._matrix / rows
@@ -132,11 +166,36 @@ class MisclassifiedGrid(QWidget):
         self._images: list[QImage] = []
         self._captions: list[tuple[str, str]] = []
         self._title = EMPTY_MISTAKES
+        # In a scroll area: grow to hold every image rather than stop at the bottom edge.
+        self.fit_height = False
         self.setMinimumSize(QSize(330, 300))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None) -> None:
-        """Show uint8 images (K, 28, 28) with their predicted and true labels."""
+    def _cell_size(self) -> tuple[int, int, int]:
+        """Title height, cell width and cell height at the current font."""
+        small = QFont(self.font())
+        small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
+        metrics = QFontMetrics(small)
+        cell_w = max(self._tile, metrics.horizontalAdvance("Pullover") + 6)
+        return self.fontMetrics().height() + 6, cell_w, self._tile + metrics.height() * 2 + 6
+
+    def _fit(self) -> None:
+        if not self.fit_height:
+            return
+        title_h, cell_w, cell_h = self._cell_size()
+        rows = -(-len(self._images) // max(1, self.width() // cell_w))
+        height = max(200, title_h + rows * cell_h + 4)
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None,
+                  title: str | None = None) -> None:
+        """Show uint8 images (K, 28, 28) with their predicted and true labels (``title``:
+        another heading than the misclassified images')."""
         images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
         self._images = []
         for img in images:
@@ -149,7 +208,8 @@ class MisclassifiedGrid(QWidget):
             f"Misclassified test images, epoch {epoch} (first {shown}): predicted / true"
             if shown
             else f"No misclassified test images after epoch {epoch}"
-        )
+        ) if title is None else title
+        self._fit()
         self.update()
 
     def clear(self, title: str = "") -> None:
@@ -157,6 +217,7 @@ class MisclassifiedGrid(QWidget):
         self._images = []
         self._captions = []
         self._title = title or EMPTY_MISTAKES
+        self._fit()
         self.update()
 
     @property

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QListWidget, QMessageBox, QProgressBar, QPushButton
+from PySide6.QtWidgets import QCheckBox, QLabel, QMessageBox, QProgressBar, QPushButton
 from torch import nn
 
 from explorer.session import Session
@@ -84,7 +84,7 @@ def test_a_run_updates_the_views_and_the_explorer_follows_it(process_panel, sess
     assert curves.series("test")[0] == [1.0, 2.0]
     assert panel.view.confusion.matrix().sum() == 200  # the tiny set's test images
     assert panel.view.mistakes.count == len(panel.last_epoch.misclassified.predicted)
-    assert panel.findChild(QListWidget, "runs").count() == 1  # the finished run is listed
+    assert panel.runs.run_ids() == [session.training.run_id]  # the finished run is listed
     assert button(panel, "start").isEnabled() and not button(panel, "stop").isEnabled()
     run = session.training
     assert run.state == "finished" and run.epoch == 2 and run.model_name == "lenet_small"
@@ -158,11 +158,12 @@ def test_open_a_past_run_in_the_explorer(panel, session, qtbot):
     run_to_end(qtbot, panel)
     run_id = session.training.run_id
     session.set_model("alexnet_small")
-    runs = panel.findChild(QListWidget, "runs")
-    assert runs.count() == 1 and not button(panel, "open_run").isEnabled()
-    item = runs.item(0)
-    qtbot.mouseClick(runs.viewport(), Qt.MouseButton.LeftButton, pos=runs.visualItemRect(item).center())
-    assert "finished" in item.text()
+    panel.view.pages.setCurrentWidget(panel.runs)
+    table = panel.runs.table
+    assert panel.runs.run_ids() == [run_id] and not button(panel, "open_run").isEnabled()
+    cell = table.visualRect(table.model().index(0, 2)).center()
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+    assert table.model().index(0, 2).data() == "finished"
     click(qtbot, panel, "open_run")
     assert session.model_name == "lenet_small"
     weights = session.weights
@@ -256,12 +257,11 @@ def test_picking_reference_model_trains_its_small_form_with_its_options(qtbot, t
 def test_past_runs_overlay(panel, qtbot):
     small_run(panel)
     run_to_end(qtbot, panel)
-    item = panel.findChild(QListWidget, "runs").item(0)
-    item.setCheckState(Qt.CheckState.Checked)
+    panel.runs.table.selectRow(0)
     curves = panel.view.curves
     assert len(curves.overlays) == 1
     assert curves.overlay_points(curves.overlays[0]) == [1.0]
-    item.setCheckState(Qt.CheckState.Unchecked)
+    panel.runs.table.clearSelection()
     assert not curves.overlays
 
 
@@ -287,7 +287,7 @@ def test_a_deleted_panel_leaves_no_callbacks_on_the_session(qtbot, tmp_path, ses
     import shiboken6
 
     widget = TrainingPanel(session, history=RunHistory(tmp_path / "runs"))
-    assert len(session.model_changed) == 1 and len(session.training.changed) == 2
+    assert len(session.model_changed) == 1 and len(session.training.changed) == 3
     shiboken6.delete(widget)
     assert len(session.model_changed) == 0 and len(session.training.changed) == 0
     session.set_model("alexnet_small")  # would call into a deleted widget
