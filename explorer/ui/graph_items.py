@@ -42,7 +42,15 @@ def scene_theme(item: QGraphicsItem) -> str:
     scene: ThemedScene | None = item.scene()  # type: ignore[assignment]
     return scene.theme_name if scene is not None else "light"
 
-# Below these zoom levels text is unreadable anyway: draw boxes only, then no labels on edges.
+# How much text a node writes depends on how big it is on screen, never on zoom alone:
+# from LOD_DETAIL up the title and its subtitles (7.5 pt subtitles are then >= 8 px tall);
+# below it the short name only, in a font grown to stay readable (at least
+# SHORT_NAME_MIN_PX on screen) as long as it fits the box; below a box of
+# MIN_LABEL_BOX_PX on screen there is no room for a letter (the minimap, a far zoom).
+LOD_DETAIL = 0.8
+SHORT_NAME_MIN_PX = 10.0
+MIN_LABEL_BOX_PX = 7.0
+# Edges' arrow heads, frames' titles and glyph texts: below this they are noise.
 LOD_TEXT = 0.4
 LOD_EDGE_LABEL = 0.85
 
@@ -64,6 +72,7 @@ def _lod(painter: QPainter) -> float:
 # Paint runs for every visible item on every repaint: fonts, their metrics and edge pens
 # are made once per (base font, size, weight) or (edge kind, theme), not per call.
 _FONTS: dict[tuple[str, float, bool], tuple[QFont, QFontMetricsF]] = {}
+_PIXEL_FONTS: dict[tuple[str, int], tuple[QFont, QFontMetricsF]] = {}
 _EDGE_PENS: dict[tuple[str, str], tuple[QPen, QColor]] = {}
 
 
@@ -76,6 +85,27 @@ def _font(base: QFont, size: float, bold: bool = False) -> tuple[QFont, QFontMet
         font.setBold(bold)
         found = _FONTS[key] = (font, QFontMetricsF(font))
     return found
+
+
+def _pixel_font(base: QFont, pixels: int) -> tuple[QFont, QFontMetricsF]:
+    """A font ``pixels`` scene units tall (the short names' font, sized per zoom step)."""
+    key = (base.key(), pixels)
+    found = _PIXEL_FONTS.get(key)
+    if found is None:
+        font = QFont(base)
+        font.setPixelSize(pixels)
+        found = _PIXEL_FONTS[key] = (font, QFontMetricsF(font))
+    return found
+
+
+def short_name_pixels(lod: float, box_height: float) -> int:
+    """Scene-unit pixel size of a node's short name at ``lod``: SHORT_NAME_MIN_PX on
+    screen, at least the detailed title's size, and at most what the box holds.
+
+    Quantised to whole steps of 2 so elided texts are cached per step, not per wheel tick.
+    """
+    wanted = max(12.0, SHORT_NAME_MIN_PX / max(lod, 1e-3))
+    return int(min(wanted, box_height * 0.5)) // 2 * 2 or 2
 
 
 def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
@@ -110,6 +140,7 @@ class NodeItem(QGraphicsItem):
         self.highlighted = False
         self.search_hit = False
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
+        self._short: dict[int, str] = {}  # short name elided per font pixel size
         kind = glyph_kind(attrs)
         self.glyph = Glyph(kind, attrs, self._rect) if kind else None
         self._bounds = self._make_bounds()
@@ -186,13 +217,16 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(self._rect, radius, radius)
         if self.glyph is not None:
             self._paint_glyph(painter, theme, lod)
-        if lod < LOD_TEXT:
+        if lod * self._rect.height() < MIN_LABEL_BOX_PX:
             return
-        text_color = themes.graph_color("node_text", theme)
-        sub_color = themes.graph_color("node_subtext", theme)
         inner = self._rect.adjusted(8, 3, -8, -3)
         if self.glyph is not None and self.glyph.kind not in (GLYPH_SKIP, GLYPH_PROJECTION):
             inner.setLeft(GLYPH_WIDTH + 6)  # the glyph sits on the left
+        if lod < LOD_DETAIL:
+            self._paint_short_name(painter, theme, lod, inner)
+            return
+        text_color = themes.graph_color("node_text", theme)
+        sub_color = themes.graph_color("node_subtext", theme)
         base = painter.font()
         title_font, title_metrics = _font(base, 9.0, self.is_block)
         sub_font, sub_metrics = _font(base, 7.5)
@@ -209,6 +243,22 @@ class NodeItem(QGraphicsItem):
         for i, text in enumerate((extra, sub) if extra else (sub,)):
             painter.drawText(QRectF(inner.left(), inner.top() + row * (i + 1), inner.width(), row),
                              Qt.AlignmentFlag.AlignCenter, text)
+
+    def short_name(self) -> str:
+        """What a node writes when there is room for one line only: its label."""
+        return self.attrs.get("label", self.unit)
+
+    def _paint_short_name(self, painter: QPainter, theme: str, lod: float, inner: QRectF) -> None:
+        pixels = short_name_pixels(lod, self._rect.height())
+        font, metrics = _pixel_font(painter.font(), pixels)
+        text = self._short.get(pixels)
+        if text is None:
+            text = self._short[pixels] = metrics.elidedText(
+                self.short_name(), Qt.TextElideMode.ElideMiddle, inner.width())
+        painter.setFont(font)
+        painter.setPen(themes.graph_color("node_text", theme))
+        painter.drawText(QRectF(inner.left(), 0, inner.width(), self._rect.height()),
+                         Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
         glyph = self.glyph
@@ -260,14 +310,14 @@ class EdgeItem(QGraphicsItem):
     """A routed edge styled by kind, with the tensor shape written on it when zoomed in."""
 
     def __init__(self, source: str, target: str, attrs: dict[str, Any],
-                 points: list[tuple[float, float]]) -> None:
+                 points: list[tuple[float, float]], across: bool = False) -> None:
         super().__init__()
         self.source = source
         self.target = target
         self.attrs = attrs
         self.kind = attrs.get("kind", "plain")
-        self._path = self._build_path(points)
-        self._arrow = self._build_arrow(points)
+        self._path = self._build_path(points, across)
+        self._arrow = self._build_arrow(points, across)
         self._label = format_shape(attrs.get("shape")) if self.kind != "dense" else ""
         mid = self._path.pointAtPercent(0.5) if points else QPointF()
         self._label_pos = QPointF(mid.x() + 5, mid.y() + 3)
@@ -281,7 +331,8 @@ class EdgeItem(QGraphicsItem):
         return EDGE_TYPE
 
     @staticmethod
-    def _build_path(points: list[tuple[float, float]]) -> QPainterPath:
+    def _build_path(points: list[tuple[float, float]], across: bool = False) -> QPainterPath:
+        """The route as lines and curves; ``across``: the layout runs left to right."""
         path = QPainterPath()
         if not points:
             return path
@@ -289,18 +340,24 @@ class EdgeItem(QGraphicsItem):
         for (x1, y1), (x2, y2) in zip(points, points[1:]):
             if x1 == x2 or y1 == y2:
                 path.lineTo(x2, y2)
+            elif across:  # horizontal flow: leave and arrive horizontally
+                mx = (x1 + x2) / 2
+                path.cubicTo(QPointF(mx, y1), QPointF(mx, y2), QPointF(x2, y2))
             else:  # vertical flow: leave and arrive vertically
                 my = (y1 + y2) / 2
                 path.cubicTo(QPointF(x1, my), QPointF(x2, my), QPointF(x2, y2))
         return path
 
     @staticmethod
-    def _build_arrow(points: list[tuple[float, float]]) -> QPolygonF:
+    def _build_arrow(points: list[tuple[float, float]], across: bool = False) -> QPolygonF:
         if len(points) < 2:
             return QPolygonF()
         (x1, y1), (x2, y2) = points[-2], points[-1]
-        if x1 != x2 and y1 != y2:
-            x1 = x2  # the curve arrives vertically
+        if x1 != x2 and y1 != y2:  # the curve arrives along the flow
+            if across:
+                y1 = y2
+            else:
+                x1 = x2
         dx, dy = x2 - x1, y2 - y1
         length = max((dx * dx + dy * dy) ** 0.5, 1e-6)
         ux, uy = dx / length, dy / length

@@ -170,6 +170,13 @@ class MainWindow(QMainWindow):
             theme_group.addAction(action)
             self._theme_actions[theme] = action
         theme_group.triggered.connect(self._on_theme_action)
+        view_menu.addSeparator()
+        self._across_action = view_menu.addAction("Graph &left to right")
+        self._across_action.setCheckable(True)
+        self._across_action.setToolTip("Lay the architecture graph out left to right instead of top to bottom")
+        self._across_action.setEnabled(False)  # enabled once the graph panel exists
+        self._across_action.toggled.connect(self._on_across_toggled)
+        self._core_actions.append(self._across_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
@@ -199,7 +206,7 @@ class MainWindow(QMainWindow):
         self.graph_panel.details_widget.setMaximumWidth(16777215)
         graph_column.setStretchFactor(0, 3)
         graph_column.setStretchFactor(1, 1)
-        graph_column.setSizes([600, 230])
+        graph_column.setSizes([700, 160])  # the graph first: the details scroll
         explore = QSplitter(Qt.Orientation.Horizontal)
         explore.addWidget(graph_column)
         explore.addWidget(self.feature_panel)
@@ -215,6 +222,7 @@ class MainWindow(QMainWindow):
 
         self.graph_panel.graph_ready.connect(self._on_graph_ready)
         self.graph_panel.failed.connect(self._show_message)
+        self.graph_panel.exported.connect(self._on_graph_exported)
 
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
@@ -300,19 +308,10 @@ class MainWindow(QMainWindow):
         self.session.set_weights(WeightsChoice("file", path=str(path)))
 
     def _export_graph(self) -> None:
-        from explorer.errors import UserError
-        from explorer.ui.graph_scene import render_scene
+        self.graph_panel.export_dialog()
 
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export graph", str(Path.home() / f"{self.current_model or 'graph'}.svg"),
-            "SVG (*.svg);;PNG (*.png)")
-        if path:
-            try:
-                render_scene(self.graph_panel.scene, path)
-            except UserError as exc:
-                self._show_message(f"cannot export the graph: {exc}")
-                return
-            self._show_message(f"graph saved to {path}")
+    def _on_graph_exported(self, path: str) -> None:
+        self._show_message(f"graph saved to {path}")
 
     def _choose_data_folder(self) -> None:
         from explorer.settings import data_dir
@@ -345,6 +344,9 @@ class MainWindow(QMainWindow):
         self._theme_actions[name].setChecked(True)
         if remember:
             self.settings.set("theme", name)
+
+    def _on_across_toggled(self, across: bool) -> None:
+        self.graph_panel.set_direction("LR" if across else "TB")
 
     def _on_theme_action(self, action: QAction) -> None:
         self.set_theme(action.data())
