@@ -90,7 +90,7 @@ class GraphLegend(QWidget):
 class GraphSidebar(QWidget):
     """The minimap of ``view`` above the legend; the legend folds away under its header."""
 
-    WIDTH = 170
+    WIDTH = 150
 
     def __init__(self, view: GraphView, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -73,8 +73,7 @@ class GraphMinimap(QGraphicsView):
         pen = QPen(colour, 2.0)
         pen.setCosmetic(True)  # two screen pixels at any minimap scale
         painter.setPen(pen)
-        colour.setAlpha(28)
-        painter.setBrush(colour)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(self._shown)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

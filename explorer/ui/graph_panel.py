@@ -19,7 +19,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QSplitter,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -128,16 +129,20 @@ class GraphPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
 
-        toolbar = QHBoxLayout()
-        toolbar.setContentsMargins(4, 4, 4, 0)
+        # A QToolBar: in a narrow window what does not fit moves behind its » button
+        # instead of widening the panel (the window holds from 1024 px wide).
+        toolbar = QToolBar(self)
+        toolbar.setIconSize(QSize(16, 16))
         for w in (self.fit_button, self.expand_button, self.collapse_button, self.fold_button):
             toolbar.addWidget(w)
-        toolbar.addSpacing(8)
-        toolbar.addWidget(self.search_edit, 1)
-        for w in (self.prev_button, self.next_button, self.hits_label):
+        self.search_edit.setMinimumWidth(90)
+        toolbar.addWidget(self.search_edit)
+        for w in (self.prev_button, self.next_button, self.hits_label, self.export_button):
             toolbar.addWidget(w)
-        toolbar.addWidget(self.progress)
-        toolbar.addWidget(self.export_button)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 4, 0)
+        top.addWidget(toolbar, 1)
+        top.addWidget(self.progress)  # shown and hidden: a toolbar's widgets cannot be
         graph_area = QWidget(self)
         beside = QHBoxLayout(graph_area)
         beside.setContentsMargins(0, 0, 0, 0)
@@ -154,7 +159,7 @@ class GraphPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        layout.addLayout(toolbar)
+        layout.addLayout(top)
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
 

@@ -22,9 +22,11 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -110,7 +112,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName("models-dock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setWidget(self.picker)
-        dock.setMinimumWidth(240)
+        dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
         self._stack = QStackedWidget()
@@ -209,7 +211,16 @@ class MainWindow(QMainWindow):
         graph_column.setSizes([700, 160])  # the graph first: the details scroll
         explore = QSplitter(Qt.Orientation.Horizontal)
         explore.addWidget(graph_column)
-        explore.addWidget(self.feature_panel)
+        # Scrolls rather than forcing its height and width on the window (1024x700 holds).
+        feature_scroll = QScrollArea()
+        feature_scroll.setObjectName("feature-scroll")
+        feature_scroll.setWidget(self.feature_panel)
+        feature_scroll.setWidgetResizable(True)
+        feature_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # About as wide as the panel needs (its notice and image row), so in practice only
+        # its height scrolls; a constant, as the panel's own minimum changes with what it shows.
+        feature_scroll.setMinimumWidth(440)
+        explore.addWidget(feature_scroll)
         explore.setStretchFactor(0, 1)
         explore.setStretchFactor(1, 1)
         explore.setSizes([580, 600])

@@ -29,7 +29,7 @@ class ConfusionMatrixView(QWidget):
         super().__init__(parent)
         self._matrix: np.ndarray | None = None
         self._title = EMPTY_CONFUSION
-        self.setMinimumSize(QSize(330, 300))
+        self.setMinimumSize(QSize(220, 200))  # two side by side still fit a 1024 px window
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, matrix: Sequence[Sequence[int]], epoch: int | None = None) -> None:
@@ -132,7 +132,7 @@ class MisclassifiedGrid(QWidget):
         self._images: list[QImage] = []
         self._captions: list[tuple[str, str]] = []
         self._title = EMPTY_MISTAKES
-        self.setMinimumSize(QSize(330, 300))
+        self.setMinimumSize(QSize(220, 200))  # two side by side still fit a 1024 px window
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_items(self, images: np.ndarray, predicted: Sequence[int], true: Sequence[int], epoch: int | None = None) -> None:
