@@ -146,6 +146,9 @@ class RandomWeightsNotice(QWidget):
         self._told: set[str] = set()
         self._small: str | None = None
         self.setObjectName("random-weights-notice")
+        # A plain QWidget paints a style sheet's background only when asked to: without
+        # this the dark text sat on the dark theme's window colour.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet("#random-weights-notice { background: #fff3bf; border-radius: 4px; }"
                            " QLabel { color: #5c4400; }")
         # The text above its button, not beside it: side by side the two set the feature
