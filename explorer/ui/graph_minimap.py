@@ -9,7 +9,7 @@ a few milliseconds per frame even on the expanded DenseNet-121.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
@@ -24,6 +24,7 @@ class GraphMinimap(QGraphicsView):
         super().__init__(main.scene(), parent)
         self.main = main
         self._shown = QRectF()  # the main view's visible scene rect as last drawn
+        self.last_dirty = QRect()  # the minimap area the last follow() asked to repaint
         self.setObjectName("graph-minimap")
         self.setInteractive(False)  # no selection or hover here: this only steers
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -59,6 +60,7 @@ class GraphMinimap(QGraphicsView):
             return
         dirty = self.mapFromScene(self._shown.united(shown)).boundingRect().adjusted(-3, -3, 3, 3)
         self._shown = shown
+        self.last_dirty = dirty
         self.viewport().update(dirty)
 
     def shown_rect(self) -> QRectF:
