@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, qWarning
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, qWarning
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.picker)
         dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._models_dock = dock
 
         self._stack = QStackedWidget()
         self._loading = QLabel("Loading PyTorch and the model zoo…")
@@ -228,8 +229,14 @@ class MainWindow(QMainWindow):
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
         self._tabs.addTab(self.training_panel, "Training")
+        size_before = self.size()
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
+        # While the panels settle their minimum is briefly wider than it ends (the layer
+        # details move out of the graph panel), and Qt widens the window for it and never
+        # narrows it back: give the window the size it had once the layouts have settled.
+        self._size_before_load = size_before
+        QTimer.singleShot(0, self, self._restore_size)
 
         self.graph_panel.graph_ready.connect(self._on_graph_ready)
         self.graph_panel.failed.connect(self._show_message)
@@ -249,6 +256,11 @@ class MainWindow(QMainWindow):
             self._initial_model = DEFAULTS["last_model"]
         if self._initial_model:
             self.open_model(self._initial_model)
+
+    def _restore_size(self) -> None:
+        wanted = self._size_before_load.expandedTo(self.minimumSizeHint())
+        if wanted != self.size():
+            self.resize(wanted)
 
     def _on_core_failed(self, message: str) -> None:
         self._loading.setText(message)
