@@ -140,7 +140,7 @@ class NodeItem(QGraphicsItem):
         self.highlighted = False
         self.search_hit = False
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
-        self._short: dict[int, str] = {}  # short name elided per font pixel size
+        self._short: dict[int, tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
         kind = glyph_kind(attrs)
         self.glyph = Glyph(kind, attrs, self._rect) if kind else None
         self._bounds = self._make_bounds()
@@ -250,15 +250,27 @@ class NodeItem(QGraphicsItem):
 
     def _paint_short_name(self, painter: QPainter, theme: str, lod: float, inner: QRectF) -> None:
         pixels = short_name_pixels(lod, self._rect.height())
-        font, metrics = _pixel_font(painter.font(), pixels)
-        text = self._short.get(pixels)
-        if text is None:
-            text = self._short[pixels] = metrics.elidedText(
-                self.short_name(), Qt.TextElideMode.ElideMiddle, inner.width())
-        painter.setFont(font)
+        found = self._short.get(pixels)
+        if found is None:
+            found = self._short[pixels] = self._fit_short_name(painter.font(), pixels, lod, inner.width())
+        size, text = found
+        painter.setFont(_pixel_font(painter.font(), size)[0])
         painter.setPen(themes.graph_color("node_text", theme))
         painter.drawText(QRectF(inner.left(), 0, inner.width(), self._rect.height()),
                          Qt.AlignmentFlag.AlignCenter, text)
+
+    def _fit_short_name(self, base: QFont, pixels: int, lod: float, width: float) -> tuple[int, str]:
+        """(font pixel size, text): a name too wide for the box shrinks to fit as long as
+        it stays readable on screen, and only then loses its middle ("inception4a" rather
+        than "in…4a")."""
+        name = self.short_name()
+        metrics = _pixel_font(base, pixels)[1]
+        wide = metrics.horizontalAdvance(name)
+        if wide > width:
+            readable = min(pixels, int(SHORT_NAME_MIN_PX * 0.7 / max(lod, 1e-3)) + 1)
+            pixels = max(readable, int(pixels * width / wide))
+            metrics = _pixel_font(base, pixels)[1]
+        return pixels, metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
 
     def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
         glyph = self.glyph
