@@ -25,6 +25,7 @@ NODE_SIZE = (150.0, 40.0)
 BLOCK_SIZE = (184.0, 52.0)
 H_GAP = 36.0
 V_GAP = 34.0
+ACROSS_GAP = 84.0  # between layers laid left to right: room for a shape label on each edge
 FRAME_PAD = 14.0
 FRAME_TITLE = 18.0
 
@@ -100,7 +101,7 @@ def layout_view(view: ViewGraph, direction: str = "TB") -> Layout:
     laid_edges = [(u, v) for u, v, a in view.graph.edges(data=True) if not a.get("bundled")]
     g = igraph.Graph(n=len(units), edges=[(index[u], index[v]) for u, v in laid_edges], directed=True)
     col = max(w for w, _ in sizes.values()) + H_GAP if sizes else 1.0
-    row = max(h for _, h in sizes.values()) + V_GAP if sizes else 1.0
+    row = max(h for _, h in sizes.values()) + (ACROSS_GAP if across else V_GAP) if sizes else 1.0
     if units:
         result = g.layout_sugiyama(hgap=1, vgap=1, maxiter=100)
         coords = result.coords

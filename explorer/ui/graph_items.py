@@ -189,11 +189,19 @@ class NodeItem(QGraphicsItem):
             self.update()
         return super().itemChange(change, value)
 
+    def fill_color(self, theme: str) -> QColor:
+        """The node's fill: its category's (or block type's) colour in ``theme``.
+
+        The one place a node's colour is chosen; anything that recolours nodes does it here.
+        """
+        a = self.attrs
+        return themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         theme = scene_theme(self)
         a = self.attrs
-        fill = themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
+        fill = self.fill_color(theme)
         border = themes.graph_color("aux_border" if a.get("aux") else "node_border", theme)
         width = 1.0
         if self.isSelected():
@@ -332,11 +340,14 @@ class EdgeItem(QGraphicsItem):
         self._arrow = self._build_arrow(points, across)
         self._label = format_shape(attrs.get("shape")) if self.kind != "dense" else ""
         mid = self._path.pointAtPercent(0.5) if points else QPointF()
-        self._label_pos = QPointF(mid.x() + 5, mid.y() + 3)
+        width = 7.0 * len(self._label) + 10
+        # beside a vertical edge; above a horizontal one (left to right), centred on it
+        self._label_pos = (QPointF(mid.x() - width / 2 + 5, mid.y() - 5) if across
+                           else QPointF(mid.x() + 5, mid.y() + 3))
         self._bounds = self._path.boundingRect().united(self._arrow.boundingRect()).adjusted(-3, -3, 3, 3)
         if self._label:
-            width = 7.0 * len(self._label) + 10
-            self._bounds = self._bounds.united(QRectF(self._label_pos.x(), mid.y() - 10, width, 16))
+            self._bounds = self._bounds.united(QRectF(self._label_pos.x(), self._label_pos.y() - 13,
+                                                      width, 16))
         self.setZValue(1 if self.kind != "dense" else 0.5)
 
     def type(self) -> int:
