@@ -1,4 +1,5 @@
-"""Scene items of the architecture graph: nodes, edges and frames around open blocks.
+"""Scene items of the architecture graph: nodes and frames around open blocks (edges live
+in graph_edges, how text is written in graph_text; both are re-exported here).
 
 Items return exact bounding rects, cache what they can and draw less when zoomed out
 (Qt's 40,000-chip demo switches detail on the level of detail the same way).
@@ -8,12 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.facts import format_shape
 from explorer.ui import theme as themes
+from explorer.ui.graph_edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
+from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part of this module's API
+    LOD_DETAIL,
+    LOD_EDGE_LABEL,
+    LOD_TEXT,
+    MIN_LABEL_BOX_PX,
+    SHORT_NAME_MIN_PX,
+    short_name_pixels,
+)
+from explorer.ui.graph_text import font as _font
+from explorer.ui.graph_text import lod as _lod
+from explorer.ui.graph_text import pixel_font as _pixel_font
 from explorer.ui.graph_glyphs import (  # noqa: F401 - glyph names are part of this module's API
     GLYPH_BRANCHES,
     GLYPH_DENSE,
@@ -42,84 +55,11 @@ def scene_theme(item: QGraphicsItem) -> str:
     scene: ThemedScene | None = item.scene()  # type: ignore[assignment]
     return scene.theme_name if scene is not None else "light"
 
-# How much text a node writes depends on how big it is on screen, never on zoom alone:
-# from LOD_DETAIL up the title and its subtitles (7.5 pt subtitles are then >= 8 px tall);
-# below it the short name only, in a font grown to stay readable (at least
-# SHORT_NAME_MIN_PX on screen) as long as it fits the box; below a box of
-# MIN_LABEL_BOX_PX on screen there is no room for a letter (the minimap, a far zoom).
-LOD_DETAIL = 0.8
-SHORT_NAME_MIN_PX = 10.0
-MIN_LABEL_BOX_PX = 7.0
-# Edges' arrow heads, frames' titles and glyph texts: below this they are noise.
-LOD_TEXT = 0.4
-LOD_EDGE_LABEL = 0.85
-
-_PEN_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine,
-               "dot": Qt.PenStyle.DotLine}
-
 FRAME_TITLE_H = 16.0  # height of one frame title row
 FRAME_INSET = 3.0  # how far a nested frame sharing its parent's top steps in
 
 NODE_TYPE = QGraphicsItem.UserType + 1
-EDGE_TYPE = QGraphicsItem.UserType + 2
 FRAME_TYPE = QGraphicsItem.UserType + 3
-
-
-def _lod(painter: QPainter) -> float:
-    return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-
-
-# Paint runs for every visible item on every repaint: fonts, their metrics and edge pens
-# are made once per (base font, size, weight) or (edge kind, theme), not per call.
-_FONTS: dict[tuple[str, float, bool], tuple[QFont, QFontMetricsF]] = {}
-_PIXEL_FONTS: dict[tuple[str, int], tuple[QFont, QFontMetricsF]] = {}
-_EDGE_PENS: dict[tuple[str, str], tuple[QPen, QColor]] = {}
-
-
-def _font(base: QFont, size: float, bold: bool = False) -> tuple[QFont, QFontMetricsF]:
-    key = (base.key(), size, bold)
-    found = _FONTS.get(key)
-    if found is None:
-        font = QFont(base)
-        font.setPointSizeF(size)
-        font.setBold(bold)
-        found = _FONTS[key] = (font, QFontMetricsF(font))
-    return found
-
-
-def _pixel_font(base: QFont, pixels: int) -> tuple[QFont, QFontMetricsF]:
-    """A font ``pixels`` scene units tall (the short names' font, sized per zoom step)."""
-    key = (base.key(), pixels)
-    found = _PIXEL_FONTS.get(key)
-    if found is None:
-        font = QFont(base)
-        font.setPixelSize(pixels)
-        found = _PIXEL_FONTS[key] = (font, QFontMetricsF(font))
-    return found
-
-
-def short_name_pixels(lod: float, box_height: float) -> int:
-    """Scene-unit pixel size of a node's short name at ``lod``: SHORT_NAME_MIN_PX on
-    screen, at least the detailed title's size, and at most what the box holds.
-
-    Quantised to whole steps of 2 so elided texts are cached per step, not per wheel tick.
-    """
-    wanted = max(12.0, SHORT_NAME_MIN_PX / max(lod, 1e-3))
-    return int(min(wanted, box_height * 0.5)) // 2 * 2 or 2
-
-
-def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
-    found = _EDGE_PENS.get((kind, theme))
-    if found is None:
-        style = themes.edge_style(kind, theme)
-        col = themes.color(style["color"])
-        if "alpha" in style:
-            col.setAlphaF(float(style["alpha"]))
-        pen = QPen(col, float(style["width"]))
-        pen.setStyle(_PEN_STYLES.get(style.get("style", "solid"), Qt.PenStyle.SolidLine))
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        found = _EDGE_PENS[(kind, theme)] = (pen, col)
-    return found
 
 
 class NodeItem(QGraphicsItem):
@@ -324,94 +264,6 @@ class NodeItem(QGraphicsItem):
         extra = sub_metrics.elidedText(extra, Qt.TextElideMode.ElideRight, width)
         self._elided = (font_key, title, sub, extra)
         return title, sub, extra
-
-
-class EdgeItem(QGraphicsItem):
-    """A routed edge styled by kind, with the tensor shape written on it when zoomed in."""
-
-    def __init__(self, source: str, target: str, attrs: dict[str, Any],
-                 points: list[tuple[float, float]], across: bool = False) -> None:
-        super().__init__()
-        self.source = source
-        self.target = target
-        self.attrs = attrs
-        self.kind = attrs.get("kind", "plain")
-        self._path = self._build_path(points, across)
-        self._arrow = self._build_arrow(points, across)
-        self._label = format_shape(attrs.get("shape")) if self.kind != "dense" else ""
-        mid = self._path.pointAtPercent(0.5) if points else QPointF()
-        width = 7.0 * len(self._label) + 10
-        # beside a vertical edge; above a horizontal one (left to right), centred on it
-        self._label_pos = (QPointF(mid.x() - width / 2 + 5, mid.y() - 5) if across
-                           else QPointF(mid.x() + 5, mid.y() + 3))
-        self._bounds = self._path.boundingRect().united(self._arrow.boundingRect()).adjusted(-3, -3, 3, 3)
-        if self._label:
-            self._bounds = self._bounds.united(QRectF(self._label_pos.x(), self._label_pos.y() - 13,
-                                                      width, 16))
-        self.setZValue(1 if self.kind != "dense" else 0.5)
-
-    def type(self) -> int:
-        return EDGE_TYPE
-
-    @staticmethod
-    def _build_path(points: list[tuple[float, float]], across: bool = False) -> QPainterPath:
-        """The route as lines and curves; ``across``: the layout runs left to right."""
-        path = QPainterPath()
-        if not points:
-            return path
-        path.moveTo(*points[0])
-        for (x1, y1), (x2, y2) in zip(points, points[1:]):
-            if x1 == x2 or y1 == y2:
-                path.lineTo(x2, y2)
-            elif across:  # horizontal flow: leave and arrive horizontally
-                mx = (x1 + x2) / 2
-                path.cubicTo(QPointF(mx, y1), QPointF(mx, y2), QPointF(x2, y2))
-            else:  # vertical flow: leave and arrive vertically
-                my = (y1 + y2) / 2
-                path.cubicTo(QPointF(x1, my), QPointF(x2, my), QPointF(x2, y2))
-        return path
-
-    @staticmethod
-    def _build_arrow(points: list[tuple[float, float]], across: bool = False) -> QPolygonF:
-        if len(points) < 2:
-            return QPolygonF()
-        (x1, y1), (x2, y2) = points[-2], points[-1]
-        if x1 != x2 and y1 != y2:  # the curve arrives along the flow
-            if across:
-                y1 = y2
-            else:
-                x1 = x2
-        dx, dy = x2 - x1, y2 - y1
-        length = max((dx * dx + dy * dy) ** 0.5, 1e-6)
-        ux, uy = dx / length, dy / length
-        size = 7.0
-        tip = QPointF(x2, y2)
-        left = QPointF(x2 - ux * size - uy * size / 2, y2 - uy * size + ux * size / 2)
-        right = QPointF(x2 - ux * size + uy * size / 2, y2 - uy * size - ux * size / 2)
-        return QPolygonF([tip, left, right])
-
-    def boundingRect(self) -> QRectF:
-        return self._bounds
-
-    def shape(self) -> QPainterPath:
-        return self._path
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        theme = scene_theme(self)
-        pen, col = _edge_pen(self.kind, theme)
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
-        lod = _lod(painter)
-        if lod >= LOD_TEXT:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(col)
-            painter.drawPolygon(self._arrow)
-        if self._label and lod >= LOD_EDGE_LABEL:
-            painter.setFont(_font(painter.font(), 7.0)[0])
-            painter.setPen(themes.graph_color("edge_label", theme))
-            painter.drawText(self._label_pos, self._label)
 
 
 class FrameItem(QGraphicsItem):

@@ -22,12 +22,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QScrollArea,
-    QSplitter,
     QStackedWidget,
     QTabWidget,
 )
@@ -185,6 +182,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
 
     def _on_core_loaded(self, infos: list, device: str) -> None:
+        from explorer.ui.explore_page import explore_page
         from explorer.ui.feature_panel import FeatureMapPanel
         from explorer.ui.graph_panel import GraphPanel
         from explorer.ui.module_builder import ModuleBuilder
@@ -200,31 +198,7 @@ class MainWindow(QMainWindow):
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
 
-        # The graph beside the feature maps, so the highlighted node and its maps are seen
-        # together; the layer details (a short table and the paper's note) sit under the
-        # graph instead of in a column of their own, which leaves the graph its width.
-        graph_column = QSplitter(Qt.Orientation.Vertical)
-        graph_column.addWidget(self.graph_panel)
-        graph_column.addWidget(self.graph_panel.details_widget)
-        self.graph_panel.details_widget.setMaximumWidth(16777215)
-        graph_column.setStretchFactor(0, 3)
-        graph_column.setStretchFactor(1, 1)
-        graph_column.setSizes([700, 160])  # the graph first: the details scroll
-        explore = QSplitter(Qt.Orientation.Horizontal)
-        explore.addWidget(graph_column)
-        # Scrolls rather than forcing its height and width on the window (1024x700 holds).
-        feature_scroll = QScrollArea()
-        feature_scroll.setObjectName("feature-scroll")
-        feature_scroll.setWidget(self.feature_panel)
-        feature_scroll.setWidgetResizable(True)
-        feature_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        # About as wide as the panel needs (its notice and image row), so in practice only
-        # its height scrolls; a constant, as the panel's own minimum changes with what it shows.
-        feature_scroll.setMinimumWidth(440)
-        explore.addWidget(feature_scroll)
-        explore.setStretchFactor(0, 1)
-        explore.setStretchFactor(1, 1)
-        explore.setSizes([580, 600])
+        explore = explore_page(self.graph_panel, self.feature_panel)
 
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
