@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem
@@ -152,9 +152,10 @@ def _drag_event(pos):
 
 def test_legend_sits_beside_the_graph_and_folds(qtbot, panel):
     _show(qtbot, panel)
-    view_rect = panel.view.geometry().translated(panel.view.parentWidget().mapTo(panel, panel.view.pos() * 0))
-    sidebar_rect = panel.sidebar.geometry().translated(panel.sidebar.parentWidget().mapTo(panel, panel.sidebar.pos() * 0))
+    view_rect, sidebar_rect = (QRect(w.mapTo(panel, QPoint(0, 0)), w.size())
+                               for w in (panel.view, panel.sidebar))
     assert not view_rect.intersects(sidebar_rect)  # the legend never covers a node
+    assert panel.legend.parentWidget() is not panel.view.viewport()
     assert panel.legend.categories and panel.sidebar.legend_scroll.isVisible()
     qtbot.mouseClick(panel.sidebar.legend_button, Qt.MouseButton.LeftButton)
     assert not panel.sidebar.legend_scroll.isVisible()
