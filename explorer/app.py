@@ -49,6 +49,8 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.theme:
         settings.set("theme", args.theme)
     window = MainWindow(settings, initial_model=args.model, data_dir=args.data_dir)
+    if args.window_size:
+        window.resize(*args.window_size)
     if settings.warning:
         window.statusBar().showMessage(settings.warning, 15000)
 

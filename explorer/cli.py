@@ -68,6 +68,14 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _window_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (W, H); argparse turns the ValueError into a one-line usage error."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1600x1000")
+    return int(width), int(height)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-explorer",
@@ -83,6 +91,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="render the window off screen, save a PNG and exit",
     )
+    gui.add_argument("--window-size", metavar="WxH", type=_window_size,
+                     help="open the window this size in pixels, e.g. 1600x1000")
     gui.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
     gui.add_argument("--theme", choices=THEMES, help="colour theme (remembered)")
 

@@ -11,6 +11,11 @@ Checks (issue 3):
 - repaint_ms: one synchronous full repaint of the view (1200x800, fitted) for every zoo
   model's default view (median of 5); the check is the slowest; at most 16 ms. The
   expanded DenseNet-121 is reported too.
+- overview_ms: from a traced graph to the first view a user sees (issue 11): default view
+  laid out, scene populated, view and minimap made, fitted and painted once each, for every
+  zoo model (median of 3); the check is the slowest; at most 250 ms.
+- minimap_pan_ms: one frame of panning the expanded DenseNet-121 at 100 % zoom: the view
+  moves, the minimap follows and repaints what changed (median of 60 frames); at most 4 ms.
 - heartbeat_ms: the longest gap of a 5 ms timer on the GUI thread while the graph panel
   prepares models through its subprocess (worker start-up included); at most 100 ms.
 """
@@ -120,6 +125,82 @@ def repaint_times(names: list[str]) -> dict[str, float]:
     return out
 
 
+def overview_times(names: list[str], repeats: int = 3) -> dict[str, float]:
+    """Milliseconds from a traced graph to a fitted, painted view with its minimap."""
+    from explorer.graph import build_graph, prepare_view, resolve_model
+    from explorer.ui.graph_minimap import GraphMinimap
+    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph_view import GraphView
+
+    app = _app()
+    out = {}
+    for name in names:
+        model, shape = resolve_model(name)
+        graph = build_graph(model, shape, name=name)
+        times = []
+        for _ in range(repeats):
+            gc.collect()
+            start = time.perf_counter()
+            view_graph, layout = prepare_view(graph)
+            scene = GraphScene()
+            scene.populate(view_graph, layout)
+            view = GraphView(scene)
+            view.resize(900, 700)
+            minimap = GraphMinimap(view)
+            minimap.resize(150, 200)
+            view.show()
+            minimap.show()
+            view.fit_to_window()
+            minimap.refit()
+            view.viewport().repaint()
+            minimap.viewport().repaint()
+            times.append(time.perf_counter() - start)
+            for widget in (minimap, view):
+                widget.close()
+                widget.deleteLater()
+            scene.deleteLater()
+            app.processEvents()
+        out[name] = round(statistics.median(times) * 1000, 1)
+    return out
+
+
+def minimap_pan_ms(frames: int = 60) -> float:
+    """Median milliseconds of one panning frame's minimap work on the expanded DenseNet-121."""
+    from explorer.graph import build_named_graph, expanded_state, prepare_view
+    from explorer.ui.graph_minimap import GraphMinimap
+    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph_view import GraphView
+
+    app = _app()
+    graph = build_named_graph("densenet121")
+    view_graph, layout = prepare_view(graph, expanded_state(graph))
+    scene = GraphScene()
+    scene.populate(view_graph, layout)
+    view = GraphView(scene)
+    view.resize(900, 700)
+    minimap = GraphMinimap(view)
+    minimap.resize(150, 400)
+    view.show()
+    minimap.show()
+    app.processEvents()
+    view.resetTransform()
+    view.centerOn(scene.sceneRect().center().x(), scene.sceneRect().top())
+    minimap.refit()
+    minimap.viewport().repaint()  # the first paint fills the items' caches
+    times = []
+    for _ in range(frames):
+        start = time.perf_counter()
+        view.pan_by(0, 40)  # the minimap follows through the scroll bar's signal
+        minimap.viewport().repaint(minimap.last_dirty)
+        times.append(time.perf_counter() - start)
+    for widget in (minimap, view):
+        widget.close()
+        widget.deleteLater()
+    scene.deleteLater()
+    app.processEvents()
+    return round(statistics.median(times) * 1000, 2)
+
+
 def heartbeat_while_preparing(names: list[str]) -> dict[str, float]:
     """Longest GUI-thread gap (ms) while the panel prepares each model in its subprocess."""
     from explorer.bench.heartbeat import max_gap_while
@@ -162,6 +243,11 @@ def run(quick: bool = False) -> dict:
     worst = max(defaults, key=defaults.get)
     checks.append(_check("repaint_ms", defaults[worst], "ms", 16.0, worst_model=worst,
                          per_model=repaints))
+    overviews = overview_times(names)
+    worst = max(overviews, key=overviews.get)
+    checks.append(_check("overview_ms", overviews[worst], "ms", 250.0, worst_model=worst,
+                         per_model=overviews))
+    checks.append(_check("minimap_pan_ms", minimap_pan_ms(), "ms", 4.0, model="densenet121 (expanded)"))
     beats = heartbeat_while_preparing(names if not quick else names[:3])
     worst = max(beats, key=beats.get)
     checks.append(_check("heartbeat_ms", beats[worst], "ms", 100.0, worst_model=worst,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +26,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-fold", action="store_true", help="do not fold runs of identical blocks")
     p.add_argument("--out", help="output file: .svg, .png or .json (default: print a summary)")
     p.add_argument("--theme", choices=("light", "dark"), default="light", help="colours for SVG/PNG")
+    p.add_argument("--scale", type=float, default=1.0, help="PNG pixels per scene pixel (default 1)")
+    p.add_argument("--direction", choices=("TB", "LR"), default="TB",
+                   help="TB: top to bottom (default); LR: left to right")
     p.add_argument("--kwargs-json", default="{}", help="builder keyword arguments as a JSON object")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -32,7 +36,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explorer.graph import build_named_graph, default_state, expanded_state, prepare_view
-    from explorer.graph.export import view_document, write_json
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in SUFFIXES:
@@ -49,13 +52,10 @@ def run(args: argparse.Namespace) -> int:
     if graph.warning:
         print(f"warning: {graph.warning}", file=sys.stderr)
     state = expanded_state(graph) if args.expand == "all" else default_state(graph, fold=not args.no_fold)
+    state = dataclasses.replace(state, direction=args.direction)
     view, layout = prepare_view(graph, state)
-    document = view_document(graph, view, layout)
     if out is not None:
-        if out.suffix.lower() == ".json":
-            write_json(document, out)
-        else:
-            _render(view, layout, out, args.theme)
+        _export(graph, view, layout, out, args.theme, args.scale)
     summary = {
         "name": graph.name,
         "nodes": len(graph.order),
@@ -76,13 +76,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render(view, layout, out: Path, theme: str) -> None:
+def _export(graph, view, layout, out: Path, theme: str, scale: float) -> None:
+    if out.suffix.lower() == ".json":  # data only: no Qt needed
+        from explorer.graph.export import view_document, write_json
+
+        write_json(view_document(graph, view, layout), out)
+        return
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["cnn-explorer"])  # noqa: F841 (kept alive)
-    from explorer.ui.graph_scene import GraphScene, render_scene
+    from explorer.ui.graph_export import export_view
 
-    scene = GraphScene(theme)
-    scene.populate(view, layout)
-    render_scene(scene, out, scale=1.0)
+    # The window's Export… goes through the same function: the two files are the same.
+    export_view(graph, view, layout, out, theme=theme, scale=scale)

@@ -28,7 +28,7 @@ from explorer.graph.collapse import (
 def prepare_view(graph: ModelGraph, state: ViewState | None = None) -> tuple[ViewGraph, Layout]:
     """The view for ``state`` (default: blocks closed, long runs folded) and its layout."""
     view = make_view(graph, state if state is not None else default_state(graph))
-    return view, layout_view(view)
+    return view, layout_view(view, view.state.direction)
 
 
 __all__ = [

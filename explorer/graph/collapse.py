@@ -27,22 +27,25 @@ class ViewState:
         fold: fold runs of at least ``min_run`` identical consecutive blocks.
         min_run: shortest run that folds.
         unfolded: first-block paths of runs the user opened again.
+        direction: how the layout runs, "TB" (top to bottom) or "LR" (left to right).
     """
 
     expanded: frozenset[str] = frozenset()
     fold: bool = True
     min_run: int = DEFAULT_MIN_RUN
     unfolded: frozenset[str] = frozenset()
+    direction: str = "TB"
 
     def to_dict(self) -> dict[str, Any]:
         return {"expanded": sorted(self.expanded), "fold": self.fold, "min_run": self.min_run,
-                "unfolded": sorted(self.unfolded)}
+                "unfolded": sorted(self.unfolded), "direction": self.direction}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewState:
         return cls(expanded=frozenset(data.get("expanded", ())), fold=bool(data.get("fold", True)),
                    min_run=int(data.get("min_run", DEFAULT_MIN_RUN)),
-                   unfolded=frozenset(data.get("unfolded", ())))
+                   unfolded=frozenset(data.get("unfolded", ())),
+                   direction=str(data.get("direction", "TB")))
 
 
 def default_state(graph: ModelGraph, *, fold: bool = True) -> ViewState:

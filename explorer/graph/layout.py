@@ -1,4 +1,5 @@
-"""Coordinates for a :class:`ViewGraph`: layered, top to bottom, by igraph's Sugiyama layout.
+"""Coordinates for a :class:`ViewGraph`: layered, top to bottom (or left to right), by
+igraph's Sugiyama layout.
 
 igraph does the layering and crossing minimisation in C (0.42 s on the fully expanded
 DenseNet-121 where grandalf took 9.5 s and Graphviz dot 400 s), so none of that is
@@ -6,6 +7,9 @@ written here. What is added on top: node sizes, edge routes through igraph's con
 points (skip edges run beside the blocks they skip, as dummy vertices), and DenseNet's
 concatenation edges bundled onto one vertical bus per dense block instead of each taking
 its own lane, which keeps an open dense block readable and the layout small.
+
+Left to right is the same layout turned a quarter: it is computed top to bottom with every
+box's width and height swapped, then x and y are swapped back (frames are measured after).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from explorer.graph.collapse import ViewGraph
 NODE_SIZE = (150.0, 40.0)
 BLOCK_SIZE = (184.0, 52.0)
 H_GAP = 36.0
-V_GAP = 50.0
+V_GAP = 34.0
+ACROSS_GAP = 84.0  # between layers laid left to right: room for a shape label on each edge
 FRAME_PAD = 14.0
 FRAME_TITLE = 18.0
 
 Point = tuple[float, float]
+DIRECTIONS = ("TB", "LR")  # top to bottom, left to right
 
 
 @dataclasses.dataclass
@@ -39,6 +45,7 @@ class Layout:
         frames: (path, label, (x, y, width, height)) boxes around open blocks and stages.
         width: extent of the drawing.
         height: extent of the drawing.
+        direction: "TB" (edges point down) or "LR" (edges point right).
     """
 
     positions: dict[str, Point]
@@ -47,6 +54,7 @@ class Layout:
     frames: list[tuple[str, str, tuple[float, float, float, float]]]
     width: float
     height: float
+    direction: str = "TB"
 
     def rect(self, unit: str) -> tuple[float, float, float, float]:
         (x, y), (w, h) = self.positions[unit], self.sizes[unit]
@@ -60,6 +68,7 @@ class Layout:
             "frames": [[p, label, list(r)] for p, label, r in self.frames],
             "width": self.width,
             "height": self.height,
+            "direction": self.direction,
         }
 
     @classmethod
@@ -71,6 +80,7 @@ class Layout:
             frames=[(p, label, tuple(r)) for p, label, r in data["frames"]],
             width=data["width"],
             height=data["height"],
+            direction=data.get("direction", "TB"),
         )
 
 
@@ -78,15 +88,20 @@ def unit_size(attrs: dict[str, Any]) -> Point:
     return BLOCK_SIZE if attrs.get("unit") in ("block", "fold") else NODE_SIZE
 
 
-def layout_view(view: ViewGraph) -> Layout:
-    """Lay a view out top to bottom; every edge points downwards."""
+def layout_view(view: ViewGraph, direction: str = "TB") -> Layout:
+    """Lay a view out top to bottom ("TB": every edge points down) or left to right ("LR")."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
+    across = direction == "LR"
     units = view.order
     index = {u: i for i, u in enumerate(units)}
     sizes = {u: unit_size(view.graph.nodes[u]) for u in units}
+    if across:
+        sizes = {u: (h, w) for u, (w, h) in sizes.items()}
     laid_edges = [(u, v) for u, v, a in view.graph.edges(data=True) if not a.get("bundled")]
     g = igraph.Graph(n=len(units), edges=[(index[u], index[v]) for u, v in laid_edges], directed=True)
     col = max(w for w, _ in sizes.values()) + H_GAP if sizes else 1.0
-    row = max(h for _, h in sizes.values()) + V_GAP if sizes else 1.0
+    row = max(h for _, h in sizes.values()) + (ACROSS_GAP if across else V_GAP) if sizes else 1.0
     if units:
         result = g.layout_sugiyama(hgap=1, vgap=1, maxiter=100)
         coords = result.coords
@@ -108,6 +123,10 @@ def layout_view(view: ViewGraph) -> Layout:
             start, end = (x1, y1 - sizes[u][1] / 2), (x2, y2 + sizes[v][1] / 2)
         routes[(u, v)] = [start, *points, end]
     _route_bundles(view, positions, sizes, routes)
+    if across:
+        positions = {u: (y, x) for u, (x, y) in positions.items()}
+        sizes = {u: (h, w) for u, (w, h) in sizes.items()}
+        routes = {key: [(y, x) for x, y in pts] for key, pts in routes.items()}
 
     frames = []
     for path, label, members in view.frames:
@@ -125,10 +144,12 @@ def layout_view(view: ViewGraph) -> Layout:
     xs = [p[0] + sizes[u][0] / 2 for u, p in positions.items()]
     xs += [pt[0] for pts in routes.values() for pt in pts]
     ys = [p[1] + sizes[u][1] / 2 for u, p in positions.items()]
-    width = max(xs, default=0.0) + col / 2
-    height = max(ys, default=0.0) + row / 2
+    ys += [pt[1] for pts in routes.values() for pt in pts]
+    pad_x, pad_y = (row / 2, col / 2) if across else (col / 2, row / 2)
+    width = max(xs, default=0.0) + pad_x
+    height = max(ys, default=0.0) + pad_y
     return Layout(positions=positions, sizes=sizes, routes=routes, frames=frames,
-                  width=width, height=height)
+                  width=width, height=height, direction=direction)
 
 
 def _spread_layers(coords: list[list[float]]) -> list[list[float]]:

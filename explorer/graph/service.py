@@ -20,6 +20,7 @@ answers one request and exits.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -53,7 +54,7 @@ class GraphService:
         return graph, elapsed
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        from explorer.graph import ViewState, expanded_state, prepare_view
+        from explorer.graph import ViewState, default_state, expanded_state, prepare_view
 
         reply: dict[str, Any] = {"id": request.get("id")}
         try:
@@ -67,7 +68,9 @@ class GraphService:
             if state_data == "all":
                 state = expanded_state(graph)
             else:
-                state = ViewState.from_dict(state_data) if state_data else None
+                state = ViewState.from_dict(state_data) if state_data else default_state(graph)
+            if request.get("direction"):  # an opening view in the direction the window uses
+                state = dataclasses.replace(state, direction=str(request["direction"]))
             start = time.perf_counter()
             view, layout = prepare_view(graph, state)
             layout_s = time.perf_counter() - start

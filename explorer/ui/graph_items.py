@@ -1,4 +1,5 @@
-"""Scene items of the architecture graph: nodes, edges and frames around open blocks.
+"""Scene items of the architecture graph: nodes and frames around open blocks (edges live
+in graph_edges, how text is written in graph_text; both are re-exported here).
 
 Items return exact bounding rects, cache what they can and draw less when zoomed out
 (Qt's 40,000-chip demo switches detail on the level of detail the same way).
@@ -8,12 +9,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.facts import format_shape
 from explorer.ui import theme as themes
+from explorer.ui.graph_edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
+from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part of this module's API
+    LOD_DETAIL,
+    LOD_EDGE_LABEL,
+    LOD_TEXT,
+    MIN_LABEL_BOX_PX,
+    SHORT_NAME_MIN_PX,
+    short_name_pixels,
+)
+from explorer.ui.graph_text import font as _font
+from explorer.ui.graph_text import lod as _lod
+from explorer.ui.graph_text import pixel_font as _pixel_font
 from explorer.ui.graph_glyphs import (  # noqa: F401 - glyph names are part of this module's API
     GLYPH_BRANCHES,
     GLYPH_DENSE,
@@ -42,54 +55,11 @@ def scene_theme(item: QGraphicsItem) -> str:
     scene: ThemedScene | None = item.scene()  # type: ignore[assignment]
     return scene.theme_name if scene is not None else "light"
 
-# Below these zoom levels text is unreadable anyway: draw boxes only, then no labels on edges.
-LOD_TEXT = 0.4
-LOD_EDGE_LABEL = 0.85
-
-_PEN_STYLES = {"solid": Qt.PenStyle.SolidLine, "dash": Qt.PenStyle.DashLine,
-               "dot": Qt.PenStyle.DotLine}
-
 FRAME_TITLE_H = 16.0  # height of one frame title row
 FRAME_INSET = 3.0  # how far a nested frame sharing its parent's top steps in
 
 NODE_TYPE = QGraphicsItem.UserType + 1
-EDGE_TYPE = QGraphicsItem.UserType + 2
 FRAME_TYPE = QGraphicsItem.UserType + 3
-
-
-def _lod(painter: QPainter) -> float:
-    return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-
-
-# Paint runs for every visible item on every repaint: fonts, their metrics and edge pens
-# are made once per (base font, size, weight) or (edge kind, theme), not per call.
-_FONTS: dict[tuple[str, float, bool], tuple[QFont, QFontMetricsF]] = {}
-_EDGE_PENS: dict[tuple[str, str], tuple[QPen, QColor]] = {}
-
-
-def _font(base: QFont, size: float, bold: bool = False) -> tuple[QFont, QFontMetricsF]:
-    key = (base.key(), size, bold)
-    found = _FONTS.get(key)
-    if found is None:
-        font = QFont(base)
-        font.setPointSizeF(size)
-        font.setBold(bold)
-        found = _FONTS[key] = (font, QFontMetricsF(font))
-    return found
-
-
-def _edge_pen(kind: str, theme: str) -> tuple[QPen, QColor]:
-    found = _EDGE_PENS.get((kind, theme))
-    if found is None:
-        style = themes.edge_style(kind, theme)
-        col = themes.color(style["color"])
-        if "alpha" in style:
-            col.setAlphaF(float(style["alpha"]))
-        pen = QPen(col, float(style["width"]))
-        pen.setStyle(_PEN_STYLES.get(style.get("style", "solid"), Qt.PenStyle.SolidLine))
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        found = _EDGE_PENS[(kind, theme)] = (pen, col)
-    return found
 
 
 class NodeItem(QGraphicsItem):
@@ -110,6 +80,7 @@ class NodeItem(QGraphicsItem):
         self.highlighted = False
         self.search_hit = False
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
+        self._short: dict[int, tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
         kind = glyph_kind(attrs)
         self.glyph = Glyph(kind, attrs, self._rect) if kind else None
         self._bounds = self._make_bounds()
@@ -158,11 +129,19 @@ class NodeItem(QGraphicsItem):
             self.update()
         return super().itemChange(change, value)
 
+    def fill_color(self, theme: str) -> QColor:
+        """The node's fill: its category's (or block type's) colour in ``theme``.
+
+        The one place a node's colour is chosen; anything that recolours nodes does it here.
+        """
+        a = self.attrs
+        return themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         theme = scene_theme(self)
         a = self.attrs
-        fill = themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
+        fill = self.fill_color(theme)
         border = themes.graph_color("aux_border" if a.get("aux") else "node_border", theme)
         width = 1.0
         if self.isSelected():
@@ -186,13 +165,16 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(self._rect, radius, radius)
         if self.glyph is not None:
             self._paint_glyph(painter, theme, lod)
-        if lod < LOD_TEXT:
+        if lod * self._rect.height() < MIN_LABEL_BOX_PX:
             return
-        text_color = themes.graph_color("node_text", theme)
-        sub_color = themes.graph_color("node_subtext", theme)
         inner = self._rect.adjusted(8, 3, -8, -3)
         if self.glyph is not None and self.glyph.kind not in (GLYPH_SKIP, GLYPH_PROJECTION):
             inner.setLeft(GLYPH_WIDTH + 6)  # the glyph sits on the left
+        if lod < LOD_DETAIL:
+            self._paint_short_name(painter, theme, lod, inner)
+            return
+        text_color = themes.graph_color("node_text", theme)
+        sub_color = themes.graph_color("node_subtext", theme)
         base = painter.font()
         title_font, title_metrics = _font(base, 9.0, self.is_block)
         sub_font, sub_metrics = _font(base, 7.5)
@@ -209,6 +191,34 @@ class NodeItem(QGraphicsItem):
         for i, text in enumerate((extra, sub) if extra else (sub,)):
             painter.drawText(QRectF(inner.left(), inner.top() + row * (i + 1), inner.width(), row),
                              Qt.AlignmentFlag.AlignCenter, text)
+
+    def short_name(self) -> str:
+        """What a node writes when there is room for one line only: its label."""
+        return self.attrs.get("label", self.unit)
+
+    def _paint_short_name(self, painter: QPainter, theme: str, lod: float, inner: QRectF) -> None:
+        pixels = short_name_pixels(lod, self._rect.height())
+        found = self._short.get(pixels)
+        if found is None:
+            found = self._short[pixels] = self._fit_short_name(painter.font(), pixels, lod, inner.width())
+        size, text = found
+        painter.setFont(_pixel_font(painter.font(), size)[0])
+        painter.setPen(themes.graph_color("node_text", theme))
+        painter.drawText(QRectF(inner.left(), 0, inner.width(), self._rect.height()),
+                         Qt.AlignmentFlag.AlignCenter, text)
+
+    def _fit_short_name(self, base: QFont, pixels: int, lod: float, width: float) -> tuple[int, str]:
+        """(font pixel size, text): a name too wide for the box shrinks to fit as long as
+        it stays readable on screen, and only then loses its middle ("inception4a" rather
+        than "in…4a")."""
+        name = self.short_name()
+        metrics = _pixel_font(base, pixels)[1]
+        wide = metrics.horizontalAdvance(name)
+        if wide > width:
+            readable = min(pixels, int(SHORT_NAME_MIN_PX * 0.7 / max(lod, 1e-3)) + 1)
+            pixels = max(readable, int(pixels * width / wide))
+            metrics = _pixel_font(base, pixels)[1]
+        return pixels, metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
 
     def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
         glyph = self.glyph
@@ -254,84 +264,6 @@ class NodeItem(QGraphicsItem):
         extra = sub_metrics.elidedText(extra, Qt.TextElideMode.ElideRight, width)
         self._elided = (font_key, title, sub, extra)
         return title, sub, extra
-
-
-class EdgeItem(QGraphicsItem):
-    """A routed edge styled by kind, with the tensor shape written on it when zoomed in."""
-
-    def __init__(self, source: str, target: str, attrs: dict[str, Any],
-                 points: list[tuple[float, float]]) -> None:
-        super().__init__()
-        self.source = source
-        self.target = target
-        self.attrs = attrs
-        self.kind = attrs.get("kind", "plain")
-        self._path = self._build_path(points)
-        self._arrow = self._build_arrow(points)
-        self._label = format_shape(attrs.get("shape")) if self.kind != "dense" else ""
-        mid = self._path.pointAtPercent(0.5) if points else QPointF()
-        self._label_pos = QPointF(mid.x() + 5, mid.y() + 3)
-        self._bounds = self._path.boundingRect().united(self._arrow.boundingRect()).adjusted(-3, -3, 3, 3)
-        if self._label:
-            width = 7.0 * len(self._label) + 10
-            self._bounds = self._bounds.united(QRectF(self._label_pos.x(), mid.y() - 10, width, 16))
-        self.setZValue(1 if self.kind != "dense" else 0.5)
-
-    def type(self) -> int:
-        return EDGE_TYPE
-
-    @staticmethod
-    def _build_path(points: list[tuple[float, float]]) -> QPainterPath:
-        path = QPainterPath()
-        if not points:
-            return path
-        path.moveTo(*points[0])
-        for (x1, y1), (x2, y2) in zip(points, points[1:]):
-            if x1 == x2 or y1 == y2:
-                path.lineTo(x2, y2)
-            else:  # vertical flow: leave and arrive vertically
-                my = (y1 + y2) / 2
-                path.cubicTo(QPointF(x1, my), QPointF(x2, my), QPointF(x2, y2))
-        return path
-
-    @staticmethod
-    def _build_arrow(points: list[tuple[float, float]]) -> QPolygonF:
-        if len(points) < 2:
-            return QPolygonF()
-        (x1, y1), (x2, y2) = points[-2], points[-1]
-        if x1 != x2 and y1 != y2:
-            x1 = x2  # the curve arrives vertically
-        dx, dy = x2 - x1, y2 - y1
-        length = max((dx * dx + dy * dy) ** 0.5, 1e-6)
-        ux, uy = dx / length, dy / length
-        size = 7.0
-        tip = QPointF(x2, y2)
-        left = QPointF(x2 - ux * size - uy * size / 2, y2 - uy * size + ux * size / 2)
-        right = QPointF(x2 - ux * size + uy * size / 2, y2 - uy * size - ux * size / 2)
-        return QPolygonF([tip, left, right])
-
-    def boundingRect(self) -> QRectF:
-        return self._bounds
-
-    def shape(self) -> QPainterPath:
-        return self._path
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        theme = scene_theme(self)
-        pen, col = _edge_pen(self.kind, theme)
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
-        lod = _lod(painter)
-        if lod >= LOD_TEXT:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(col)
-            painter.drawPolygon(self._arrow)
-        if self._label and lod >= LOD_EDGE_LABEL:
-            painter.setFont(_font(painter.font(), 7.0)[0])
-            painter.setPen(themes.graph_color("edge_label", theme))
-            painter.drawText(self._label_pos, self._label)
 
 
 class FrameItem(QGraphicsItem):

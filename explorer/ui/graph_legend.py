@@ -1,14 +1,14 @@
-"""The graph's legend: category colours and edge styles present in the current view,
-pinned to the top-right corner of the graph view."""
+"""The graph's side column: the minimap above a collapsible legend (category colours and
+edge styles present in the current view). It sits beside the graph view, never over it."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from explorer.ui import theme as themes
-from explorer.ui.graph_scene import GraphScene
+from explorer.ui.graph_minimap import GraphMinimap
 from explorer.ui.graph_view import GraphView
 
 _CATEGORY_NAMES = {"depthwise": "depthwise conv", "norm": "normalisation", "concat": "concat",
@@ -43,6 +43,7 @@ class GraphLegend(QWidget):
         fm = QFontMetrics(self._font())
         names = [self._name(c, b) for c, b in self.categories] + [f"{k} edge" for k in self.edge_kinds]
         width = max((fm.horizontalAdvance(n) for n in names), default=40) + 46
+        width = min(width, GraphSidebar.WIDTH - 4)  # names elide rather than widen the column
         rows = len(self.categories) + len(self.edge_kinds)
         return QSize(width, rows * self.ROW + 12)
 
@@ -67,8 +68,10 @@ class GraphLegend(QWidget):
             painter.setBrush(themes.category_color(category, self.theme, block_type))
             painter.drawRoundedRect(QRectF(8, y + 2, 24, self.ROW - 4), 3, 3)
             painter.setPen(text_color)
+            name = QFontMetrics(painter.font()).elidedText(
+                self._name(category, block_type), Qt.TextElideMode.ElideRight, self.width() - 42)
             painter.drawText(QRectF(38, y, self.width() - 40, self.ROW),
-                             Qt.AlignmentFlag.AlignVCenter, self._name(category, block_type))
+                             Qt.AlignmentFlag.AlignVCenter, name)
             y += self.ROW
         for kind in self.edge_kinds:
             style = themes.edge_style(kind, self.theme)
@@ -84,17 +87,43 @@ class GraphLegend(QWidget):
         painter.end()
 
 
-class LegendGraphView(GraphView):
-    """The graph view with the legend pinned to its top-right corner."""
+class GraphSidebar(QWidget):
+    """The minimap of ``view`` above the legend; the legend folds away under its header."""
 
-    def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
-        super().__init__(scene, parent)
+    WIDTH = 150
+
+    def __init__(self, view: GraphView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.minimap = GraphMinimap(view, self)
         self.legend = GraphLegend(self)
+        self.legend_button = QToolButton(self)
+        self.legend_button.setText("Legend")
+        self.legend_button.setToolTip("Show or hide the colour legend")
+        self.legend_button.setCheckable(True)
+        self.legend_button.setChecked(True)
+        self.legend_button.setAutoRaise(True)
+        self.legend_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.legend_button.setArrowType(Qt.ArrowType.DownArrow)
+        self.legend_button.toggled.connect(self.show_legend)
+        self.legend_scroll = QScrollArea(self)
+        self.legend_scroll.setWidget(self.legend)
+        self.legend_scroll.setWidgetResizable(False)
+        self.legend_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.legend_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.minimap, 2)
+        layout.addWidget(self.legend_button)
+        layout.addWidget(self.legend_scroll, 3)
+        self.setFixedWidth(self.WIDTH)
 
-    def place_legend(self) -> None:
-        hint = self.legend.sizeHint()
-        self.legend.setGeometry(self.width() - hint.width() - 10, 10, hint.width(), hint.height())
+    def show_legend(self, shown: bool) -> None:
+        self.legend_button.setChecked(shown)
+        self.legend_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.legend_scroll.setVisible(shown)
 
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.place_legend()
+    def set_theme(self, name: str) -> None:
+        self.legend.theme = name
+        self.legend.update()
+        self.minimap.viewport().update()

@@ -16,9 +16,10 @@ and its generation; the legend, search and graph source already live apart.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QSplitter,
+    QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -48,10 +50,12 @@ from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
 from explorer.session import Session
 from explorer.ui.graph_knockouts import GraphKnockoutMenu
-from explorer.ui.graph_legend import LegendGraphView
-from explorer.ui.graph_scene import GraphScene, render_scene
+from explorer.ui.graph_export import FILE_CHOICES, choice_for_filter, export_view
+from explorer.ui.graph_legend import GraphSidebar
+from explorer.ui.graph_scene import GraphScene
 from explorer.ui.graph_search import find_hits, hits_label
 from explorer.ui.graph_source import GraphSource, freeze_startup_objects
+from explorer.ui.graph_view import GraphView
 from explorer.ui.node_details import NodeDetails
 from explorer.ui.subscriptions import Subscriptions
 
@@ -61,10 +65,12 @@ class GraphPanel(QWidget):
     Signals:
         graph_ready(object): a :class:`ModelGraph` is shown, the scene populated and fitted.
         failed(str): the graph could not be made; the message is for the user.
+        exported(str): the graph was written to this file.
     """
 
     graph_ready = Signal(object)
     failed = Signal(str)
+    exported = Signal(str)
 
     def __init__(self, session: Session | None = None, parent: QWidget | None = None, *,
                  theme: str = "light") -> None:
@@ -83,9 +89,14 @@ class GraphPanel(QWidget):
         self._hits: list[tuple[str, str]] = []
         self._query = ""
         self._hit_index = -1
+        self._direction = "TB"
+        self._export_folder: str | None = None
 
         self.scene = GraphScene(theme, self)
-        self.view = LegendGraphView(self.scene, self)
+        self.view = GraphView(self.scene, self)
+        self.sidebar = GraphSidebar(self.view, self)
+        self.legend = self.sidebar.legend
+        self.minimap = self.sidebar.minimap
         self.details_widget = NodeDetails(self)
         self.source = GraphSource(self)
         self.source.prepared.connect(self._on_source_prepared)
@@ -106,7 +117,8 @@ class GraphPanel(QWidget):
         self.prev_button = self._tool("◀", "Previous hit (Shift+F3)", self.previous_hit)
         self.next_button = self._tool("▶", "Next hit (F3)", self.next_hit)
         self.hits_label = QLabel("", self)
-        self.export_button = self._tool("Export…", "Save the current view as PNG or SVG", self._on_export)
+        self.export_button = self._tool("Export…", "Save the whole graph as SVG, PNG or JSON",
+                                        self.export_dialog)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 0)
         self.progress.setMaximumWidth(120)
@@ -117,18 +129,28 @@ class GraphPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
 
-        toolbar = QHBoxLayout()
-        toolbar.setContentsMargins(4, 4, 4, 0)
+        # A QToolBar: in a narrow window what does not fit moves behind its » button
+        # instead of widening the panel (the window holds from 1024 px wide).
+        toolbar = QToolBar(self)
+        toolbar.setIconSize(QSize(16, 16))
         for w in (self.fit_button, self.expand_button, self.collapse_button, self.fold_button):
             toolbar.addWidget(w)
-        toolbar.addSpacing(8)
-        toolbar.addWidget(self.search_edit, 1)
-        for w in (self.prev_button, self.next_button, self.hits_label):
+        self.search_edit.setMinimumWidth(90)
+        toolbar.addWidget(self.search_edit)
+        for w in (self.prev_button, self.next_button, self.hits_label, self.export_button):
             toolbar.addWidget(w)
-        toolbar.addWidget(self.progress)
-        toolbar.addWidget(self.export_button)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 4, 0)
+        top.addWidget(toolbar, 1)
+        top.addWidget(self.progress)  # shown and hidden: a toolbar's widgets cannot be
+        graph_area = QWidget(self)
+        beside = QHBoxLayout(graph_area)
+        beside.setContentsMargins(0, 0, 0, 0)
+        beside.setSpacing(2)
+        beside.addWidget(self.view, 1)
+        beside.addWidget(self.sidebar)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(self.view)
+        splitter.addWidget(graph_area)
         splitter.addWidget(self.details_widget)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
@@ -137,7 +159,7 @@ class GraphPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        layout.addLayout(toolbar)
+        layout.addLayout(top)
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
 
@@ -177,14 +199,14 @@ class GraphPanel(QWidget):
         self._source = ("name", (name, dict(builder_kwargs or {})))
         self._clear()
         self._start_busy(f"Preparing {name}…")
-        self.source.open_name(self._generation, name, dict(builder_kwargs or {}))
+        self.source.open_name(self._generation, name, dict(builder_kwargs or {}), self._direction)
 
     def show_module(self, module, input_shape, name: str) -> None:
         """Trace and show a user's own ``nn.Module`` in a worker thread; returns at once."""
         self._source = ("module", (module, tuple(input_shape), name))
         self._clear()
         self._start_busy(f"Preparing {name}…")
-        self.source.open_module(self._generation, module, tuple(input_shape), name)
+        self.source.open_module(self._generation, module, tuple(input_shape), name, self._direction)
 
     def highlight_node(self, node_id: str | None) -> None:
         """Mark the stepper's current node (or the closed block holding it) and scroll to it."""
@@ -200,13 +222,27 @@ class GraphPanel(QWidget):
     def set_theme(self, name: str) -> None:
         """Switch the graph between "light" and "dark"."""
         self.scene.set_theme(name)
-        self.view.legend.theme = name
-        self.view.legend.update()
+        self.sidebar.set_theme(name)
         self.view.viewport().update()
 
     @property
     def theme(self) -> str:
         return self.scene.theme_name
+
+    @property
+    def direction(self) -> str:
+        """How the graph is laid out: "TB" (top to bottom) or "LR" (left to right)."""
+        return self._direction
+
+    def set_direction(self, direction: str) -> None:
+        """Lay the graph out top to bottom ("TB") or left to right ("LR"); kept for later models."""
+        if direction not in ("TB", "LR"):
+            raise ValueError(f"direction {direction!r} is not TB or LR")
+        if direction == self._direction:
+            return
+        self._direction = direction
+        if self.state is not None:
+            self._change_state(self.state)
 
     def expand_all(self) -> None:
         if self.graph is not None:
@@ -294,6 +330,7 @@ class GraphPanel(QWidget):
     def _change_state(self, state: ViewState, anchor: str | None = None) -> None:
         if self._source is None or self.graph is None:
             return
+        state = dataclasses.replace(state, direction=self._direction)
         self._pending_anchor = self._anchor_node(anchor)
         self._generation += 1
         generation = self._generation
@@ -384,8 +421,7 @@ class GraphPanel(QWidget):
             a = self.view_graph.graph.nodes[unit]
             seen[(a.get("category", "other"), a.get("block_type") or None)] = None
         kinds = {a.get("kind", "plain") for _, _, a in self.view_graph.graph.edges(data=True)}
-        self.view.legend.set_content(list(seen), [k for k in EDGE_KINDS if k in kinds])
-        self.view.place_legend()
+        self.legend.set_content(list(seen), [k for k in EDGE_KINDS if k in kinds])
 
     def _on_fold_toggled(self) -> None:
         if self.state is not None:
@@ -423,14 +459,34 @@ class GraphPanel(QWidget):
                 extra.append(("search hit", f"{found.get('module_path') or node_id} ({found.get('summary', '')})"))
         self.details_widget.show_node(title, attrs, note_for(attrs), extra)
 
-    def _on_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export graph", "graph.svg",
-                                              "SVG drawing (*.svg);;PNG image (*.png)")
+    def export_dialog(self) -> None:
+        """Ask where (and as what) to save the whole graph; the model names the file."""
+        if self.graph is None:
+            return
+        folder = self._export_folder or str(Path.home())
+        name = self.graph.name.replace("/", "_") or "graph"
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export graph", str(Path(folder) / f"{name}.svg"),
+            ";;".join(text for text, _suffix, _scale in FILE_CHOICES), FILE_CHOICES[0][0])
         if path:
-            try:
-                render_scene(self.scene, path)
-            except UserError as exc:
-                self._set_banner(str(exc))
+            path, scale = choice_for_filter(chosen, path)
+            self.export_to(path, scale=scale)
+
+    def export_to(self, path: str | Path, scale: float = 1.0) -> Path | None:
+        """Write the whole graph as ``cnn-explorer graph --out`` does; None (and a banner)
+        when it cannot be written."""
+        if self.graph is None or self.view_graph is None:
+            return None
+        try:
+            out = export_view(self.graph, self.view_graph, self.layout_data, path,
+                              theme=self.theme, scale=scale)
+        except UserError as exc:
+            self._set_banner(str(exc))
+            return None
+        self._set_banner("")
+        self._export_folder = str(out.parent)
+        self.exported.emit(str(out))
+        return out
 
     # ------------------------------------------------------------ session events
 
@@ -448,7 +504,7 @@ class GraphPanel(QWidget):
         self.graph = self.view_graph = self.layout_data = self.state = None
         self.scene.clear_items()
         self.details_widget.clear()
-        self.view.legend.set_content([], [])
+        self.legend.set_content([], [])
         self._set_enabled(False)
 
     def stop(self, timeout_ms: int = 10_000) -> bool:

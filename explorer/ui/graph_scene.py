@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QGraphicsScene
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from explorer.errors import UserError
 from explorer.graph.layout import Layout
@@ -70,7 +70,7 @@ class GraphScene(QGraphicsScene):
                 yield added
                 since = clock()
         for u, v, attrs in view.graph.edges(data=True):
-            item = EdgeItem(u, v, attrs, layout.routes.get((u, v), []))
+            item = EdgeItem(u, v, attrs, layout.routes.get((u, v), []), layout.direction == "LR")
             self.addItem(item)
             self.edges.append(item)
             added += 1
@@ -139,6 +139,24 @@ def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0)
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".svg", ".png"):
+        raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
+    # Cached items would paint their cached pixmaps: an SVG of bitmaps, without text.
+    cached = [(item, item.cacheMode()) for item in scene.items()
+              if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
+    for item, _mode in cached:
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    try:
+        _render(scene, path, suffix, scale)
+    finally:
+        for item, mode in cached:
+            item.setCacheMode(mode)
+    if not path.exists() or path.stat().st_size == 0:
+        raise UserError(f"cannot write {path}")
+    return path
+
+
+def _render(scene: QGraphicsScene, path: Path, suffix: str, scale: float) -> None:
     rect = scene.sceneRect()
     if suffix == ".svg":
         from PySide6.QtSvg import QSvgGenerator
@@ -152,7 +170,7 @@ def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
         painter.end()
-    elif suffix == ".png":
+    else:
         scale = min(scale, MAX_IMAGE_SIDE / max(rect.width(), rect.height(), 1.0))
         image = QImage(max(1, int(rect.width() * scale)), max(1, int(rect.height() * scale)),
                        QImage.Format.Format_ARGB32_Premultiplied)
@@ -164,8 +182,3 @@ def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0)
         painter.end()
         if not image.save(str(path)):
             raise UserError(f"cannot write {path}")
-    else:
-        raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
-    if not path.exists() or path.stat().st_size == 0:
-        raise UserError(f"cannot write {path}")
-    return path

@@ -11,6 +11,8 @@ call with this object as its context, so none runs after it is gone.
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import gc
 from typing import Any
@@ -68,20 +70,23 @@ class GraphSource(QObject):
 
     # ----- requests ----------------------------------------------------------------------
 
-    def open_name(self, generation: int, name: str, kwargs: dict) -> None:
-        self._send(generation, {"op": "open", "name": name, "kwargs": kwargs, "state": None})
+    def open_name(self, generation: int, name: str, kwargs: dict, direction: str = "TB") -> None:
+        self._send(generation, {"op": "open", "name": name, "kwargs": kwargs, "state": None,
+                                "direction": direction})
 
     def view_name(self, generation: int, name: str, kwargs: dict, state: ViewState) -> None:
         self._send(generation, {"op": "view", "name": name, "kwargs": kwargs, "state": state.to_dict()})
 
-    def open_module(self, generation: int, module: Any, input_shape: tuple, name: str) -> None:
-        from explorer.graph import build_graph, prepare_view
+    def open_module(self, generation: int, module: Any, input_shape: tuple, name: str,
+                    direction: str = "TB") -> None:
+        from explorer.graph import build_graph, default_state, prepare_view
 
         self.generation = generation
 
         def work():
             graph = build_graph(module, tuple(input_shape), name=name, fallback=True)
-            return (generation, graph, *prepare_view(graph), True)
+            state = dataclasses.replace(default_state(graph), direction=direction)
+            return (generation, graph, *prepare_view(graph, state), True)
 
         self._run_thread(generation, work)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
@@ -12,7 +12,7 @@ MIN_ZOOM = 0.03
 MAX_ZOOM = 4.0
 KEY_ZOOM = 1.25
 PAN_STEP = 60
-READABLE_ZOOM = 0.6  # fitting a tall graph whole below this leaves its text unreadable
+FIT_MAX_ZOOM = 1.5  # a small graph fitted larger than this only looks blown up
 
 
 class GraphView(QGraphicsView):
@@ -56,20 +56,21 @@ class GraphView(QGraphicsView):
         self.zoom_changed.emit(self.zoom())
 
     def fit_to_window(self) -> None:
+        """Show the whole graph. Always the whole of it: a tall graph fitted small stays
+        legible because its nodes switch to their short names (see graph_items)."""
         rect = self.sceneRect()
         if rect.isEmpty():
             return
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        # A tall chain fitted whole is unreadable: keep text legible and show the top.
-        if self.zoom() < READABLE_ZOOM:
+        if self.zoom() > FIT_MAX_ZOOM:
             self.resetTransform()
-            self.scale(READABLE_ZOOM, READABLE_ZOOM)
-            self.centerOn(rect.center().x(), rect.top() + self.viewport().height() / (2 * READABLE_ZOOM))
-        elif self.zoom() > 1.5:
-            self.resetTransform()
-            self.scale(1.5, 1.5)
-            self.centerOn(rect.center())
+            self.scale(FIT_MAX_ZOOM, FIT_MAX_ZOOM)
+        self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())
+
+    def visible_scene_rect(self) -> QRectF:
+        """The part of the scene the viewport shows now."""
+        return self.mapToScene(self.viewport().rect()).boundingRect()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y()

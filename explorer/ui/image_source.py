@@ -59,7 +59,7 @@ class ImageSource(QWidget):
         self.sample_combo.setToolTip("Built-in sample images (no data needed)")
         self.sample_combo.setPlaceholderText("Sample image…")
         self.sample_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.sample_combo.setMinimumContentsLength(12)
+        self.sample_combo.setMinimumContentsLength(7)  # the window holds from 1024 px wide
         for sample in SAMPLES:
             self.sample_combo.addItem(sample.label, sample.name)
         self.sample_combo.activated.connect(self._on_sample_chosen)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, qWarning
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, qWarning
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSplitter,
     QStackedWidget,
     QTabWidget,
 )
@@ -110,8 +109,9 @@ class MainWindow(QMainWindow):
         dock.setObjectName("models-dock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setWidget(self.picker)
-        dock.setMinimumWidth(240)
+        dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self._models_dock = dock
 
         self._stack = QStackedWidget()
         self._loading = QLabel("Loading PyTorch and the model zoo…")
@@ -170,11 +170,19 @@ class MainWindow(QMainWindow):
             theme_group.addAction(action)
             self._theme_actions[theme] = action
         theme_group.triggered.connect(self._on_theme_action)
+        view_menu.addSeparator()
+        self._across_action = view_menu.addAction("Graph &left to right")
+        self._across_action.setCheckable(True)
+        self._across_action.setToolTip("Lay the architecture graph out left to right instead of top to bottom")
+        self._across_action.setEnabled(False)  # enabled once the graph panel exists
+        self._across_action.toggled.connect(self._on_across_toggled)
+        self._core_actions.append(self._across_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
 
     def _on_core_loaded(self, infos: list, device: str) -> None:
+        from explorer.ui.explore_page import explore_page
         from explorer.ui.feature_panel import FeatureMapPanel
         from explorer.ui.graph_panel import GraphPanel
         from explorer.ui.module_builder import ModuleBuilder
@@ -190,31 +198,23 @@ class MainWindow(QMainWindow):
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
 
-        # The graph beside the feature maps, so the highlighted node and its maps are seen
-        # together; the layer details (a short table and the paper's note) sit under the
-        # graph instead of in a column of their own, which leaves the graph its width.
-        graph_column = QSplitter(Qt.Orientation.Vertical)
-        graph_column.addWidget(self.graph_panel)
-        graph_column.addWidget(self.graph_panel.details_widget)
-        self.graph_panel.details_widget.setMaximumWidth(16777215)
-        graph_column.setStretchFactor(0, 3)
-        graph_column.setStretchFactor(1, 1)
-        graph_column.setSizes([600, 230])
-        explore = QSplitter(Qt.Orientation.Horizontal)
-        explore.addWidget(graph_column)
-        explore.addWidget(self.feature_panel)
-        explore.setStretchFactor(0, 1)
-        explore.setStretchFactor(1, 1)
-        explore.setSizes([580, 600])
+        explore = explore_page(self.graph_panel, self.feature_panel)
 
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
         self._tabs.addTab(self.training_panel, "Training")
+        size_before = self.size()
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
+        # While the panels settle their minimum is briefly wider than it ends (the layer
+        # details move out of the graph panel), and Qt widens the window for it and never
+        # narrows it back: give the window the size it had once the layouts have settled.
+        self._size_before_load = size_before
+        QTimer.singleShot(0, self, self._restore_size)
 
         self.graph_panel.graph_ready.connect(self._on_graph_ready)
         self.graph_panel.failed.connect(self._show_message)
+        self.graph_panel.exported.connect(self._on_graph_exported)
 
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
@@ -230,6 +230,11 @@ class MainWindow(QMainWindow):
             self._initial_model = DEFAULTS["last_model"]
         if self._initial_model:
             self.open_model(self._initial_model)
+
+    def _restore_size(self) -> None:
+        wanted = self._size_before_load.expandedTo(self.minimumSizeHint())
+        if wanted != self.size():
+            self.resize(wanted)
 
     def _on_core_failed(self, message: str) -> None:
         self._loading.setText(message)
@@ -300,19 +305,10 @@ class MainWindow(QMainWindow):
         self.session.set_weights(WeightsChoice("file", path=str(path)))
 
     def _export_graph(self) -> None:
-        from explorer.errors import UserError
-        from explorer.ui.graph_scene import render_scene
+        self.graph_panel.export_dialog()
 
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export graph", str(Path.home() / f"{self.current_model or 'graph'}.svg"),
-            "SVG (*.svg);;PNG (*.png)")
-        if path:
-            try:
-                render_scene(self.graph_panel.scene, path)
-            except UserError as exc:
-                self._show_message(f"cannot export the graph: {exc}")
-                return
-            self._show_message(f"graph saved to {path}")
+    def _on_graph_exported(self, path: str) -> None:
+        self._show_message(f"graph saved to {path}")
 
     def _choose_data_folder(self) -> None:
         from explorer.settings import data_dir
@@ -345,6 +341,9 @@ class MainWindow(QMainWindow):
         self._theme_actions[name].setChecked(True)
         if remember:
             self.settings.set("theme", name)
+
+    def _on_across_toggled(self, across: bool) -> None:
+        self.graph_panel.set_direction("LR" if across else "TB")
 
     def _on_theme_action(self, action: QAction) -> None:
         self.set_theme(action.data())

@@ -83,8 +83,74 @@ def palette(name: str) -> QPalette:
     return pal
 
 
+# Fusion outlines an unchecked box in the window colour darkened: on a dark window that is
+# black on black. Only the unchecked state is restyled; checked boxes keep Fusion's tick.
+_UNCHECKED_QSS = (
+    "QCheckBox::indicator:unchecked, QAbstractItemView::indicator:unchecked,"
+    " QGroupBox::indicator:unchecked {{ border: 1px solid {border}; border-radius: 2px;"
+    " background: {base}; width: 12px; height: 12px; }}"
+)
+
+
 def apply_theme(app: QApplication, name: str) -> None:
-    """Give the whole application the theme's palette (Fusion style, which follows it)."""
+    """Give the whole application the theme: palette (Fusion style, which follows it),
+    visible unchecked boxes, and every plot, mosaic and kernel view (see style_plots)."""
     pal = palette(name)
     app.setStyle("Fusion")
     app.setPalette(pal)
+    data = load_theme(name)
+    app.setStyleSheet(_UNCHECKED_QSS.format(border=data["graph"]["node_border"],
+                                            base=data["palette"]["Base"]) if name == "dark" else "")
+    style_plots(app, name)
+
+
+def style_plots(app: QApplication, name: str) -> None:
+    """Colour pyqtgraph's views from the theme: plots on the base colour with axes, titles
+    and legends in the text colour; image panes (mosaic, kernels) on the window colour.
+
+    pyqtgraph paints its own background, which the palette does not reach; this is the one
+    place that sets it, for views made from now on (config options) and those that exist.
+    """
+    import pyqtgraph as pg
+
+    pal = palette(name)
+    base = pal.color(QPalette.ColorRole.Base)
+    window = pal.color(QPalette.ColorRole.Window)
+    text = pal.color(QPalette.ColorRole.WindowText)
+    pg.setConfigOptions(background=base, foreground=text)
+    for widget in app.allWidgets():
+        if not isinstance(widget, pg.GraphicsView):
+            continue
+        plots = _plot_items(widget)
+        widget.setBackground(base if plots else window)
+        for plot in plots:
+            for side in ("left", "bottom", "right", "top"):
+                axis = plot.getAxis(side)
+                axis.setPen(text)
+                axis.setTextPen(text)
+                if axis.labelText:
+                    axis.setLabel(axis.labelText, axis.labelUnits, color=text.name())
+            if plot.titleLabel.text:
+                plot.setTitle(_plain(plot.titleLabel.text), color=text.name())
+            legend = plot.legend
+            if legend is not None:
+                legend.setLabelTextColor(text)
+                fill = QColor(base)
+                fill.setAlpha(200)
+                legend.setBrush(fill)
+
+
+def _plot_items(view) -> list:
+    import pyqtgraph as pg
+
+    if isinstance(view, pg.PlotWidget):
+        return [view.getPlotItem()]
+    layout = getattr(view, "ci", None)
+    return [item for item in getattr(layout, "items", {}) if isinstance(item, pg.PlotItem)]
+
+
+def _plain(html: str) -> str:
+    """A title's text without the colour span a view may have wrapped it in."""
+    import re
+
+    return re.sub(r"<[^>]+>", "", html)

@@ -35,7 +35,7 @@ class ConfusionMatrixView(QWidget):
         self._matrix: np.ndarray | None = None
         self._grid: tuple[int, int, int] | None = None  # left, top, cell size of the last paint
         self._title = EMPTY_CONFUSION
-        self.setMinimumSize(QSize(330, 300))
+        self.setMinimumSize(QSize(220, 200))  # two side by side still fit a 1024 px window
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, matrix: Sequence[Sequence[int]], epoch: int | None = None) -> None:
@@ -168,7 +168,7 @@ class MisclassifiedGrid(QWidget):
         self._title = EMPTY_MISTAKES
         # In a scroll area: grow to hold every image rather than stop at the bottom edge.
         self.fit_height = False
-        self.setMinimumSize(QSize(330, 300))
+        self.setMinimumSize(QSize(220, 200))  # two side by side still fit a 1024 px window
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def _cell_size(self) -> tuple[int, int, int]:

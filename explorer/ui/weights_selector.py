@@ -12,7 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
 
 from explorer.models import small_form_of
 from explorer.models.choices import available_weights, new_seed
@@ -136,23 +146,30 @@ class RandomWeightsNotice(QWidget):
         self._told: set[str] = set()
         self._small: str | None = None
         self.setObjectName("random-weights-notice")
+        # A plain QWidget paints a style sheet's background only when asked to: without
+        # this the dark text sat on the dark theme's window colour.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet("#random-weights-notice { background: #fff3bf; border-radius: 4px; }"
                            " QLabel { color: #5c4400; }")
-        layout = QHBoxLayout(self)
+        # The text above its button, not beside it: side by side the two set the feature
+        # panel's width beyond what a 1024 px window leaves it.
+        layout = QGridLayout(self)
         layout.setContentsMargins(8, 3, 4, 3)
+        layout.setVerticalSpacing(2)
         self.text = QLabel("")
         self.text.setWordWrap(True)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.text, 0, 0)
         self.open_button = QPushButton("")
         self.open_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.open_button.clicked.connect(self._on_open_small)
-        layout.addWidget(self.open_button)
+        layout.addWidget(self.open_button, 1, 0, Qt.AlignmentFlag.AlignLeft)
         self.close_button = QToolButton()
         self.close_button.setText("×")
         self.close_button.setToolTip("Hide this notice")
         self.close_button.setAutoRaise(True)
         self.close_button.clicked.connect(self.hide)
-        layout.addWidget(self.close_button)
+        layout.addWidget(self.close_button, 0, 1, Qt.AlignmentFlag.AlignTop)
+        layout.setColumnStretch(0, 1)
         self.hide()
         self._subscriptions = Subscriptions(self)
         self._subscriptions.connect(session.module_changed, self._on_module_changed)

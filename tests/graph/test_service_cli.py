@@ -71,6 +71,28 @@ def test_cli_writes_each_format(tmp_path, suffix, capsys):
         assert out.read_text().lstrip().startswith("<?xml")
 
 
+def test_cli_svg_is_vector_with_a_text_per_node_label(tmp_path, capsys):
+    import re
+
+    svg_out, json_out = tmp_path / "g.svg", tmp_path / "g.json"
+    assert _run_cli("torchvision.resnet18", "--out", str(svg_out)) == 0
+    assert _run_cli("torchvision.resnet18", "--out", str(json_out)) == 0
+    svg = svg_out.read_text()
+    assert "<image" not in svg
+    texts = set(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    labels = {n["label"] for n in json.loads(json_out.read_text())["nodes"]}
+    assert labels and labels <= texts
+
+
+def test_cli_left_to_right_json(tmp_path, capsys):
+    out = tmp_path / "lr.json"
+    assert _run_cli("torchvision.resnet18", "--direction", "LR", "--out", str(out)) == 0
+    doc = json.loads(out.read_text())
+    assert doc["view"]["direction"] == "LR"
+    for edge in doc["edges"]:
+        assert edge["points"][-1][0] > edge["points"][0][0]
+
+
 def test_cli_expand_all_json(tmp_path, capsys):
     out = tmp_path / "all.json"
     assert _run_cli("torchvision.resnet18", "--expand", "all", "--out", str(out), "--json") == 0

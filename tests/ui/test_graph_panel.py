@@ -3,10 +3,13 @@ session's node, expand/collapse, search, export through the CLI's renderer, them
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QImage
 from torch import nn
 
 from explorer.session import Session
@@ -161,19 +164,45 @@ def test_highlight_marks_the_closed_block_holding_a_node(qtbot, panel):
     assert not any(item.highlighted for item in panel.scene.nodes.values())
 
 
-def test_export_button_writes_with_the_cli_renderer(qtbot, panel, tmp_path, monkeypatch):
+def test_export_writes_the_whole_graph_as_vector_text_without_marks(qtbot, panel, tmp_path,
+                                                                     monkeypatch):
     _show(qtbot, panel)
-    for name in ("view.png", "view.svg", "view.bmp"):
-        monkeypatch.setattr("explorer.ui.graph_panel.QFileDialog.getSaveFileName",
-                            lambda *a, n=name, **k: (str(tmp_path / n), ""))
-        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
-    assert (tmp_path / "view.png").stat().st_size > 1000
+    panel.view.zoom_by(4.0)  # only part of the graph on screen: the file still has all of it
+    _click(qtbot, panel, "stem")  # a selection and a stepper mark that must not be exported
+    panel.highlight_node("fc")
+    saved: list[str] = []
+    panel.exported.connect(saved.append)
+    offered = {}
+
+    def dialog(_parent, _title, default, filters, selected):
+        offered.update(default=default, filters=filters.split(";;"), selected=selected)
+        return str(tmp_path / "view"), offered["filters"][0]  # no suffix typed: the filter's
+
+    monkeypatch.setattr("explorer.ui.graph_panel.QFileDialog.getSaveFileName", dialog)
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    assert offered["default"].endswith("small.svg")  # the model's name, not graph.png
+    assert [f.split(" (")[-1] for f in offered["filters"]] == ["*.svg)", "*.png)", "*.png)", "*.png)",
+                                                               "*.json)"]
     svg = (tmp_path / "view.svg").read_text()
-    assert "<svg" in svg and len(svg) > 1000
-    # The whole scene, as `cnn-explorer graph --out` draws it, not the visible part.
-    width = panel.scene.sceneRect().width()
-    assert f'width="{int(width)}' in svg or f"{int(width)}" in svg
-    assert panel.banner.isVisible() and "png or .svg" in panel.banner.text()
+    assert saved == [str(tmp_path / "view.svg")]
+    assert "<image" not in svg  # vector, not the items' cached bitmaps
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    for unit, item in panel.scene.nodes.items():
+        assert item.short_name() in texts, unit
+    selected = load_theme("light")["graph"]["selected"].lower()
+    highlight = load_theme("light")["graph"]["highlight"].lower()
+    assert selected not in svg.lower() and highlight not in svg.lower()
+
+
+def test_export_png_scale_json_and_bad_names(qtbot, panel, tmp_path):
+    _show(qtbot, panel)
+    one = panel.export_to(tmp_path / "one.png")
+    two = panel.export_to(tmp_path / "two.png", scale=2.0)
+    assert QImage(str(two)).width() == 2 * QImage(str(one)).width()
+    data = json.loads(panel.export_to(tmp_path / "g.json").read_text())
+    assert {n["id"] for n in data["nodes"]} == set(panel.scene.nodes)
+    assert panel.export_to(tmp_path / "g.bmp") is None
+    assert panel.banner.isVisible() and ".svg, .png or .json" in panel.banner.text()
 
 
 def test_theme_switch_changes_colours(qtbot, panel):

@@ -319,11 +319,50 @@ def test_layer_details_follow_the_stepped_node(window, qtbot):
     qtbot.waitUntil(lambda: module in window.graph_panel.details_widget.text(), timeout=10_000)
 
 
-def test_export_uses_the_scene_renderer(window, tmp_path, monkeypatch):
-    out = tmp_path / "lenet.svg"
-    monkeypatch.setattr("explorer.ui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+def test_export_is_the_cli_file_and_the_status_bar_says_where(window, tmp_path, monkeypatch):
+    from explorer.cli import main as cli_main
+
+    out = tmp_path / "window" / "lenet_small.svg"
+    out.parent.mkdir()
+    offered = {}
+
+    def dialog(_parent, _title, default, *_args):
+        offered["default"] = default
+        return str(out), ""
+
+    monkeypatch.setattr("explorer.ui.main_window.QFileDialog.getSaveFileName", dialog)
     menu_action(window, "&Export graph…").trigger()
-    assert "<svg" in out.read_text() and f"graph saved to {out}" in window.statusBar().currentMessage()
+    assert offered["default"].endswith("lenet_small.svg")
+    assert f"graph saved to {out}" in window.statusBar().currentMessage()
+    cli_out = tmp_path / "cli" / "lenet_small.svg"
+    cli_out.parent.mkdir()
+    assert cli_main(["graph", "lenet_small", "--out", str(cli_out)]) == 0
+    assert out.read_bytes() == cli_out.read_bytes()  # one renderer
+
+
+def test_window_holds_from_1024x700_and_dark_reaches_the_plots(window, qtbot):
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 700, hint
+    window.set_theme("dark", remember=False)
+    views = [w for w in QApplication.instance().allWidgets() if isinstance(w, pg.GraphicsView)]
+    assert views
+    for view in views:  # plots, histogram, mosaic, kernels: none stays white
+        assert view.backgroundBrush().color().lightness() < 80, type(view).__name__
+    assert "indicator:unchecked" in QApplication.instance().styleSheet()
+    window.set_theme("light", remember=False)
+    assert all(v.backgroundBrush().color().lightness() > 200 for v in views)
+    assert QApplication.instance().styleSheet() == ""
+
+
+def test_left_to_right_is_a_view_option(window, qtbot):
+    panel = window.graph_panel
+    menu_action(window, "Graph &left to right").trigger()
+    qtbot.waitUntil(lambda: panel.layout_data is not None and panel.layout_data.direction == "LR"
+                    and panel._populating is None, timeout=60_000)
+    assert panel.scene.sceneRect().width() > panel.scene.sceneRect().height()
 
 
 def test_screenshot_command(tmp_path):
@@ -332,16 +371,19 @@ def test_screenshot_command(tmp_path):
     from PIL import Image
 
     out = tmp_path / "shot.png"
-    ok = subprocess.run([sys.executable, "-m", "explorer", "--model", "lenet_small", "--screenshot", str(out)],
-                        capture_output=True, text=True, timeout=240)
+    ok = subprocess.run([sys.executable, "-m", "explorer", "--model", "lenet_small", "--window-size",
+                         "1024x700", "--screenshot", str(out)], capture_output=True, text=True, timeout=240)
     assert ok.returncode == 0, ok.stderr[-2000:]
     with Image.open(out) as image:
-        assert image.width >= 1000 and image.height >= 600
+        assert image.size == (1024, 700)  # the smallest size the window holds
         assert len(image.convert("L").getcolors(maxcolors=256) or []) > 50  # drawn, not blank
     bad = subprocess.run([sys.executable, "-m", "explorer", "--model", "no_such_net", "--screenshot", str(out)],
                          capture_output=True, text=True, timeout=240)
     assert bad.returncode == 1
     assert "unknown model 'no_such_net'" in bad.stderr
+    size = subprocess.run([sys.executable, "-m", "explorer", "--window-size", "wide", "--screenshot", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert size.returncode == 2 and "'wide' is not WIDTHxHEIGHT" in size.stderr
 
 
 def test_closing_during_a_run_asks_first(window, monkeypatch):

@@ -1,0 +1,64 @@
+"""One renderer for the graph, serving both the window's Export… and ``cnn-explorer graph``.
+
+A file is drawn from the view and its layout on a fresh scene, never from the scene on
+screen: so the whole graph is written (not the viewport), with the theme's colours and
+none of the window's marks (selection, stepper highlight, search hits), and the window's
+file is the CLI's file byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explorer.errors import UserError
+from explorer.graph.collapse import ViewGraph
+from explorer.graph.layout import Layout
+from explorer.graph.model_graph import ModelGraph
+
+SUFFIXES = (".svg", ".png", ".json")
+PNG_SCALES = (1.0, 2.0, 4.0)
+
+# The save dialog's choices: (filter text, suffix, PNG scale). The PNG scale is chosen
+# with the filter, so saving is one dialog and not two.
+FILE_CHOICES = (
+    ("SVG drawing, vector with text (*.svg)", ".svg", 1.0),
+    *((f"PNG image ×{s:g} (*.png)", ".png", s) for s in PNG_SCALES),
+    ("JSON graph data (*.json)", ".json", 1.0),
+)
+
+
+def export_view(graph: ModelGraph, view: ViewGraph, layout: Layout, path: str | Path, *,
+                theme: str = "light", scale: float = 1.0) -> Path:
+    """Write what is drawn for ``view`` to an SVG, PNG (at ``scale``) or JSON file.
+
+    Raises:
+        UserError: the suffix is not .svg, .png or .json, or the file cannot be written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UserError(f"cannot export to {path.name}: use a .svg, .png or .json file name")
+    if suffix == ".json":
+        from explorer.graph.export import view_document, write_json
+
+        write_json(view_document(graph, view, layout), path)
+        return path
+    from explorer.ui.graph_scene import GraphScene, render_scene
+
+    scene = GraphScene(theme)
+    try:
+        scene.populate(view, layout)
+        return render_scene(scene, path, scale=scale)
+    finally:
+        scene.clear_items()
+        scene.deleteLater()
+
+
+def choice_for_filter(selected_filter: str, path: str) -> tuple[str, float]:
+    """The path (with the chosen filter's suffix when it has none) and the PNG scale."""
+    for text, suffix, scale in FILE_CHOICES:
+        if text == selected_filter:
+            if not Path(path).suffix:
+                path += suffix
+            return path, scale if Path(path).suffix.lower() == ".png" else 1.0
+    return path, 1.0
