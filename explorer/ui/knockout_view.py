@@ -57,6 +57,11 @@ class KnockoutView(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         self.list_widget = QListWidget()
         self.list_widget.setMaximumHeight(self.list_widget.fontMetrics().height() * 3 + 10)
+        # Three lines of room: a sideways scroll bar for a long description took one of them
+        # and hid the rest of it; wrap instead, and keep the latest knockout in view.
+        self.list_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list_widget.setWordWrap(True)
+        self.list_widget.setResizeMode(QListWidget.ResizeMode.Adjust)
         layout.addWidget(self.list_widget)
         row = QHBoxLayout()
         self.spec_edit = QLineEdit()
@@ -142,6 +147,7 @@ class KnockoutView(QWidget):
         for spec in self.session.knockouts:
             self.list_widget.addItem(described.get(spec, spec))
             self.list_widget.item(self.list_widget.count() - 1).setToolTip(spec)
+        self.list_widget.scrollToBottom()
         self.undo_button.setEnabled(bool(self.session.knockouts))
 
     def _on_done(self, _number: int, report: KnockoutReport) -> None:
