@@ -220,6 +220,9 @@ class DetailPages(QWidget):
         self.page_list.setToolTip("Choose a view (the tabs do not fit this width)")
         self.page_list.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.page_list.setMinimumContentsLength(8)
+        # Like the tab bar: the panel keeps the keys (Home, End and Space step the maps;
+        # a focused list would turn them into page changes and its popup).
+        self.page_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.page_list.hide()
         self.page_list.activated.connect(tabs.setCurrentIndex)
         layout.addWidget(self.page_list)

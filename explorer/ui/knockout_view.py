@@ -56,13 +56,14 @@ class KnockoutView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         self.list_widget = QListWidget()
-        self.list_widget.setMaximumHeight(self.list_widget.fontMetrics().height() * 3 + 10)
-        # Three lines of room: a sideways scroll bar for a long description took one of them
-        # and hid the rest of it; wrap instead, and keep the latest knockout in view.
+        # At least three lines, and the room the tab has left: a sideways scroll bar for a
+        # long description took a line and hid the rest of it; wrap instead, and keep the
+        # latest knockout in view.
+        self.list_widget.setMinimumHeight(self.list_widget.fontMetrics().height() * 3 + 10)
         self.list_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list_widget.setWordWrap(True)
         self.list_widget.setResizeMode(QListWidget.ResizeMode.Adjust)
-        layout.addWidget(self.list_widget)
+        layout.addWidget(self.list_widget, 1)
         row = QHBoxLayout()
         self.spec_edit = QLineEdit()
         self.spec_edit.setPlaceholderText("layer1.0.conv1:12 · inception3a.branch2 · layer2.0:shortcut · aux1")
@@ -94,7 +95,6 @@ class KnockoutView(QWidget):
         table.setFixedHeight(table.verticalHeader().defaultSectionSize() * 5
                              + table.horizontalHeader().sizeHint().height() + 4)
         layout.addWidget(table)
-        layout.addStretch(1)
         self._subscriptions = Subscriptions(self)
         for event in (session.knockouts_changed, session.module_changed, session.image_changed):
             self._subscriptions.connect(event, self._on_changed)

@@ -350,5 +350,7 @@ def test_every_detail_tab_is_reachable_at_any_width(qtbot, qt_warnings, feature_
     assert pages.page_list.currentText() == "Knockout"
     if width == 480:
         assert pages.narrow and pages.page_list.isVisibleTo(pages)
+        # Choosing a page keeps the stepping keys with the panel, as the tab bar does.
+        assert pages.page_list.focusPolicy() == Qt.FocusPolicy.NoFocus
     if width == 1600:
         assert not pages.narrow
