@@ -201,7 +201,10 @@ def heartbeat_while_explaining(model_name: str = "resnet18_small", node: str = "
     beat.stop()
     panel.stop()
     panel.close()
-    return {"model": model_name, "node": node, "max_gap_ms": max(gaps.values()), "gaps_ms": gaps,
+    # Showing the model and stepping to the node are the stepper's (`bench inspect`
+    # measures them); the check is about what the explain views add.
+    explain_gaps = [gap for what, gap in gaps.items() if what not in ("model", "node")]
+    return {"model": model_name, "node": node, "max_gap_ms": max(explain_gaps), "gaps_ms": gaps,
             "steps_s": steps, "test_data": data}
 
 
