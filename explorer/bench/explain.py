@@ -10,6 +10,10 @@ Checks:
 - knockout_eval_vs_plain_eval: accuracy on 512 test images of a small form with knockouts
   (a channel and a residual shortcut) against the same evaluation of the intact model;
   at most 1.3x.
+- heartbeat_while_explaining_ms: the longest GUI-thread gap while the feature-map panel
+  traces a unit's receptive field, computes Grad-CAM, saliency and occlusion in the
+  Explain tab, measures two knockouts and scans the top images (a small form); at most
+  100 ms, as the other window benchmarks.
 """
 
 from __future__ import annotations
@@ -117,6 +121,93 @@ def knockout_vs_plain(model_name: str, n_images: int, repeats: int) -> dict[str,
             "knockout_s": best["knockout"], "repeats": repeats}
 
 
+def heartbeat_while_explaining(model_name: str = "resnet18_small", node: str = "layer2_1_relu2",
+                               top_images: bool = True) -> dict[str, Any]:
+    """Longest GUI-thread gap (ms) while the panel's explain views work, one after another.
+
+    Args:
+        top_images: also scan the test images (skipped when no Fashion-MNIST is found,
+            as the view then has nothing to scan).
+    """
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from explorer.bench.heartbeat import Heartbeat
+    from explorer.models import get_model
+    from explorer.session import WeightsChoice
+    from explorer.ui.feature_panel import FeatureMapPanel
+
+    panel = FeatureMapPanel(device="cpu")
+    panel.resize(1000, 700)
+    panel.show()
+    app.processEvents()
+    steps: dict[str, float] = {}
+    gaps: dict[str, float] = {}  # the longest gap of each step: which view stalls
+
+    def pump_until(what: str, done, timeout_s: float = 600.0) -> None:
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the panel did not finish {what}")
+            app.processEvents()
+            time.sleep(0.001)
+        steps[what] = time.perf_counter() - start
+        gaps[what] = beat.stop()
+        beat.start()  # the step's own longest gap next time
+
+    # Shipped weights: the top-images view scans only trained ones (random features pick
+    # arbitrary images).
+    from explorer.models.shipped import load_shipped
+
+    weights = WeightsChoice("shipped")
+    model = get_model(model_name)
+    load_shipped(model, model_name)
+    # The window has imported the training package (its Training tab) before it shows a
+    # model; a lone panel imports it on the first weights list, a one-off import stall.
+    import explorer.train  # noqa: F401
+
+    # Timed from here: the window's builder loads the module off the GUI thread.
+    beat = Heartbeat(interval_ms=5)
+    beat.start()
+    panel.session.set_model(model_name, weights)
+    panel.session.set_module(model_name, weights, model.eval())
+    pump_until("model", lambda: panel.settled and panel.view_state is not None)
+    panel.show_node(node)
+    pump_until("node", lambda: panel.settled and panel.current_node == node)
+    panel.field.trace(panel.view_state, None, 3, 3)
+    pump_until("receptive field", lambda: panel.field.field is not None and not panel.field.busy)
+    view = panel.explain_view
+    panel.detail_tabs.setCurrentWidget(view)
+    for method in ("gradcam", "saliency", "occlusion"):
+        view.method_combo.setCurrentIndex(view.method_combo.findData(method))
+        view.refresh()
+        pump_until(method, lambda method=method: view.evidence is not None and not view.busy
+                   and view.evidence.attribution.method == method)
+    knock = panel.knockout_view
+    panel.detail_tabs.setCurrentWidget(knock)
+    specs = ("layer1_0_conv1:3", "layer2.0:shortcut")
+    panel.session.set_knockouts(specs)
+    pump_until("knockout", lambda: knock.report is not None and not knock.busy
+               and tuple(k.spec for k in knock.report.knockouts) == specs)
+    data = knock.report.accuracy_before is not None
+    if top_images and data:
+        top = panel.top_view
+        panel.detail_tabs.setCurrentWidget(top)
+        pump_until("top images", lambda: top.scan is not None and bool(top.shown) and not top.busy)
+    beat.stop()
+    panel.stop()
+    panel.close()
+    # Showing the model and stepping to the node are the stepper's (`bench inspect`
+    # measures them); the check is about what the explain views add.
+    explain_gaps = [gap for what, gap in gaps.items() if what not in ("model", "node")]
+    return {"model": model_name, "node": node, "max_gap_ms": max(explain_gaps), "gaps_ms": gaps,
+            "steps_s": steps, "test_data": data}
+
+
 def run(quick: bool = False) -> dict:
     from explorer.models import list_models
 
@@ -127,6 +218,7 @@ def run(quick: bool = False) -> dict:
     slowest = max(rf, key=rf.__getitem__)
     cam = gradcam_vs_forward_backward(repeats=3 if quick else 7)
     knock = knockout_vs_plain("resnet18_small", 512, repeats=3 if quick else 7)
+    beat = heartbeat_while_explaining(top_images=not quick)
     checks = [
         _check("rf_all_nodes_max_ms", rf[slowest], "ms", 50.0,
                note=f"slowest of {len(rf)} models: {slowest}; every node's field, best of 3"),
@@ -136,6 +228,10 @@ def run(quick: bool = False) -> dict:
         _check("knockout_eval_vs_plain_eval", knock["knockout_s"] / knock["plain_s"], "x", 1.3,
                note=f"{knock['model']}, {knock['images']} {knock['source']}, {len(knock['knockouts'])} "
                     f"knockouts: {knock['knockout_s'] * 1000:.0f} ms against {knock['plain_s'] * 1000:.0f} ms"),
+        _check("heartbeat_while_explaining_ms", beat["max_gap_ms"], "ms", 100.0,
+               note=f"{beat['model']} at {beat['node']}: receptive field, Grad-CAM, saliency, occlusion, "
+                    f"2 knockouts" + (", top images" if "top images" in beat["steps_s"] else "")
+                    + f" in {sum(beat['steps_s'].values()):.1f} s"),
     ]
     return {"suite": "explain", "torch": torch.__version__, "quick": quick,
-            "receptive_field_ms": rf, "gradcam": cam, "knockout": knock, "checks": checks}
+            "receptive_field_ms": rf, "gradcam": cam, "knockout": knock, "heartbeat": beat, "checks": checks}

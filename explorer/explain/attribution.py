@@ -203,21 +203,34 @@ def effective_receptive_field(model: nn.Module, x: torch.Tensor, module_path: st
 
 
 def overlay(image: np.ndarray, values: np.ndarray, *, opacity: float = 0.5,
-            colormap: str = "inferno") -> np.ndarray:
+            colormap: str = "inferno", top_percentile: float | None = None,
+            fade: bool = False) -> np.ndarray:
     """An (H, W, 4) uint8 picture: the map in ``colormap`` over the grey or RGB ``image``.
 
     Args:
         image: (H, W) or (H, W, 3) uint8, the input as shown.
         values: (H, W) map; scaled to its own maximum (negative values show as zero).
         opacity: 0 shows only the image, 1 only the map.
+        top_percentile: scale to this percentile of the positive values instead of the
+            maximum, so that a heavy-tailed map (a gradient: a few pixels far above the
+            rest) shows its strong pixels fully saturated rather than one bright speck.
+        fade: blend each pixel by its own strength (``opacity`` at full strength), so the
+            image stays plain where the map is zero instead of dimmed everywhere.
     """
     from explorer.activations.colormaps import lookup_table
 
     base = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
-    top = float(values.max())
+    positive = values[values > 0]
+    if positive.size == 0:
+        top = 0.0
+    elif top_percentile is None:
+        top = float(positive.max())
+    else:
+        top = float(np.percentile(positive, top_percentile))
     scaled = np.clip(values / top, 0.0, 1.0) if top > 0 else np.zeros_like(values)
     colours = lookup_table(colormap)[(scaled * 255).astype(np.uint8)][:, :, :3].astype(np.float32)
-    mixed = (1.0 - opacity) * base[:, :, :3].astype(np.float32) + opacity * colours
+    alpha = (opacity * scaled)[:, :, None] if fade else opacity
+    mixed = (1.0 - alpha) * base[:, :, :3].astype(np.float32) + alpha * colours
     rgba = np.full((*values.shape, 4), 255, dtype=np.uint8)
     rgba[:, :, :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return rgba

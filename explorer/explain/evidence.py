@@ -25,7 +25,8 @@ class Evidence:
     Attributes:
         attribution: the map, its caption and classes.
         display: the input as the model sees it, (H, W) or (H, W, 3) uint8.
-        note: why Grad-CAM is not at the node asked for (the default layer is used), or "".
+        note: why Grad-CAM is not at the node asked for (the default layer is used), and
+            why the map is blank when it is zero everywhere; or "".
     """
 
     attribution: Attribution
@@ -65,4 +66,11 @@ def explain_image(model: torch.nn.Module, model_name: str, image: Any, method: s
         note = f"not at {node} ({exc}); "
         result = attribute(model, x, method, graph=graph, target=target, class_names=names)
         note += f"shown at {result.layer}, the last convolutional layer"
+    if not (result.values > 0).any():
+        # A blank map reads as a failure; say what it means (Grad-CAM keeps only the
+        # positive part: at some nodes every position's weighted sum is negative).
+        where = f"no channel of {result.layer}" if method == "gradcam" else "no pixel"
+        blank = (f"the map is zero everywhere: {where} raises the score of the class here"
+                 + ("; try another node" if method == "gradcam" else ""))
+        note = f"{note}; {blank}" if note else blank
     return Evidence(result, np.asarray(prepared.display), note)

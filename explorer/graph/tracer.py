@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import linecache
 import re
+import threading
 import traceback
 from typing import Any
 
@@ -45,6 +46,7 @@ class _Scope(Scope):
 
 
 _PLAIN_ARGS = (int, float, bool, str, type(None))
+_TRACE_LOCK = threading.Lock()
 
 
 class _Tracer(torch.fx.Tracer):
@@ -59,6 +61,21 @@ class _Tracer(torch.fx.Tracer):
         super().__init__()
         self.module_stack = _ModuleStack()
         self.scope = _Scope("", None)
+        self._thread = threading.get_ident()
+
+    # While it traces, fx patches nn.Module.__call__ and __getattr__ for the whole process.
+    # A model another thread runs meanwhile (the feature-map stepper while an explain view
+    # traces its copy) would be recorded into this trace and fail ("module is not installed
+    # as a submodule"): calls from other threads go straight through.
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def create_arg(self, a: Any) -> Any:
         kind = type(a)
@@ -83,12 +100,15 @@ def fx_trace(model: nn.Module) -> torch.fx.Graph:
         Whatever fx raises on code it cannot trace (``TraceError``, ``TypeError``,
         ``RuntimeError``...); :func:`describe_trace_failure` turns it into one line.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        return _Tracer().trace(model)
-    finally:
-        model.train(was_training)
+    # One trace at a time: each saves and restores the patched methods, and two that
+    # overlap restore them out of order, leaving the first's patch in place for good.
+    with _TRACE_LOCK:
+        was_training = model.training
+        model.eval()
+        try:
+            return _Tracer().trace(model)
+        finally:
+            model.train(was_training)
 
 
 def module_path_of(node: torch.fx.Node) -> str:

@@ -1,13 +1,15 @@
 """The feature-map panel's detail widgets: the input and top-5, and the per-node tabs
-(one enlarged channel, the histogram, the learned kernels). They only render what they
-are given; ``clear`` returns them to their empty state (another model or image)."""
+(one enlarged channel, the histogram, the learned kernels; the panel adds the explain
+views) with the list that replaces their tab bar when it does not fit. They only render
+what they are given; ``clear`` returns them to their empty state (another model or image)."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -89,7 +91,13 @@ class PredictionBox(QWidget):
 
 
 class NodeDetailTabs(QTabWidget):
-    """Channel, histogram and kernels of the node shown."""
+    """Channel, histogram and kernels of the node shown.
+
+    Signals:
+        pages_changed(): a tab was added or removed (the page list follows).
+    """
+
+    pages_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,3 +190,68 @@ class NodeDetailTabs(QTabWidget):
         self.show_histogram(None, None)
         self.kernel_pane.set_rgba(None)
         self.kernel_label.setText(KERNEL_HINT)
+
+    def tabInserted(self, index: int) -> None:  # noqa: N802 - Qt override
+        super().tabInserted(index)
+        self.pages_changed.emit()
+
+    def tabRemoved(self, index: int) -> None:  # noqa: N802 - Qt override
+        super().tabRemoved(index)
+        self.pages_changed.emit()
+
+
+class DetailPages(QWidget):
+    """The detail tabs, switched by their tab bar when it fits the width and by a drop-down
+    list when it does not: scroll arrows would hide tabs in a narrow window (six tabs need
+    ~450 px; the panel's column gets ~250 at 1024 px wide).
+
+    Attributes:
+        tabs: the :class:`NodeDetailTabs` (pages are added to it).
+        page_list: the drop-down list of the pages, shown instead of the tab bar when narrow.
+    """
+
+    def __init__(self, tabs: NodeDetailTabs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tabs = tabs
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.page_list = QComboBox()
+        self.page_list.setToolTip("Choose a view (the tabs do not fit this width)")
+        self.page_list.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.page_list.setMinimumContentsLength(8)
+        # Like the tab bar: the panel keeps the keys (Home, End and Space step the maps;
+        # a focused list would turn them into page changes and its popup).
+        self.page_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.page_list.hide()
+        self.page_list.activated.connect(tabs.setCurrentIndex)
+        layout.addWidget(self.page_list)
+        layout.addWidget(tabs, 1)
+        tabs.pages_changed.connect(self._fill)
+        tabs.currentChanged.connect(self._on_current_changed)
+        self._fill()
+
+    @property
+    def narrow(self) -> bool:
+        """True while the drop-down list stands in for the tab bar."""
+        return not self.tabs.tabBar().isVisibleTo(self.tabs)
+
+    def _fill(self) -> None:
+        self.page_list.clear()
+        for index in range(self.tabs.count()):
+            self.page_list.addItem(self.tabs.tabText(index))
+        self.page_list.setCurrentIndex(self.tabs.currentIndex())
+        self._fit(self.width())
+
+    def _on_current_changed(self, index: int) -> None:
+        self.page_list.setCurrentIndex(index)
+
+    def _fit(self, width: int) -> None:
+        # The bar's size hint is the width of all its tabs side by side (without arrows).
+        fits = self.tabs.tabBar().sizeHint().width() <= width
+        self.tabs.tabBar().setVisible(fits)
+        self.page_list.setVisible(not fits)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit(event.size().width())

@@ -124,14 +124,22 @@ class MosaicView(QWidget):
         if show_chart:
             self.class_chart.show_scores(view.channels)
         self.stack.setCurrentWidget(self.class_chart if show_chart else self.pane)
+        # Colour map and scale draw the mosaic; the bars do not use them.
+        self.colormap_combo.setEnabled(not show_chart)
+        self.scale_combo.setEnabled(not show_chart)
         self._show_color_bar()
         if view.stats is None:
             self.stats_label.setText("This node does not output a tensor.")
             return
         s = view.stats
-        channels = view.mosaic.channels if view.mosaic else 0
+        if show_chart:
+            # A vector of class scores is one 1x1 "channel" to the mosaic: say what it is.
+            what = f"{np.isfinite(view.channels).sum()} class scores"
+        else:
+            channels = view.mosaic.channels if view.mosaic else 0
+            what = f"{channels} channel{'s' if channels != 1 else ''}"
         self.stats_label.setText(
-            f"{channels} channel{'s' if channels != 1 else ''}  ·  min {s.min:.4g}  ·  "
+            f"{what}  ·  min {s.min:.4g}  ·  "
             f"max {s.max:.4g}  ·  mean {s.mean:.4g}  ·  std {s.std:.4g}  ·  "
             f"zeros {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
 

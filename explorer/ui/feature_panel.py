@@ -40,7 +40,7 @@ from explorer.errors import UserError
 from explorer.models import get_model_info
 from explorer.session import Session
 from explorer.ui.explain_view import ExplainView
-from explorer.ui.feature_details import NodeDetailTabs, PredictionBox
+from explorer.ui.feature_details import DetailPages, NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
 from explorer.ui.field_tracer import FieldTracer
 from explorer.ui.image_source import ImageSource
@@ -162,7 +162,8 @@ class FeatureMapPanel(QWidget):
         self.predictions_box = PredictionBox()
         self._below_layout.addWidget(self.predictions_box, 2)
         self.detail_tabs = NodeDetailTabs()
-        self._below_layout.addWidget(self.detail_tabs, 3)
+        self.detail_pages = DetailPages(self.detail_tabs)
+        self._below_layout.addWidget(self.detail_pages, 3)
         split.addWidget(below)
         self.field = FieldTracer(self.session, self.predictions_box.input_pane, self.detail_tabs.channel_pane)
         self.detail_tabs.widget(0).layout().addWidget(self.field)

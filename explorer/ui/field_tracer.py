@@ -25,7 +25,10 @@ from explorer.ui.feature_views import ImagePane
 from explorer.ui.subscriptions import Subscriptions
 
 HINT = "Click a pixel of the enlarged channel or the mosaic to see the input region that unit sees"
-ERF_OPACITY = 0.6
+ERF_OPACITY = 0.85  # at full strength; weaker pixels blend in less (overlay's fade)
+ERF_PERCENTILE = 95  # a gradient is heavy-tailed: scaled to its maximum, all but a speck is dark
+ERF_CAPTION = (f"effective field (heat): |d unit / d input|, full colour from the top "
+               f"{100 - ERF_PERCENTILE}% of its pixels")
 
 
 def _outline(pane: ImagePane, colour: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QGraphicsRectItem:
@@ -151,7 +154,8 @@ class FieldTracer(QWidget):
 
     def _on_traced(self, _number: int, field: UnitField) -> None:
         self.field = field
-        picture = overlay(field.display, field.erf, opacity=ERF_OPACITY) if field.erf is not None else field.display
+        picture = (overlay(field.display, field.erf, opacity=ERF_OPACITY, top_percentile=ERF_PERCENTILE, fade=True)
+                   if field.erf is not None else field.display)
         self.input_pane.set_rgba(picture)
         box = field.box
         self.box_item.setRect(_rect(box.top, box.left, box.bottom, box.right))
@@ -164,7 +168,7 @@ class FieldTracer(QWidget):
         self._frame_input(box)
         self.unit_item.setRect(_rect(field.y, field.x, field.y, field.x))
         self.unit_item.show()
-        erf = ("effective field (heat): |d unit / d input|" if field.erf is not None else field.erf_note)
+        erf = ERF_CAPTION if field.erf is not None else field.erf_note
         self.label.setText(f"{field.summary()}  ·  {erf}")
         self.clear_button.setEnabled(True)
 

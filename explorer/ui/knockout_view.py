@@ -56,8 +56,14 @@ class KnockoutView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         self.list_widget = QListWidget()
-        self.list_widget.setMaximumHeight(self.list_widget.fontMetrics().height() * 3 + 10)
-        layout.addWidget(self.list_widget)
+        # At least three lines, and the room the tab has left: a sideways scroll bar for a
+        # long description took a line and hid the rest of it; wrap instead, and keep the
+        # latest knockout in view.
+        self.list_widget.setMinimumHeight(self.list_widget.fontMetrics().height() * 3 + 10)
+        self.list_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list_widget.setWordWrap(True)
+        self.list_widget.setResizeMode(QListWidget.ResizeMode.Adjust)
+        layout.addWidget(self.list_widget, 1)
         row = QHBoxLayout()
         self.spec_edit = QLineEdit()
         self.spec_edit.setPlaceholderText("layer1.0.conv1:12 · inception3a.branch2 · layer2.0:shortcut · aux1")
@@ -89,7 +95,6 @@ class KnockoutView(QWidget):
         table.setFixedHeight(table.verticalHeader().defaultSectionSize() * 5
                              + table.horizontalHeader().sizeHint().height() + 4)
         layout.addWidget(table)
-        layout.addStretch(1)
         self._subscriptions = Subscriptions(self)
         for event in (session.knockouts_changed, session.module_changed, session.image_changed):
             self._subscriptions.connect(event, self._on_changed)
@@ -142,6 +147,7 @@ class KnockoutView(QWidget):
         for spec in self.session.knockouts:
             self.list_widget.addItem(described.get(spec, spec))
             self.list_widget.item(self.list_widget.count() - 1).setToolTip(spec)
+        self.list_widget.scrollToBottom()
         self.undo_button.setEnabled(bool(self.session.knockouts))
 
     def _on_done(self, _number: int, report: KnockoutReport) -> None:

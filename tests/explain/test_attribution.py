@@ -123,3 +123,19 @@ def test_overlay_blends_by_opacity():
     assert (overlay(image, values, opacity=0.0)[:, :, :3] == 100).all()
     full = overlay(image, values, opacity=1.0, colormap="gray")
     assert full.shape == (4, 5, 4) and full[1, 2, 0] == 255 and full[0, 0, 0] == 0
+
+
+def test_overlay_saturates_a_heavy_tail_from_a_percentile_and_fades_by_strength():
+    image = np.full((10, 10), 100, dtype=np.uint8)
+    values = np.zeros((10, 10), dtype=np.float32)
+    values[0, :] = np.linspace(0.1, 1.0, 10)
+    values[1, 0] = 50.0  # one outlier: scaled to the maximum, everything else would be dark
+    by_max = overlay(image, values, opacity=1.0, colormap="gray")
+    assert (by_max[0, :, 0] < 10).all()
+    by_tail = overlay(image, values, opacity=1.0, colormap="gray", top_percentile=80)
+    top = np.percentile(values[values > 0], 80)
+    assert (by_tail[0][values[0] >= top][:, 0] == 255).all() and by_tail[1, 0, 0] == 255
+    faded = overlay(image, values, opacity=1.0, colormap="gray", top_percentile=80, fade=True)
+    assert (faded[2:, :, :3] == 100).all()  # zero map: the image untouched, not dimmed
+    assert (overlay(image, values, opacity=1.0, colormap="gray")[2:, :, 0] == 0).all()
+    assert faded[1, 0, 0] == 255

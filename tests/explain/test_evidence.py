@@ -35,3 +35,18 @@ def test_target_class_is_explained_and_out_of_range_is_a_user_error():
     assert evidence.attribution.target == 3 and "Dress" in evidence.attribution.caption
     with pytest.raises(UserError, match="out of range"):
         explain_image(model, MODEL, _image(), "gradcam", target=12, node="layer2_0_conv1")
+
+
+def test_a_map_that_is_zero_everywhere_says_so():
+    """The shipped ResNet-18's Grad-CAM at layer3 is negative everywhere for the sample boot,
+    so its positive part is blank: the note says why rather than leaving a plain picture."""
+    from explorer.activations.samples import load_sample
+    from explorer.models.shipped import load_shipped
+
+    model = get_model(MODEL)
+    load_shipped(model, MODEL)
+    blank = explain_image(model, MODEL, load_sample(), "gradcam", node="layer3_1_relu2")
+    assert not (blank.attribution.values > 0).any()
+    assert "zero everywhere" in blank.note and "layer3" in blank.note and "another node" in blank.note
+    shown = explain_image(model, MODEL, load_sample(), "gradcam", node="layer2_1_relu2")
+    assert (shown.attribution.values > 0).any() and "zero everywhere" not in shown.note

@@ -323,3 +323,34 @@ def test_device_choice(panel, qtbot, monkeypatch):
     panel.set_device("cpu")
     _wait_idle(qtbot, panel)
     assert panel.current_node == node and str(panel.stepper.device) == "cpu"
+
+
+@pytest.mark.parametrize("width", [480, 760, 1600])
+def test_every_detail_tab_is_reachable_at_any_width(qtbot, qt_warnings, feature_panel, tmp_path, width):
+    """In a narrow window the tabs do not fit: a drop-down list replaces the tab bar rather
+    than scroll arrows that hide tabs."""
+    panel = feature_panel(MODEL, RANDOM, tmp_path / "no-data")
+    panel.resize(width, 700)
+    pages, tabs = panel.detail_pages, panel.detail_tabs
+    bar = tabs.tabBar()
+    qtbot.waitUntil(lambda: pages.width() <= width and (bar.width() > 0 if bar.isVisibleTo(tabs)
+                                                         else pages.page_list.isVisibleTo(pages)), timeout=5_000)
+    assert tabs.count() == 6
+    for index in range(tabs.count()):
+        if bar.isVisibleTo(tabs):
+            rect = bar.tabRect(index)
+            assert 0 <= rect.left() and rect.right() < bar.width(), f"tab {tabs.tabText(index)} lies outside the bar"
+            qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=rect.center())
+        else:
+            assert pages.page_list.itemText(index) == tabs.tabText(index)
+            pages.page_list.setCurrentIndex(index)
+            pages.page_list.activated.emit(index)
+        assert tabs.currentIndex() == index
+    tabs.setCurrentWidget(panel.knockout_view)  # a view switching the page: the list follows
+    assert pages.page_list.currentText() == "Knockout"
+    if width == 480:
+        assert pages.narrow and pages.page_list.isVisibleTo(pages)
+        # Choosing a page keeps the stepping keys with the panel, as the tab bar does.
+        assert pages.page_list.focusPolicy() == Qt.FocusPolicy.NoFocus
+    if width == 1600:
+        assert not pages.narrow

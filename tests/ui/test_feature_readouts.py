@@ -101,3 +101,15 @@ def test_cancelled_dialog_writes_nothing(qtbot, qt_warnings, panel, tmp_path, mo
     qtbot.mouseClick(panel.detail_tabs.save_button, Qt.MouseButton.LeftButton)
     assert not any(tmp_path.rglob("*.png"))
     assert np.asarray(panel.detail_tabs._channel_rgba).ndim == 3
+
+
+def test_class_scores_are_counted_as_scores_and_the_mosaic_options_rest(qtbot, qt_warnings, panel):
+    """At the output the statistics line said "1 channel" (the scores are one 1x1 map to
+    the mosaic) and the colour options looked live though the bars do not use them."""
+    _go(qtbot, panel, -1)
+    assert panel.maps.stats_label.text().startswith("10 class scores  ·  min")
+    assert not panel.maps.colormap_combo.isEnabled() and not panel.maps.scale_combo.isEnabled()
+    _go(qtbot, panel, 1)
+    channels = panel.view_state.mosaic.channels
+    assert panel.maps.stats_label.text().startswith(f"{channels} channel{'s' if channels > 1 else ''}  ·  min")
+    assert panel.maps.colormap_combo.isEnabled() and panel.maps.scale_combo.isEnabled()

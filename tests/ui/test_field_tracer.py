@@ -47,6 +47,27 @@ def test_clicking_a_unit_draws_its_field_and_effective_field_on_the_input(qtbot,
     assert "field 25 px" in text and "stride 4" in text and "padding" in text
 
 
+def test_effective_field_saturates_its_strongest_pixels_and_leaves_the_rest_plain(qtbot, qt_warnings, panel):
+    """A gradient is heavy-tailed: scaled to its maximum it showed one bright speck over a
+    dimmed input. Its top pixels are full colour; where it is zero the input is plain."""
+    from explorer.activations.colormaps import lookup_table
+    from explorer.ui.field_tracer import ERF_OPACITY, ERF_PERCENTILE
+
+    _click_channel_pixel(qtbot, panel, 3, 3)
+    field = panel.field.field
+    erf, display = field.erf, field.display.astype(np.float32)
+    shown = panel.predictions_box.input_pane.item.image[:, :, :3].astype(np.float32)
+    strong = erf >= np.percentile(erf[erf > 0], ERF_PERCENTILE)
+    assert strong.sum() >= 0.05 * (erf > 0).sum() > 1
+    hottest = lookup_table("inferno")[255][:3].astype(np.float32)
+    expected = (1 - ERF_OPACITY) * display[strong][:, None] + ERF_OPACITY * hottest
+    assert np.abs(shown[strong] - expected).max() <= 1
+    zero = erf == 0
+    if zero.any():
+        assert np.abs(shown[zero] - display[zero][:, None]).max() <= 1
+    assert f"top {100 - ERF_PERCENTILE}%" in panel.field.label.text()
+
+
 def test_upstream_node_outlines_the_units_region_and_clear_removes_it(qtbot, qt_warnings, panel):
     _click_channel_pixel(qtbot, panel, 2, 2)
     assert panel.field.unit_item.isVisible()

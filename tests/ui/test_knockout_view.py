@@ -89,3 +89,23 @@ def test_shortcut_undo_one_by_one_and_a_bad_spec_is_dropped(qtbot, qt_warnings, 
     _wait_report(qtbot, view, [])
     assert view.report.accuracy_after == view.report.accuracy_before
     assert not view.undo_button.isEnabled()
+
+
+def test_the_latest_knockout_is_in_view_and_whole_in_a_narrow_tab(qtbot, qt_warnings, panel):
+    """A long description neither scrolls sideways nor hides the rest of its text, and a
+    list longer than its room shows the knockout just added."""
+    panel.resize(480, 700)
+    view = panel.knockout_view
+    panel.detail_tabs.setCurrentWidget(view)
+    specs = [*(f"layer1_0_conv1:{c}" for c in range(10)), "layer2.0:shortcut"]
+    for spec in specs:
+        view.add(spec)
+    _wait_report(qtbot, view, specs)
+    listed = view.list_widget
+    qtbot.waitUntil(lambda: listed.viewport().width() < panel.detail_pages.width() < 400, timeout=5_000)
+    longest = max((listed.item(row).text() for row in range(listed.count())), key=len)
+    assert listed.fontMetrics().horizontalAdvance(longest) > listed.viewport().width()  # needs wrapping
+    last = listed.visualItemRect(listed.item(len(specs) - 1))
+    assert "shortcut of layer2.0" in listed.item(len(specs) - 1).text()
+    assert listed.viewport().rect().contains(last), (last, listed.viewport().rect())
+    assert listed.verticalScrollBar().maximum() > 0  # the list is longer than its room
