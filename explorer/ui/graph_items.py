@@ -109,6 +109,7 @@ class NodeItem(QGraphicsItem):
         self.setZValue(2)
         self.highlighted = False
         self.search_hit = False
+        self.tint: QColor | None = None  # a metric overlay's fill (graph_overlay.py)
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
         kind = glyph_kind(attrs)
         self.glyph = Glyph(kind, attrs, self._rect) if kind else None
@@ -126,6 +127,13 @@ class NodeItem(QGraphicsItem):
         if a.get("unit") != "node":
             lines.append(f"{len(a.get('members', []))} layers · double-click to open")
         return "\n".join(line for line in lines if line)
+
+    def set_tint(self, color: QColor | None, note: str = "") -> None:
+        """Fill with ``color`` instead of the category colour (None: back to it); ``note``
+        (the metric's value) ends the tooltip."""
+        self.tint = color
+        self.setToolTip(self._tooltip() + (f"\n{note}" if note else ""))
+        self.update()
 
     @property
     def is_block(self) -> bool:
@@ -162,7 +170,7 @@ class NodeItem(QGraphicsItem):
               widget: QWidget | None = None) -> None:
         theme = scene_theme(self)
         a = self.attrs
-        fill = themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
+        fill = self.tint or themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
         border = themes.graph_color("aux_border" if a.get("aux") else "node_border", theme)
         width = 1.0
         if self.isSelected():
