@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import linecache
 import re
+import threading
 import traceback
 from typing import Any
 
@@ -45,6 +46,11 @@ class _Scope(Scope):
 
 
 _PLAIN_ARGS = (int, float, bool, str, type(None))
+# fx patches process-wide state while it traces (``nn.Module.__call__`` and its module
+# getattr, through one global patcher): two traces in two threads at once fail with
+# "CURRENT_PATCHER is None" or "module is not installed as a submodule" (the side-by-side
+# view traces both of its models in background jobs). One trace at a time.
+_TRACE_LOCK = threading.Lock()
 
 
 class _Tracer(torch.fx.Tracer):
@@ -83,12 +89,13 @@ def fx_trace(model: nn.Module) -> torch.fx.Graph:
         Whatever fx raises on code it cannot trace (``TraceError``, ``TypeError``,
         ``RuntimeError``...); :func:`describe_trace_failure` turns it into one line.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        return _Tracer().trace(model)
-    finally:
-        model.train(was_training)
+    with _TRACE_LOCK:
+        was_training = model.training
+        model.eval()
+        try:
+            return _Tracer().trace(model)
+        finally:
+            model.train(was_training)
 
 
 def module_path_of(node: torch.fx.Node) -> str:
