@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage, QPixmap, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from explorer.activations.colormaps import lookup_table
 from explorer.metrics.overlays import aggregate_nodes, static_metrics
@@ -116,6 +116,25 @@ def measure(source: str, module, name: str, image, device: str, input_shape) -> 
     return sparsity_metrics(stepper)
 
 
+class GradientStrip(QWidget):
+    """The overlay's colour scale drawn as a gradient, low on the left."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedHeight(12)
+        self.setMinimumWidth(80)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._stops = [(i / 255, QColor(*map(int, rgb))) for i, rgb in enumerate(tint_table()) if i % 15 == 0 or i == 255]
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        gradient = QLinearGradient(0, 0, self.width(), 0)
+        for at, colour in self._stops:
+            gradient.setColorAt(at, colour)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), gradient)
+        painter.end()
+
+
 class OverlayBar(QWidget):
     """"Colour by [metric ▾]" and the colour bar with the values at its ends."""
 
@@ -132,14 +151,7 @@ class OverlayBar(QWidget):
         layout.addWidget(self.combo)
         self.low_label = QLabel("")
         self.low_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.strip = QLabel()
-        self.strip.setScaledContents(True)
-        self.strip.setFixedHeight(12)
-        self.strip.setMinimumWidth(80)
-        self.strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        table = np.ascontiguousarray(np.concatenate([tint_table(), np.full((256, 1), 255, np.uint8)], 1)[None])
-        self.strip.setPixmap(QPixmap.fromImage(QImage(table.data, 256, 1, 256 * 4,
-                                                      QImage.Format.Format_RGBA8888).copy()))
+        self.strip = GradientStrip()
         self.high_label = QLabel("")
         self.note = QLabel("")
         self.note.setStyleSheet("color: palette(mid);")
@@ -185,6 +197,16 @@ class GraphOverlay(OverlayBar):
     @property
     def busy(self) -> bool:
         return self.job.busy
+
+    def above(self, panel: QWidget) -> QWidget:
+        """A widget holding this bar above ``panel`` (the graph panel it colours)."""
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self)
+        layout.addWidget(panel, 1)
+        return box
 
     def set_metric(self, key: str | None) -> None:
         """Colour by ``key`` (a ``METRICS`` key), or nothing for None or ""."""

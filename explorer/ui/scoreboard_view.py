@@ -119,7 +119,7 @@ class ScoreboardView(QWidget):
         self.plots["small"].setTitle("Fashion-MNIST test accuracy of the small forms", size="10pt")
         self.marker = pg.TextItem("", color=(20, 20, 20), fill=pg.mkBrush(255, 255, 230, 235),
                                   border=pg.mkPen(120, 120, 120), anchor=(0, 1))
-        self.marker.setZValue(50)
+        self.marker.setZValue(1000)
         self.marker.hide()
         self.chart.scene().sigMouseMoved.connect(self._on_moved)
         self.chart.scene().sigMouseClicked.connect(self._on_clicked)
@@ -144,7 +144,11 @@ class ScoreboardView(QWidget):
         self.job = LatestJob("scoreboard", self)
         self.job.done.connect(self._on_done)
         self.job.failed.connect(self._on_failed)
-        self.reload()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.board is None and not self.job.busy:
+            self.reload()  # read only once the chart is looked at
 
     # ----- data ---------------------------------------------------------------------------
 
@@ -228,19 +232,17 @@ class ScoreboardView(QWidget):
         panel, point = found
         self.hover_text = point_name(point)
         self.marker.setText(self.hover_text)
-        plot = self.plots[panel]
-        if self.marker.parentItem() is not plot.getViewBox().childGroup:
-            if self.marker.scene() is not None:
-                self.marker.scene().removeItem(self.marker)
-            plot.addItem(self.marker, ignoreBounds=True)
-        x, y = self._x(panel, point), self._accuracy(point) * 100
-        # Open towards the room left in the panel, so the text is never cut at an edge.
+        # A child of the panel's view box, not of its data group: above the legend.
+        view = self.plots[panel].getViewBox()
+        if self.marker.parentItem() is not view:
+            self.marker.setParentItem(view)
         at = self.scene_pos(panel, point)
-        box = plot.getViewBox().sceneBoundingRect()
+        box = view.sceneBoundingRect()
         size = self.marker.boundingRect()
+        # Open towards the room left in the panel, so the text is never cut at an edge.
         self.marker.setAnchor((1 if at.x() + size.width() > box.right() else 0,
                                0 if at.y() - size.height() < box.top() else 1))
-        self.marker.setPos(x, y)
+        self.marker.setPos(view.mapFromScene(at))
         self.marker.show()
 
     def _on_clicked(self, event) -> None:
