@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import exporters
-from PySide6.QtCore import QPointF, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -121,7 +121,9 @@ class ScoreboardView(QWidget):
                                   border=pg.mkPen(120, 120, 120), anchor=(0, 1))
         self.marker.setZValue(1000)
         self.marker.hide()
-        self.chart.scene().sigMouseMoved.connect(self._on_moved)
+        # pyqtgraph drops scene mouse moves closer than 10 ms apart (its mouseRateLimit), so
+        # the last position could be lost: the viewport's own events are read instead.
+        self.chart.viewport().installEventFilter(self)
         self.chart.scene().sigMouseClicked.connect(self._on_clicked)
 
         self.status = QLabel("Reading the scoreboard…")
@@ -222,6 +224,11 @@ class ScoreboardView(QWidget):
                 if d <= point["size"] / 2 + HIT_PX and (best is None or d < best[0]):
                     best = (d, panel, point)
         return (best[1], best[2]) if best is not None else None
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.MouseMove and watched is self.chart.viewport():
+            self._on_moved(self.chart.mapToScene(event.position().toPoint()))
+        return super().eventFilter(watched, event)
 
     def _on_moved(self, scene_pos: QPointF) -> None:
         found = self.point_at(scene_pos)
