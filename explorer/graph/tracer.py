@@ -48,8 +48,9 @@ class _Scope(Scope):
 _PLAIN_ARGS = (int, float, bool, str, type(None))
 # fx patches process-wide state while it traces (``nn.Module.__call__`` and its module
 # getattr, through one global patcher): two traces in two threads at once fail with
-# "CURRENT_PATCHER is None" or "module is not installed as a submodule" (the side-by-side
-# view traces both of its models in background jobs). One trace at a time.
+# "CURRENT_PATCHER is None" (the side-by-side view traces both of its models in background
+# jobs). One trace at a time; and module calls made meanwhile by other threads (a stepper
+# running another model) pass through the patch untouched (see _Tracer.call_module).
 _TRACE_LOCK = threading.Lock()
 
 
@@ -65,6 +66,19 @@ class _Tracer(torch.fx.Tracer):
         super().__init__()
         self.module_stack = _ModuleStack()
         self.scope = _Scope("", None)
+        self._thread = threading.get_ident()  # the thread whose calls are being traced
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if threading.get_ident() != self._thread:
+            # Another thread running a model while fx's patch is in place: an ordinary call,
+            # not part of this trace ("module is not installed as a submodule" otherwise).
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def create_arg(self, a: Any) -> Any:
         kind = type(a)

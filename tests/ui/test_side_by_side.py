@@ -30,7 +30,12 @@ def side_by_side(qtbot):
 
 
 def settle(qtbot, view) -> None:
-    qtbot.waitUntil(lambda: bool(view.pairs) and not view.busy, timeout=120_000)
+    try:
+        qtbot.waitUntil(lambda: bool(view.pairs) and not view.busy, timeout=60_000)
+    except Exception:
+        states = [(p.session.model_name, p.session.weights, p.session.module is not None, p.builder.busy,
+                   p.job.busy, p.features is not None, p.status.text()) for p in view.panes.values()]
+        raise AssertionError(f"side by side never settled: {states}") from None
 
 
 def test_stepping_moves_both_panes_to_matching_stages(side_by_side, qtbot):
