@@ -42,6 +42,7 @@ COMMANDS.update({
     "runs": ("explorer.commands.runs", "list training runs; rename one; export its curves as CSV"),
     "profile": ("explorer.commands.profile", "per-node latency on a device: sum against one eager pass"),
     "compare": ("explorer.commands.compare", "two models or epochs on one image, at matching stages"),
+    "scoreboard": ("explorer.commands.scoreboard", "accuracy against compute: torchvision's figures, small forms"),
 })
 
 

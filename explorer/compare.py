@@ -131,24 +131,56 @@ def stage_points(stepper, graph) -> list[tuple[str, int]]:
     return points
 
 
-def _features(subject: Subject, image) -> tuple[list[tuple[str, torch.Tensor]], list[float]]:
-    from explorer.activations.preprocess import preprocess
+def stage_features(model: nn.Module, name: str, image) -> list[tuple[str, torch.Tensor | None]]:
+    """``(stage label, output)`` at each of ``stage_points`` of ``model`` (a registered
+    model's ``name``) run on ``image`` (a PIL image) on the CPU; the last is the classifier."""
+    from explorer.activations.preprocess import preprocess, spec_for_model
     from explorer.activations.stepper import Stepper
     from explorer.graph import build_graph
-    from explorer.models import get_model_info
 
-    info = get_model_info(subject.name)
-    x = preprocess(image, info).tensor
-    graph = build_graph(subject.model, tuple(x.shape), name=subject.name)
-    stepper = Stepper(subject.model, "cpu")
+    x = preprocess(image, spec_for_model(model, name)).tensor
+    graph = build_graph(model, tuple(x.shape), name=name)
+    stepper = Stepper(model, "cpu")
     stepper.set_input(x)
     out = []
     for label, index in stage_points(stepper, graph):
         stepper.run_to(index)
         out.append((label, stepper.activation()))
+    return out
+
+
+def _features(subject: Subject, image) -> tuple[list[tuple[str, torch.Tensor]], list[float]]:
+    out = stage_features(subject.model, subject.name, image)
     logits = out[-1][1]
     probs = torch.softmax(logits.flatten().float(), 0).tolist() if logits is not None else []
     return out, probs
+
+
+def pair_stages(fa: list, fb: list) -> tuple[list[tuple[Any, Any]], dict[str, list[str]]]:
+    """Matching stages of two ``stage_features`` lists: stem with stem, classifier with
+    classifier, the stages between by position. Returns the pairs in order and the labels
+    of each side's stages left without a partner."""
+    pairs = [(fa[0], fb[0])] if fa[0][0] == fb[0][0] == "stem" else []
+    inner_a = [f for f in fa if f[0] not in ("stem", "classifier")]
+    inner_b = [f for f in fb if f[0] not in ("stem", "classifier")]
+    matched = min(len(inner_a), len(inner_b))
+    pairs += list(zip(inner_a, inner_b))
+    pairs.append((fa[-1], fb[-1]))
+    return pairs, {"a": [f[0] for f in inner_a[matched:]], "b": [f[0] for f in inner_b[matched:]]}
+
+
+def difference(ta: torch.Tensor | None, tb: torch.Tensor | None) -> dict[str, Any] | None:
+    """``{"mean_abs_diff", "max_abs_diff", "cosine", "diff"}`` of two equally shaped
+    outputs (``diff`` = |A - B|), or None when the shapes differ."""
+    if ta is None or tb is None or ta.shape != tb.shape:
+        return None
+    diff = (ta.float() - tb.float()).abs()
+    return {
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": float(diff.max()),
+        "cosine": float(torch.nn.functional.cosine_similarity(ta.flatten().float(), tb.flatten().float(), dim=0)),
+        "diff": diff,
+    }
 
 
 def compare(a: Subject, b: Subject, image) -> dict[str, Any]:
@@ -161,13 +193,7 @@ def compare(a: Subject, b: Subject, image) -> dict[str, Any]:
     """
     fa, pa = _features(a, image)
     fb, pb = _features(b, image)
-    # Pair stem with stem and classifier with classifier; stages by position between.
-    pairs = [(fa[0], fb[0])] if fa[0][0] == fb[0][0] == "stem" else []
-    inner_a = [f for f in fa if f[0] not in ("stem", "classifier")]
-    inner_b = [f for f in fb if f[0] not in ("stem", "classifier")]
-    matched = min(len(inner_a), len(inner_b))
-    pairs += list(zip(inner_a, inner_b))
-    pairs.append((fa[-1], fb[-1]))
+    pairs, unmatched = pair_stages(fa, fb)
     stages, maps = [], []
     for (la, ta), (lb, tb) in pairs:
         row: dict[str, Any] = {
@@ -176,12 +202,10 @@ def compare(a: Subject, b: Subject, image) -> dict[str, Any]:
             "b_shape": list(tb.shape) if tb is not None else None,
             "mean_abs_diff": None, "max_abs_diff": None, "cosine": None,
         }
-        if ta is not None and tb is not None and ta.shape == tb.shape:
-            diff = (ta.float() - tb.float()).abs()
-            row["mean_abs_diff"] = float(diff.mean())
-            row["max_abs_diff"] = float(diff.max())
-            row["cosine"] = float(torch.nn.functional.cosine_similarity(ta.flatten().float(), tb.flatten().float(), dim=0))
-            maps.append((f"{la} vs {lb}", ta, tb, diff))
+        found = difference(ta, tb)
+        if found is not None:
+            row.update({k: v for k, v in found.items() if k != "diff"})
+            maps.append((f"{la} vs {lb}", ta, tb, found["diff"]))
         stages.append(row)
     top = {side: (max(range(len(p)), key=p.__getitem__) if p else None) for side, p in (("a", pa), ("b", pb))}
     return {
@@ -189,6 +213,6 @@ def compare(a: Subject, b: Subject, image) -> dict[str, Any]:
         "b": {"label": b.label, "model": b.name, "weights": b.weights},
         "stages": stages,
         "top1": top,
-        "unmatched": {"a": [f[0] for f in inner_a[matched:]], "b": [f[0] for f in inner_b[matched:]]},
+        "unmatched": unmatched,
         "maps": maps,
     }

@@ -94,7 +94,13 @@ def merge(*parts: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
 
 def aggregate(graph: ModelGraph, per_node: dict[str, dict[str, float]], module_path: str) -> dict[str, float]:
     """The values of a collapsed module (block or stage): its members' combined."""
-    members = [n for n in graph.order if n in set(graph.modules[module_path].nodes)]
+    members = set(graph.modules[module_path].nodes)
+    return aggregate_nodes(per_node, [n for n in graph.order if n in members])
+
+
+def aggregate_nodes(per_node: dict[str, dict[str, float]], members: list[str]) -> dict[str, float]:
+    """The values of any group of nodes drawn as one (a closed block, a folded run of
+    blocks), ``members`` in execution order."""
     out: dict[str, float] = {}
     for key in OVERLAYS:
         values = [per_node[n][key] for n in members if key in per_node.get(n, {})]

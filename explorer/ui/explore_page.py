@@ -6,12 +6,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QWidget
 
 
-def explore_page(graph_panel, feature_panel) -> QWidget:
+def explore_page(graph_panel, feature_panel, graph_view: QWidget | None = None) -> QWidget:
     """The graph beside the feature maps, so the highlighted node and its maps are seen
     together; the layer details (a short table and the paper's note) sit under the graph
-    instead of in a column of their own, which leaves the graph its width."""
+    instead of in a column of their own, which leaves the graph its width.
+
+    ``graph_view`` is what shows the graph panel (the panel with the metric overlay's bar
+    above it); the panel itself when not given."""
     graph_column = QSplitter(Qt.Orientation.Vertical)
-    graph_column.addWidget(graph_panel)
+    graph_column.addWidget(graph_view or graph_panel)
     graph_column.addWidget(graph_panel.details_widget)
     graph_panel.details_widget.setMaximumWidth(16777215)
     graph_column.setStretchFactor(0, 3)

@@ -79,6 +79,7 @@ class NodeItem(QGraphicsItem):
         self.setZValue(2)
         self.highlighted = False
         self.search_hit = False
+        self.tint: QColor | None = None  # a metric overlay's fill (graph_overlay.py)
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
         self._short: dict[int, tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
         kind = glyph_kind(attrs)
@@ -97,6 +98,13 @@ class NodeItem(QGraphicsItem):
         if a.get("unit") != "node":
             lines.append(f"{len(a.get('members', []))} layers · double-click to open")
         return "\n".join(line for line in lines if line)
+
+    def set_tint(self, color: QColor | None, note: str = "") -> None:
+        """Fill with ``color`` instead of the category colour (None: back to it); ``note``
+        (the metric's value) ends the tooltip."""
+        self.tint = color
+        self.setToolTip(self._tooltip() + (f"\n{note}" if note else ""))
+        self.update()
 
     @property
     def is_block(self) -> bool:
@@ -134,6 +142,8 @@ class NodeItem(QGraphicsItem):
 
         The one place a node's colour is chosen; anything that recolours nodes does it here.
         """
+        if self.tint is not None:  # a metric overlay's colour (graph_overlay.py)
+            return self.tint
         a = self.attrs
         return themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from explorer.errors import UserError
@@ -21,7 +21,14 @@ MAX_IMAGE_SIDE = 16000
 
 
 class GraphScene(QGraphicsScene):
-    """Holds the items of one view; knows the theme they paint with."""
+    """Holds the items of one view; knows the theme they paint with.
+
+    Signals:
+        populated(): every item of a new view is in the scene (another model, or blocks
+            opened or closed); an overlay colours the new items then.
+    """
+
+    populated = Signal()
 
     def __init__(self, theme: str = "light", parent=None) -> None:
         super().__init__(parent)
@@ -79,6 +86,7 @@ class GraphScene(QGraphicsScene):
                 since = clock()
         self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, layout.width + 2 * SCENE_MARGIN,
                                  layout.height + 2 * SCENE_MARGIN))
+        self.populated.emit()
         yield added
 
     def clear_items(self) -> None:
@@ -104,6 +112,12 @@ class GraphScene(QGraphicsScene):
         self._hits = {u for u in units if u in self.nodes}
         for unit in self._hits:
             self.nodes[unit].set_marks(search_hit=True)
+
+    def set_node_tints(self, tints: dict[str, tuple[QColor | None, str]]) -> None:
+        """Fill units with a metric's colour and add its value to their tooltips; a unit
+        missing from ``tints`` (or given None) is drawn in its category colour again."""
+        for unit, item in self.nodes.items():
+            item.set_tint(*tints.get(unit, (None, "")))
 
     def selected_unit(self) -> str | None:
         for item in self.selectedItems():

@@ -10,6 +10,9 @@ views subscribe to it and render, and the window does not carry state between th
 module built for its model and weights. The window itself renders the title, the picker's
 selection and the status bar, and owns the threads: ``closeEvent`` stops and waits for
 every one of them.
+
+Over 400 lines because it is the one place that wires every view (menus, tabs, the
+graph column, drag and drop, closing); each view lives in a module of its own.
 """
 
 from __future__ import annotations
@@ -95,9 +98,8 @@ class MainWindow(QMainWindow):
         self._subscriptions.connect(self.session.model_changed, self._on_model_changed)
         self._subscriptions.connect(self.session.message, self._show_message)
         self.builder = None
-        self.graph_panel = None
-        self.feature_panel = None
-        self.training_panel = None
+        self.graph_panel = self.graph_overlay = self.feature_panel = self.training_panel = None
+        self.side_by_side = self.scoreboard = None
 
         self.setWindowTitle("cnn-explorer")
         self.resize(1440, 900)
@@ -160,6 +162,11 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
 
         view_menu = self.menuBar().addMenu("&View")
+        for text, slot in (("&Side by side", self._show_side_by_side), ("Zoo &scoreboard", self._show_scoreboard)):
+            self._core_actions.append(view_menu.addAction(text))  # enabled once the core has loaded
+            self._core_actions[-1].triggered.connect(slot)
+            self._core_actions[-1].setEnabled(False)
+        view_menu.addSeparator()
         theme_group = QActionGroup(self)
         self._theme_actions: dict[str, QAction] = {}
         for theme in ("light", "dark"):
@@ -184,8 +191,11 @@ class MainWindow(QMainWindow):
     def _on_core_loaded(self, infos: list, device: str) -> None:
         from explorer.ui.explore_page import explore_page
         from explorer.ui.feature_panel import FeatureMapPanel
+        from explorer.ui.graph_overlay import GraphOverlay
         from explorer.ui.graph_panel import GraphPanel
         from explorer.ui.module_builder import ModuleBuilder
+        from explorer.ui.scoreboard_view import ScoreboardView
+        from explorer.ui.side_by_side import SideBySideView
         from explorer.ui.training_panel import TrainingPanel
 
         self._device_label.setText(f"Device: {device}")
@@ -197,12 +207,19 @@ class MainWindow(QMainWindow):
         # None lets the panels resolve the folder when they need it (env, settings, cache).
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
+        self.graph_overlay = GraphOverlay(self.session, self.graph_panel)
+        # Both build their models or read their data only once their tab is shown.
+        self.side_by_side = SideBySideView(self.session)
+        self.scoreboard = ScoreboardView(self.session)
+        self.scoreboard.model_opened.connect(self._show_feature_maps)
 
-        explore = explore_page(self.graph_panel, self.feature_panel)
+        explore = explore_page(self.graph_panel, self.feature_panel, self.graph_overlay.above(self.graph_panel))
 
         self._tabs = QTabWidget()
         self._tabs.addTab(explore, "Architecture")
         self._tabs.addTab(self.training_panel, "Training")
+        self._tabs.addTab(self.side_by_side, "Side by side")
+        self._tabs.addTab(self.scoreboard, "Scoreboard")
         size_before = self.size()
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
@@ -280,6 +297,12 @@ class MainWindow(QMainWindow):
 
     def _show_feature_maps(self) -> None:
         self._tabs.setCurrentIndex(0)
+
+    def _show_side_by_side(self) -> None:
+        self._tabs.setCurrentWidget(self.side_by_side)
+
+    def _show_scoreboard(self) -> None:
+        self._tabs.setCurrentWidget(self.scoreboard)
 
     def _open_image(self) -> None:
         self._show_feature_maps()
@@ -383,7 +406,7 @@ class MainWindow(QMainWindow):
         self._subscriptions.clear()
         if self.training_panel is not None:
             self.training_panel.shutdown()
-        for panel in (self.graph_panel, self.feature_panel):
+        for panel in (self.graph_overlay, self.side_by_side, self.scoreboard, self.graph_panel, self.feature_panel):
             if panel is not None:
                 panel.close()  # stops and waits for their workers (closeEvent)
         if self.builder is not None:

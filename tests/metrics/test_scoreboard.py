@@ -38,3 +38,25 @@ def test_small_forms_show_shipped_and_runs_marked_apart(tmp_path, monkeypatch):
     assert points[0]["gmacs"] == stats["macs"] / 1e9
     board = scoreboard.scoreboard(history)
     assert "torchvision" in board["reference"]["label"] and board["small"]["points"] == points
+
+
+def test_scoreboard_cli_tables_and_json(capsys, monkeypatch, tmp_path):
+    import json
+
+    from explorer.cli import main
+
+    history = RunHistory(tmp_path)
+    history.save(RunRecord(run_id="r1", model="lenet_small", config={}, status="completed", name="mine",
+                           final={"test_acc": 0.87}))
+    real = scoreboard.small_points
+    monkeypatch.setattr(scoreboard, "small_points", lambda history_=None: real(history))
+    assert main(["scoreboard", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["reference"]["points"]) == len(scoreboard.reference_points())
+    assert [p["source"] for p in data["small"]["points"]].count("run") == 1
+    assert main(["scoreboard", "--panel", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "run mine" in out and "87.00%" in out and "torchvision's figure" not in out
+    assert main(["scoreboard", "--panel", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "torchvision's figure" in out and "resnet50" in out
