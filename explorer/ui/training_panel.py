@@ -15,7 +15,7 @@ import functools
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun
@@ -123,7 +123,13 @@ class TrainingPanel(QWidget):
         self._time_machine = TimeMachineView(self._session, data_dir=self._data_folder)
         self.pages = QTabWidget(objectName="training_pages")
         self.pages.addTab(self._view, "Curves and runs")
-        self.pages.addTab(self._time_machine, "Time machine")
+        # The time machine's row of maps, kernels and top-5 beside its plots wants ~830 px:
+        # scrolled, so the Training tab (and the window) still fit 1024 px.
+        time_scroll = QScrollArea()
+        time_scroll.setWidget(self._time_machine)
+        time_scroll.setWidgetResizable(True)
+        time_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.pages.addTab(time_scroll, "Time machine")
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.pages)
