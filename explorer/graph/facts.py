@@ -159,11 +159,16 @@ def module_facts(module: nn.Module) -> dict[str, Any]:
         category = category_from_name(layer_type)
         # A custom layer (LeNet's partially connected C3, say) may still carry the usual
         # hyperparameter attributes; show what it has.
-        for key in ("in_channels", "out_channels", "kernel_size", "stride", "groups",
+        for key in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "groups",
                     "in_features", "out_features"):
             value = getattr(module, key, None)
             if isinstance(value, int) or pair(value) is not None:
-                hp[key] = value if isinstance(value, int) and key not in ("kernel_size", "stride") else pair(value)
+                windowed = key in ("kernel_size", "stride", "padding")
+                hp[key] = value if isinstance(value, int) and not windowed else pair(value)
+    # A layer may add facts of its own (C3's connection table, as a grid).
+    extra = getattr(module, "graph_hparams", None)
+    if callable(extra):
+        hp.update(extra())
     return {"layer_type": layer_type, "category": category, "hparams": hp}
 
 
