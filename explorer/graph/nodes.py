@@ -99,7 +99,7 @@ def join_path(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if path else prefix
 
 
-_GENERIC_NAMES = {"conv", "bn", "relu", "norm", "act", "pool", "fc", "linear", "dropout"}
+_GENERIC_NAMES = {"conv", "bn", "relu", "norm", "act", "pool", "fc", "linear", "dropout", "lrn"}
 
 
 def _label(node_id: str, attrs: dict[str, Any]) -> str:

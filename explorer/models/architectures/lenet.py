@@ -152,29 +152,15 @@ class Subsampling(nn.Module):
         return self.act(window_sum * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1))
 
 
-def connection_groups(table: tuple[tuple[int, ...], ...]) -> list[tuple[int, int, int]]:
-    """Runs of consecutive output maps with the same number of sources: (first, count, sources).
-
-    C3's table is 6 maps of 3 sources, 9 of 4, 1 of 6: three grouped convolutions.
-    """
-    groups: list[tuple[int, int, int]] = []
-    for out, sources in enumerate(table):
-        if groups and groups[-1][2] == len(sources):
-            first, count, n = groups[-1]
-            groups[-1] = (first, count + 1, n)
-        else:
-            groups.append((out, 1, len(sources)))
-    return groups
-
-
 class ConnectionTableConv2d(nn.Module):
     """C3: a convolution in which output map i reads only the input maps in ``table[i]``,
     then an optional BatchNorm and the scaled tanh.
 
     Only the connected kernels are parameters (for C3: 60 kernels of 5x5 plus 16 biases =
-    1,516). Forward gathers each output map's sources and runs one grouped convolution per
-    run of maps with equally many sources, so the work done (and what torch's flop counter
-    counts) is the table's 150,000 multiply-adds, not a dense 16x6 kernel's 240,000.
+    1,516); forward scatters them into a dense kernel whose unconnected entries are zero,
+    which runs 10-25x faster on a CPU than grouped convolutions over the table. The work
+    the layer stands for is the table's: :meth:`flop_count` gives it (150,000 multiply-adds
+    for C3), and the FLOP counts use it instead of the dense kernel's 240,000.
     """
 
     fx_leaf = True
@@ -188,9 +174,9 @@ class ConnectionTableConv2d(nn.Module):
         self.kernel_size = kernel_size
         self.stride, self.padding = 1, 0
         self.table = tuple(tuple(s) for s in table)
-        flat = [src for sources in table for src in sources]
-        self.register_buffer("source_index", torch.tensor(flat, dtype=torch.long), persistent=False)
-        self.groups = connection_groups(self.table)
+        flat = [out * in_channels + src for out, sources in enumerate(table) for src in sources]
+        # Not saved with the weights: it follows from the table.
+        self.register_buffer("connection_index", torch.tensor(flat, dtype=torch.long), persistent=False)
         self.weight = nn.Parameter(torch.empty(len(flat), kernel_size * kernel_size))
         self.bias = nn.Parameter(torch.zeros(self.out_channels))
         bound = 1.0 / math.sqrt(3 * kernel_size * kernel_size)
@@ -198,38 +184,33 @@ class ConnectionTableConv2d(nn.Module):
         self.bn = nn.BatchNorm2d(self.out_channels) if batch_norm else None
         self.act = ScaledTanh()
 
+    @property
+    def connections(self) -> int:
+        """Connected (output map, input map) pairs: 60 for C3."""
+        return sum(len(s) for s in self.table)
+
     def connection_grid(self) -> list[list[bool]]:
         """The paper's Table I: rows are the input (S2) maps, columns the output (C3) maps."""
         return [[src in sources for sources in self.table] for src in range(self.in_channels)]
 
     def graph_hparams(self) -> dict[str, object]:
         """What the graph's details show beyond the usual hyperparameters."""
-        return {"connections": [[int(c) for c in row] for row in self.connection_grid()],
-                "connection_count": len(self.source_index)}
+        return {"connections": [[int(c) for c in row] for row in self.connection_grid()]}
+
+    def flop_count(self, output: torch.Tensor) -> int:
+        """FLOPs of the table's multiply-adds (2 per multiply-add, as torch counts them)."""
+        n, _, h, w = output.shape
+        return 2 * n * self.connections * self.kernel_size * self.kernel_size * h * w
 
     def dense_weight(self) -> torch.Tensor:
         """The (out, in, k, k) kernel with zeros where the table has no connection."""
         k = self.kernel_size
-        dense = self.weight.new_zeros(self.out_channels, self.in_channels, k * k)
-        row = 0
-        for out, sources in enumerate(self.table):
-            for src in sources:
-                dense[out, src] = self.weight[row]
-                row += 1
+        dense = self.weight.new_zeros(self.out_channels * self.in_channels, k * k)
+        dense = dense.index_copy(0, self.connection_index, self.weight)
         return dense.view(self.out_channels, self.in_channels, k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.kernel_size
-        gathered = x.index_select(1, self.source_index)
-        outs = []
-        row = 0
-        for first, count, n in self.groups:
-            rows = count * n
-            weight = self.weight[row:row + rows].view(count, n, k, k)
-            outs.append(F.conv2d(gathered[:, row:row + rows], weight,
-                                 self.bias[first:first + count], groups=count))
-            row += rows
-        x = torch.cat(outs, 1) if len(outs) > 1 else outs[0]
+        x = F.conv2d(x, self.dense_weight(), self.bias)
         if self.bn is not None:
             x = self.bn(x)
         return self.act(x)
