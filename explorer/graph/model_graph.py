@@ -117,7 +117,14 @@ class ModelGraph:
 
     @property
     def total_flops(self) -> int:
-        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True))
+        """FLOPs of one inference pass, as ``cnn-explorer models`` counts them: the
+        auxiliary heads run only in training and are left out (see ``aux_flops``)."""
+        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True) if not a.get("aux"))
+
+    @property
+    def aux_flops(self) -> int:
+        """FLOPs of the training-only auxiliary heads, reported apart from the total."""
+        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True) if a.get("aux"))
 
     def blocks(self, block_type: str | None = None) -> list[ModuleRecord]:
         """Block modules in execution order, optionally of one ``block_type``."""
@@ -152,6 +159,7 @@ class ModelGraph:
             "warning": self.warning,
             "total_params": self.total_params,
             "total_flops": self.total_flops,
+            "aux_flops": self.aux_flops,
             "nodes": [dict(self.graph.nodes[n]) for n in self.order],
             "edges": [
                 {"source": u, "target": v, **attrs} for u, v, attrs in self.graph.edges(data=True)
