@@ -74,7 +74,7 @@ ZOO_EPOCHS: dict[str, int] = {
     "vgg19_small": 8,
     "nin_small": 15,
     "mobilenet_v1_small": 15,
-    "inception_v2_small": 6,
+    "inception_v2_small": 8,
     "googlenet_small": 10,
     "resnet50_small": 10,
     "alexnet_small": 10,
