@@ -93,6 +93,14 @@ def attach_paper_figures(graph: ModelGraph, name: str) -> None:
 
     total = PAPER_TOTALS.get(name)
     graph.paper = total.to_dict() if total is not None else None
+    if graph.paper is not None:
+        # The output node stands for the whole pass: its details compare the model's totals.
+        outputs = [n for n in graph.order if graph.node(n)["op"] == "output" and not graph.node(n).get("aux")]
+        if outputs:
+            graph.node(outputs[-1])["paper"] = {
+                **graph.paper, "scope": "whole model",
+                "measured": {"params": graph.total_params, "macs": graph.total_flops // 2},
+            }
     for path, figure in paper_figures(name).items():
         record = graph.modules.get(path)
         if record is None:

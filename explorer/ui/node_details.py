@@ -75,12 +75,14 @@ def paper_comparison(attrs: dict[str, Any]) -> str:
     paper = attrs.get("paper")
     if not isinstance(paper, dict):
         return ""
+    # The output node carries the model's totals, measured over the whole model.
+    measured = paper.get("measured") or {"params": attrs.get("params"),
+                                         "macs": int(attrs.get("flops") or 0) // 2}  # 2 FLOPs per MAC
     rows = []  # only what the paper gives
     if paper.get("params") is not None:
-        rows.append(("parameters", _count(paper["params"]), _count(attrs.get("params"))))
+        rows.append(("parameters", _count(paper["params"]), _count(measured.get("params"))))
     if paper.get("macs") is not None:
-        # torch counts 2 FLOPs per multiply-add
-        rows.append(("multiply-adds", _count(paper["macs"]), _count(int(attrs.get("flops") or 0) // 2)))
+        rows.append(("multiply-adds", _count(paper["macs"]), _count(measured.get("macs"))))
     if paper.get("connections") is not None:
         rows.append(("connections", _count(paper["connections"]), "—"))
     cells = "".join(
@@ -88,7 +90,8 @@ def paper_comparison(attrs: dict[str, Any]) -> str:
         f"<td style='padding:1px 10px 1px 0'>{html.escape(p)}</td><td>{html.escape(m)}</td></tr>"
         for name, p, m in rows
     )
-    parts = ["<p style='margin:10px 0 2px 0'><b>The paper beside ours</b> "
+    scope = f" ({paper['scope']})" if paper.get("scope") else ""
+    parts = [f"<p style='margin:10px 0 2px 0'><b>The paper beside ours{html.escape(scope)}</b> "
              f"<span style='opacity:0.75'>({html.escape(str(paper.get('source', '')))})</span></p>"]
     if cells:
         parts.append("<table><tr><td></td><td style='opacity:0.75; padding-right:10px'>paper</td>"

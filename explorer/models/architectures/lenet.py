@@ -34,11 +34,13 @@ _LENET5_DESCRIPTION = (
 )
 _LENET5_SMALL_DESCRIPTION = (
     "LeNet-5 as in the paper, already a 1-channel, 10-class digit network, with the "
-    "paper's own preprocessing built in: the 28x28 image is padded by 2 pixels to 32x32 "
-    "before C1. The connection table and the 84-unit F6 that matches the 7x12 RBF bitmaps "
-    "fix the widths, so this form has no width_mult; batch_norm adds BatchNorm after C1, "
-    "C3 and C5, dropout acts before F6. At most 10 classes (one bitmap per digit). "
-    "Adaptive average pooling to 5x5 before C5 accepts other input sizes."
+    "paper's own preprocessing built in: C1 pads the 28x28 image by 2 pixels to 32x32 "
+    "(zero padding 2, the same thing). The connection table and the 84-unit F6 that matches the 7x12 RBF bitmaps "
+    "fix the widths, so this form has no width_mult; batch_norm adds BatchNorm inside C1, "
+    "C3 and C5 (before their tanh), dropout acts on F6's input. At most 10 classes (one "
+    "bitmap per digit). C5 pools adaptively to 5x5 first, which accepts other input sizes. "
+    "Each of the seven layers is one module, so the graph shows C1, S2, C3, S4, C5, F6 "
+    "and the RBF output."
 )
 _LENET_PAPER = "Dive into Deep Learning, chapter 7.6 (Zhang, Lipton, Li, Smola); after LeCun et al. 1998"
 _LENET_DESCRIPTION = (
