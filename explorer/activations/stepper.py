@@ -1,7 +1,7 @@
 """Step a forward pass node by node over the model's fx graph.
 
-(Over 400 lines: the stepper is one class whose parts share its node list and value
-store; auxiliary heads, stepped since issue 11, added the last forty.)
+Over 400 lines because the stepper is one class whose parts share its node list and
+value store; auxiliary heads, stepped since issue 11, added the last forty.
 
 The stepper traces the model with the graph view's own tracer
 (:func:`explorer.graph.tracer.fx_trace`, the graph ``torch.fx.symbolic_trace`` builds in eval

@@ -3,6 +3,9 @@
 LeNet-5 is built as the paper describes it, including the parts later re-implementations
 drop: trainable subsampling layers, the C3 connection table and a Euclidean RBF output
 whose centres are fixed 7x12 bitmaps of the digits.
+
+Over 400 lines because it holds the paper's data (the C3 connection table, the ten digit
+bitmaps) beside LeNet-5's five layer classes and both LeNets' builders.
 """
 
 from __future__ import annotations
