@@ -122,8 +122,9 @@ class Stepper:
                 "the stepper feeds exactly one image"
             )
         #: Auxiliary heads stepped with the rest (found when ``input_shape`` is given);
-        #: the graph view draws the same nodes with the same ids.
-        self.aux_heads = self._find_aux_heads(main, input_shape)
+        #: the graph view draws the same nodes with the same ids. ``aux_problems`` says
+        #: why a head was left out (the graph view shows the same lines as its warning).
+        self.aux_heads, self.aux_problems = self._find_aux_heads(main, input_shape)
         model.to(self.device)
         # Each step: the fx node, the module its targets are relative to, and its arguments
         # with an auxiliary head's placeholder replaced by the node that feeds the head.
@@ -178,13 +179,11 @@ class Stepper:
         self.shapes: dict[int, tuple[int, ...]] = {}
 
     def _find_aux_heads(self, main: list[fx.Node], input_shape: tuple[int, ...] | None,
-                        ) -> list[AuxHead]:
+                        ) -> tuple[list[AuxHead], list[str]]:
         if input_shape is None:
-            return []
+            return [], []
         nodes = [(n.name, module_path_of(n)) for n in main]
-        # A head that cannot be traced is left out here as in the graph view, which says why.
-        heads, _problems = find_aux_heads(self.model, self.graph, nodes, tuple(input_shape))
-        return heads
+        return find_aux_heads(self.model, self.graph, nodes, tuple(input_shape))
 
     # ----------------------------------------------------------------- facts
 

@@ -15,7 +15,7 @@ def test_stepping_to_an_aux_head_runs_it_on_the_current_image(name, heads):
     torch.manual_seed(0)
     model = get_model(name).eval()
     stepper = Stepper(model, "cpu", input_shape=get_model_info(name).input_shape)
-    assert [h.path for h in stepper.aux_heads] == heads
+    assert [h.path for h in stepper.aux_heads] == heads and stepper.aux_problems == []
     x = torch.randn(1, 1, 28, 28)
     stepper.set_input(x)
     for head in stepper.aux_heads:
