@@ -239,6 +239,8 @@ def summary(attrs: dict[str, Any]) -> str:
         return f"{layer_type} {text}"
     if category == "pool" and hp.get("kernel_size"):
         k, s = hp["kernel_size"], hp.get("stride") or hp["kernel_size"]
+        if "subsampl" in layer_type.lower():  # LeNet-5's trainable sum, scale and bias
+            return f"subsampling {k[0]}×{k[1]}/{s[0]}"
         kind = "max" if "max" in layer_type.lower() else "avg"
         return f"{kind} pool {k[0]}×{k[1]}/{s[0]}"
     if category == "pool" and hp.get("output_size"):
