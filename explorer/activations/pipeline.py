@@ -126,7 +126,11 @@ class Pipeline:
         stepper = self.stepper
         if stepper is None or self._built_gen != plan.model_gen:
             self.stepper = None  # drop the old model's values before building the new one
-            stepper = Stepper(plan.model, plan.device)
+            spec = spec_for_model(plan.model, plan.model_name)
+            # The input shape lets the stepper find the auxiliary heads, which it then
+            # steps like the rest (the graph view draws them; clicking one runs it).
+            stepper = Stepper(plan.model, plan.device,
+                              input_shape=(1, spec.in_channels, *spec.input_size))
             self.stepper = stepper
             self._built_gen = plan.model_gen
             self._input_gen = -1

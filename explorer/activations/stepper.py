@@ -1,5 +1,8 @@
 """Step a forward pass node by node over the model's fx graph.
 
+Over 400 lines because the stepper is one class whose parts share its node list and
+value store; auxiliary heads, stepped since issue 11, added the last forty.
+
 The stepper traces the model with the graph view's own tracer
 (:func:`explorer.graph.tracer.fx_trace`, the graph ``torch.fx.symbolic_trace`` builds in eval
 mode), so its node names are the graph view's node ids by construction, and runs one node at a time against the model itself on the chosen
@@ -25,6 +28,7 @@ from torch import fx, nn
 
 from explorer.devices import choose_device
 from explorer.errors import UserError
+from explorer.graph.aux_heads import AuxHead, find_aux_heads
 from explorer.graph.tracer import fx_trace, module_path_of
 
 
@@ -104,54 +108,88 @@ class Stepper:
         model: nn.Module,
         device: str | torch.device | None = "auto",
         graph: fx.Graph | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         self.device = choose_device(device)
         self.model = model
         self.graph = graph if graph is not None else trace(model)
         model.eval()
-        model.to(self.device)
-        self._fx_nodes: list[fx.Node] = list(self.graph.nodes)
-        placeholders = [n for n in self._fx_nodes if n.op == "placeholder"]
-        if len(placeholders) != 1 or self._fx_nodes[0].op != "placeholder":
+        main = list(self.graph.nodes)
+        placeholders = [n for n in main if n.op == "placeholder"]
+        if len(placeholders) != 1 or main[0].op != "placeholder":
             raise StepperError(
                 f"cannot step {type(model).__name__}: it takes {len(placeholders)} inputs, "
                 "the stepper feeds exactly one image"
             )
-        self.nodes: list[NodeRecord] = [
-            NodeRecord(
-                index=i,
-                name=n.name,
-                op=n.op,
-                target=_target_name(n.target),
-                module_path=module_path_of(n),
-                kind=self._kind_of(n),
-            )
-            for i, n in enumerate(self._fx_nodes)
-        ]
+        #: Auxiliary heads stepped with the rest (found when ``input_shape`` is given);
+        #: the graph view draws the same nodes with the same ids. ``aux_problems`` says
+        #: why a head was left out (the graph view shows the same lines as its warning).
+        self.aux_heads, self.aux_problems = self._find_aux_heads(main, input_shape)
+        model.to(self.device)
+        # Each step: the fx node, the module its targets are relative to, and its arguments
+        # with an auxiliary head's placeholder replaced by the node that feeds the head.
+        steps: list[tuple[fx.Node, nn.Module, str, Any, Any]] = [(n, model, "", n.args, n.kwargs) for n in main]
+        for head in self.aux_heads:
+            head_module = model.get_submodule(head.path)
+            source = next(n for n in main if n.name == head.source)
+            remap = {n: source for n in head.fx_graph.nodes if n.op == "placeholder"}
+
+            def swap(node: fx.Node, remap: dict = remap) -> fx.Node:
+                return remap.get(node, node)
+
+            at = next(i for i, step in enumerate(steps) if step[0] is source) + 1
+            steps[at:at] = [(n, head_module, head.path, fx.node.map_arg(n.args, swap),
+                             fx.node.map_arg(n.kwargs, swap))
+                            for n in head.fx_graph.nodes if n.op != "placeholder"]
+        self._fx_nodes: list[fx.Node] = [step[0] for step in steps]
+        names = {n: n.name for n in main}
+        for head in self.aux_heads:
+            names.update({n: head.ids[n.name] for n in head.fx_graph.nodes if n.op != "placeholder"})
+        self.nodes: list[NodeRecord] = []
+        for i, (n, root, prefix, _, _) in enumerate(steps):
+            target = _target_name(n.target)
+            if prefix and n.op in ("call_module", "get_attr"):
+                target = f"{prefix}.{target}"
+            path = module_path_of(n)
+            self.nodes.append(NodeRecord(
+                index=i, name=names[n], op=n.op, target=target,
+                module_path=f"{prefix}.{path}" if prefix and path else (prefix or path),
+                kind=self._kind_of(n, root),
+            ))
         self._index_by_name = {record.name: record.index for record in self.nodes}
         # Values that must be dropped once node i has run: those whose last reader is i.
         self._free_after: list[list[fx.Node]] = [[] for _ in self._fx_nodes]
+        self._read_later: set[fx.Node] = set()
         last_user: dict[fx.Node, int] = {}
-        for i in range(len(self._fx_nodes) - 1, -1, -1):
-            for used in self._fx_nodes[i].all_input_nodes:
+        for i in range(len(steps) - 1, -1, -1):
+            _, _, _, args, kwargs = steps[i]
+            for used in _inputs(args, kwargs):
+                self._read_later.add(used)
                 if used not in last_user:
                     last_user[used] = i
                     self._free_after[i].append(used)
         self._input: torch.Tensor | None = None
         # Never rebound (reset clears it): the compiled node calls below close over it.
         self._env: dict[fx.Node, Any] = {}
-        self._calls = [self._compile(n) for n in self._fx_nodes]
+        self._calls = [self._compile(n, root, args, kwargs) for n, root, _, args, kwargs in steps]
         self._position = -1
         self._last_value: Any = None
         self._snapshot: Any = None
         #: Output shape of every node run so far for the current input (tensors only).
         self.shapes: dict[int, tuple[int, ...]] = {}
 
+    def _find_aux_heads(self, main: list[fx.Node], input_shape: tuple[int, ...] | None,
+                        ) -> tuple[list[AuxHead], list[str]]:
+        if input_shape is None:
+            return [], []
+        nodes = [(n.name, module_path_of(n)) for n in main]
+        return find_aux_heads(self.model, self.graph, nodes, tuple(input_shape))
+
     # ----------------------------------------------------------------- facts
 
-    def _kind_of(self, node: fx.Node) -> str:
+    def _kind_of(self, node: fx.Node, root: nn.Module) -> str:
         if node.op == "call_module":
-            return type(self.model.get_submodule(str(node.target))).__name__
+            return type(root.get_submodule(str(node.target))).__name__
         if node.op == "placeholder":
             return "input"
         if node.op == "output":
@@ -226,25 +264,26 @@ class Stepper:
         if self._input is not None:
             self._run_node(0)
 
-    def _compile(self, node: fx.Node):
+    def _compile(self, node: fx.Node, root: nn.Module, args: Any, kwargs: Any):
         """A closure running ``node`` from the environment.
 
         What ``fx.Interpreter.run_node`` does, resolved once per node instead of on every
         call: stepping a node costs a few microseconds more than eager execution, which
         matters on a GPU where ResNet-50 at batch 1 is bound by Python, not arithmetic.
+        ``root`` is the module the node's targets are relative to (an auxiliary head's
+        own nodes: the head), ``args``/``kwargs`` its arguments.
         """
         env = self._env
         load = env.__getitem__
-        args, kwargs = node.args, node.kwargs
         if node.op == "placeholder":
             return lambda: self._input
         if node.op == "get_attr":
             path = str(node.target)
-            return lambda: _fetch_attr(self.model, path)
+            return lambda: _fetch_attr(root, path)
         if node.op == "output":
             return lambda: fx.node.map_arg(args[0], load)
         if node.op == "call_module":
-            func = self.model.get_submodule(str(node.target))
+            func = root.get_submodule(str(node.target))
         elif node.op == "call_function":
             func = node.target
         elif node.op == "call_method":
@@ -273,7 +312,7 @@ class Stepper:
         self._env[node] = value
         for done in self._free_after[index]:
             self._env.pop(done, None)
-        if not node.users and node.op != "output":
+        if node not in self._read_later and node.op != "output":
             # Nothing reads it (a dead node): keep it only as the shown value.
             self._env.pop(node, None)
         self._last_value = value
@@ -368,6 +407,13 @@ class Stepper:
             self.reset()
             if position > 0:
                 self.run_to(position)
+
+
+def _inputs(args: Any, kwargs: Any) -> list[fx.Node]:
+    """The nodes an argument structure reads, each once, in order."""
+    found: dict[fx.Node, None] = {}
+    fx.node.map_arg((args, kwargs), lambda n: found.setdefault(n))
+    return list(found)
 
 
 def _copy_value(value: Any) -> Any:

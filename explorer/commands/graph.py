@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         "blocks": len(graph.blocks()),
         "params": graph.total_params,
         "flops": graph.total_flops,
+        "aux_flops": graph.aux_flops,
         "traced": graph.traced,
         "out": str(out) if out else None,
     }
@@ -72,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{graph.name}: {summary['nodes']} nodes, {summary['blocks']} blocks, "
               f"{summary['drawn']} drawn, {graph.total_params:,} parameters, "
-              f"{graph.total_flops / 1e9:.2f} GFLOPs" + (f" -> {out}" if out else ""))
+              f"{graph.total_flops / 1e9:.2f} GFLOPs"
+              + (f" (+{graph.aux_flops / 1e9:.3f} GFLOPs in the training-only auxiliary heads)"
+                 if graph.aux_flops else "")
+              + (f" -> {out}" if out else ""))
     return 0
 
 

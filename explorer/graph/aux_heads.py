@@ -8,6 +8,7 @@ traced on its own and its nodes are inserted after the node that feeds it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -147,6 +148,96 @@ def _aux_sources(model: nn.Module, candidates: list[str], input_shape: tuple[int
     return {c: produced[consumed[c]] for c in candidates if consumed.get(c) in produced}
 
 
+@dataclasses.dataclass
+class AuxHead:
+    """One auxiliary head, traced on its own.
+
+    Attributes:
+        path: the head's module path (``aux1``).
+        source: id of the main-line node whose output feeds it.
+        fx_graph: the head's eval-mode trace (its placeholder stands for ``source``).
+        ids: fx node name in ``fx_graph`` -> node id in the graph and the stepper
+            (``aux1_fc2``); the placeholder maps to ``source``.
+    """
+
+    path: str
+    source: str
+    fx_graph: torch.fx.Graph
+    ids: dict[str, str]
+
+
+def find_aux_heads(model: nn.Module, fx_graph: torch.fx.Graph, nodes: list[tuple[str, str]],
+                   input_shape: tuple[int, ...], known_shapes: dict[str, list[int]] | None = None,
+                   ) -> tuple[list[AuxHead], list[str]]:
+    """The auxiliary heads of ``model`` and the main-line node feeding each.
+
+    The graph view and the feature-map stepper both call this, so they give the heads'
+    nodes the same ids.
+
+    Args:
+        model: the network (eval-mode ``fx_graph`` is its trace).
+        fx_graph: the main-line trace.
+        nodes: (node id, module path) of every main-line node, in execution order.
+        input_shape: (N, C, H, W) for the training-mode pass that finds the sources.
+        known_shapes: output shapes of modules called once, to make that pass cheap.
+
+    Returns:
+        The heads, and one line per head that could not be traced, saying why.
+    """
+    candidates = _unused_modules(model, fx_graph)
+    if not candidates:
+        return [], []
+    try:
+        sources = _aux_sources(model, candidates, tuple(input_shape), known_shapes)
+    except _HEAD_FAILURES as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [], [f"auxiliary heads not shown: the training-mode pass that finds them failed: {reason}"]
+    modules = dict(model.named_modules())
+    taken = {node_id for node_id, _ in nodes}
+    heads: list[AuxHead] = []
+    problems: list[str] = []
+    for path, source_module in sources.items():
+        source = None
+        for node_id, module_path in reversed(nodes):
+            if module_path == source_module or module_path.startswith(source_module + "."):
+                source = node_id
+                break
+        if source is None:
+            continue
+        head = modules[path]
+        was_training = head.training
+        head.eval()
+        try:
+            sub = fx_trace(head)
+        except _HEAD_FAILURES as exc:
+            problems.append(f"auxiliary head {path} not shown: {describe_trace_failure(path, exc)}")
+            continue
+        finally:
+            head.train(was_training)
+        prefix_id = path.replace(".", "_")
+        ids: dict[str, str] = {}
+        for n in sub.nodes:
+            if n.op == "placeholder":
+                ids[n.name] = source
+                continue
+            node_id = f"{prefix_id}_{n.name}"
+            while node_id in taken:
+                node_id += "_"
+            taken.add(node_id)
+            ids[n.name] = node_id
+        heads.append(AuxHead(path, source, sub, ids))
+    return heads, problems
+
+
+def insert_heads(order: list[str], heads: list[AuxHead]) -> list[str]:
+    """``order`` with each head's nodes right after the node that feeds it."""
+    out = list(order)
+    for head in heads:
+        at = out.index(head.source) + 1
+        out[at:at] = [head.ids[n.name] for n in head.fx_graph.nodes if n.op != "placeholder"]
+    return out
+
+
 def attach_aux_heads(model: nn.Module, fx_graph: torch.fx.Graph, graph: nx.DiGraph,
                      order: list[str], modules: dict[str, nn.Module], seen: set[str]) -> list[str]:
     """Insert the nodes of every auxiliary head after the node that feeds it.
@@ -155,9 +246,6 @@ def attach_aux_heads(model: nn.Module, fx_graph: torch.fx.Graph, graph: nx.DiGra
         One line per head that could not be attached, saying why (empty when all were);
         the graph without them is still right, so the caller shows these as a warning.
     """
-    candidates = _unused_modules(model, fx_graph)
-    if not candidates:
-        return []
     input_shape = tuple(graph.nodes[order[0]]["shape"])
     calls: dict[str, int] = {}
     for n in fx_graph.nodes:
@@ -165,58 +253,38 @@ def attach_aux_heads(model: nn.Module, fx_graph: torch.fx.Graph, graph: nx.DiGra
             calls[str(n.target)] = calls.get(str(n.target), 0) + 1
     known = {str(n.target): graph.nodes[n.name]["shape"] for n in fx_graph.nodes
              if n.op == "call_module" and calls[str(n.target)] == 1 and graph.nodes[n.name]["shape"]}
-    try:
-        sources = _aux_sources(model, candidates, input_shape, known)
-    except _HEAD_FAILURES as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [f"auxiliary heads not shown: the training-mode pass that finds them failed: {reason}"]
-    problems: list[str] = []
-    for path, source_module in sources.items():
-        source = None
-        for node_id in reversed(order):
-            mp = graph.nodes[node_id]["module_path"]
-            if not graph.nodes[node_id]["aux"] and (mp == source_module or mp.startswith(source_module + ".")):
-                source = node_id
-                break
-        if source is None or graph.nodes[source]["shape"] is None:
+    nodes = [(n, graph.nodes[n]["module_path"]) for n in order]
+    heads, problems = find_aux_heads(model, fx_graph, nodes, input_shape, known)
+    attached = []
+    for head in heads:
+        if graph.nodes[head.source]["shape"] is None:
             continue
-        head = modules[path]
-        was_training = head.training
-        head.eval()
+        module = modules[head.path]
+        was_training = module.training
+        module.eval()
         try:
-            sub = fx_trace(head)
-            results = propagate_shapes(sub, head, [tuple(graph.nodes[source]["shape"])])
+            results = propagate_shapes(head.fx_graph, module, [tuple(graph.nodes[head.source]["shape"])])
         except GraphTraceError as exc:
-            problems.append(f"auxiliary head {path} not shown: {exc}")
+            problems.append(f"auxiliary head {head.path} not shown: {exc}")
             continue
         except _HEAD_FAILURES as exc:
-            problems.append(f"auxiliary head {path} not shown: {describe_trace_failure(path, exc)}")
+            problems.append(f"auxiliary head {head.path} not shown: {describe_trace_failure(head.path, exc)}")
             continue
         finally:
-            head.train(was_training)
-        sub_modules = {join_path(path, k): v for k, v in head.named_modules()}
+            module.train(was_training)
+        sub_modules = {join_path(head.path, k): v for k, v in module.named_modules()}
         sub_modules[""] = model
-        prefix_id = path.replace(".", "_")
-        names: dict[str, str] = {}
-        insert_at = order.index(source) + 1
-        new_ids = []
-        for n in sub.nodes:
+        for n in head.fx_graph.nodes:
             if n.op == "placeholder":
-                names[n.name] = source
                 continue
-            node_id = f"{prefix_id}_{n.name}"
-            while node_id in graph:
-                node_id += "_"
-            names[n.name] = node_id
-            attrs = node_attrs(n, sub_modules, results, seen, prefix=path)
+            node_id = head.ids[n.name]
+            attrs = node_attrs(n, sub_modules, results, seen, prefix=head.path)
             if n.op == "output":
-                attrs["label"] = f"{path} output"
+                attrs["label"] = f"{head.path} output"
             graph.add_node(node_id, id=node_id, **attrs)
-            new_ids.append(node_id)
             for i in n.all_input_nodes:
-                src = names[i.name]
-                shape = graph.nodes[src]["shape"]
-                graph.add_edge(src, node_id, kind="aux", shape=shape)
-        order[insert_at:insert_at] = new_ids
+                src = head.ids[i.name]
+                graph.add_edge(src, node_id, kind="aux", shape=graph.nodes[src]["shape"])
+        attached.append(head)
+    order[:] = insert_heads(order, attached)
     return problems
-

@@ -281,6 +281,8 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
                     summary=rec.type.lstrip("_"), category="block", block_type=rec.block_type,
                     layer_type=rec.type, module_path=rec.path, count=1)
         base.update(_block_pattern(graph, rec))
+        if rec.paper:
+            base["paper"] = rec.paper
         if base["aux"]:
             base["category"] = "block"
         return base

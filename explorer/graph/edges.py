@@ -43,7 +43,7 @@ def classify_edges(graph: nx.DiGraph, order: list[str], records: dict[str, Modul
         a = graph.nodes[n]
         inputs = [p for p in graph.predecessors(n) if graph.nodes[p].get("shape") is not None]
         if a["category"] == "add" and not a.get("aux"):
-            # adding a bias or a learned coefficient (LeNet-5's subsampling) is no shortcut
+            # adding a bias or a learned coefficient is no shortcut (see demote_plain_adds)
             inputs = [p for p in inputs if from_input(p)]
             if len(inputs) < 2:
                 continue
@@ -67,6 +67,22 @@ def classify_edges(graph: nx.DiGraph, order: list[str], records: dict[str, Modul
                         edge["bundled"] = True
             else:
                 _mark_branches(graph, inputs, n, index, ancestors, order)
+
+
+def demote_plain_adds(graph: nx.DiGraph, order: list[str]) -> None:
+    """An add that joins fewer than two values computed from the input (a bias, a learned
+    coefficient, a constant) is arithmetic, not a shortcut: its category becomes "other",
+    so only true shortcut additions are drawn (and inferred into blocks) as residual."""
+    fed: set[str] = set()
+    for n in order:
+        a = graph.nodes[n]
+        preds = list(graph.predecessors(n))
+        if a["op"] == "placeholder" or any(p in fed for p in preds):
+            fed.add(n)
+        if a.get("category") == "add":
+            from_input = [p for p in preds if p in fed and graph.nodes[p].get("shape") is not None]
+            if len(from_input) < 2:
+                a["category"] = "other"
 
 
 def _ancestor_masks(graph: nx.DiGraph, index: dict[str, int]) -> dict[str, int]:

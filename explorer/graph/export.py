@@ -40,6 +40,8 @@ def view_document(graph: ModelGraph, view: ViewGraph, layout: Layout) -> dict[st
         "warning": graph.warning,
         "total_params": graph.total_params,
         "total_flops": graph.total_flops,
+        "aux_flops": graph.aux_flops,
+        "paper": graph.paper,
         "view": view.state.to_dict(),
         "nodes": nodes,
         "edges": edges,

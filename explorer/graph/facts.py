@@ -159,11 +159,16 @@ def module_facts(module: nn.Module) -> dict[str, Any]:
         category = category_from_name(layer_type)
         # A custom layer (LeNet's partially connected C3, say) may still carry the usual
         # hyperparameter attributes; show what it has.
-        for key in ("in_channels", "out_channels", "kernel_size", "stride", "groups",
+        for key in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "groups",
                     "in_features", "out_features"):
             value = getattr(module, key, None)
             if isinstance(value, int) or pair(value) is not None:
-                hp[key] = value if isinstance(value, int) and key not in ("kernel_size", "stride") else pair(value)
+                windowed = key in ("kernel_size", "stride", "padding")
+                hp[key] = value if isinstance(value, int) and not windowed else pair(value)
+    # A layer may add facts of its own (C3's connection table, as a grid).
+    extra = getattr(module, "graph_hparams", None)
+    if callable(extra):
+        hp.update(extra())
     return {"layer_type": layer_type, "category": category, "hparams": hp}
 
 
@@ -234,6 +239,8 @@ def summary(attrs: dict[str, Any]) -> str:
         return f"{layer_type} {text}"
     if category == "pool" and hp.get("kernel_size"):
         k, s = hp["kernel_size"], hp.get("stride") or hp["kernel_size"]
+        if "subsampl" in layer_type.lower():  # LeNet-5's trainable sum, scale and bias
+            return f"subsampling {k[0]}×{k[1]}/{s[0]}"
         kind = "max" if "max" in layer_type.lower() else "avg"
         return f"{kind} pool {k[0]}×{k[1]}/{s[0]}"
     if category == "pool" and hp.get("output_size"):

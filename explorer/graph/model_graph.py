@@ -59,6 +59,7 @@ class ModuleRecord:
         params: trainable parameters in the subtree.
         signature: equal for blocks that are interchangeable (same class, shapes, size),
             used to fold runs of identical blocks.
+        paper: what the paper says about this block (``PaperFigure.to_dict()``), if anything.
     """
 
     path: str
@@ -69,6 +70,7 @@ class ModuleRecord:
     nodes: list[str] = dataclasses.field(default_factory=list)
     params: int = 0
     signature: str = ""
+    paper: dict[str, Any] | None = None
 
     @property
     def depth(self) -> int:
@@ -101,6 +103,7 @@ class ModelGraph:
         warning: for the user: why the graph is a fallback, or which auxiliary heads
             could not be attached; None when the trace is complete.
         total_params: trainable parameters of the whole model.
+        paper: the paper's published totals for the model (``PaperFigure.to_dict()``).
     """
 
     name: str
@@ -111,13 +114,21 @@ class ModelGraph:
     traced: bool = True
     warning: str | None = None
     total_params: int = 0
+    paper: dict[str, Any] | None = None
 
     def node(self, node_id: str) -> dict[str, Any]:
         return self.graph.nodes[node_id]
 
     @property
     def total_flops(self) -> int:
-        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True))
+        """FLOPs of one inference pass, as ``cnn-explorer models`` counts them: the
+        auxiliary heads run only in training and are left out (see ``aux_flops``)."""
+        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True) if not a.get("aux"))
+
+    @property
+    def aux_flops(self) -> int:
+        """FLOPs of the training-only auxiliary heads, reported apart from the total."""
+        return sum(int(a.get("flops") or 0) for _, a in self.graph.nodes(data=True) if a.get("aux"))
 
     def blocks(self, block_type: str | None = None) -> list[ModuleRecord]:
         """Block modules in execution order, optionally of one ``block_type``."""
@@ -152,6 +163,8 @@ class ModelGraph:
             "warning": self.warning,
             "total_params": self.total_params,
             "total_flops": self.total_flops,
+            "aux_flops": self.aux_flops,
+            "paper": self.paper,
             "nodes": [dict(self.graph.nodes[n]) for n in self.order],
             "edges": [
                 {"source": u, "target": v, **attrs} for u, v, attrs in self.graph.edges(data=True)
@@ -181,4 +194,5 @@ class ModelGraph:
             traced=data.get("traced", True),
             warning=data.get("warning"),
             total_params=data.get("total_params", 0),
+            paper=data.get("paper"),
         )

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from explorer.errors import UserError
-from explorer.graph.model_graph import ModelGraph
+from explorer.graph.model_graph import BLOCK, LAYER, ModelGraph
 from explorer.graph.trace import GraphTraceError, build_graph
 
 TORCHVISION_PREFIX = "torchvision."
@@ -62,11 +62,55 @@ def resolve_model(name: str, builder_kwargs: dict[str, Any] | None = None, *, me
 
 
 def build_named_graph(name: str, builder_kwargs: dict[str, Any] | None = None) -> ModelGraph:
-    """Trace a model by name; falls back to a hook graph on a real build if fx fails."""
+    """Trace a model by name; falls back to a hook graph on a real build if fx fails.
+
+    A registered model's graph carries the paper's own figures (``paper`` on the graph,
+    and on the nodes and blocks a paper gives numbers or a note for).
+    """
     model, shape = resolve_model(name, builder_kwargs)
     try:
-        return build_graph(model, shape, name=name, fallback=False)
+        graph = build_graph(model, shape, name=name, fallback=False)
     except GraphTraceError:
         # The hook fallback runs a real forward pass, which meta weights cannot do.
         real, shape = resolve_model(name, builder_kwargs, meta=False)
-        return build_graph(real, shape, name=name, fallback=True)
+        graph = build_graph(real, shape, name=name, fallback=True)
+    if not name.startswith(TORCHVISION_PREFIX):
+        attach_paper_figures(graph, name)
+    return graph
+
+
+_MAIN_CATEGORIES = ("conv", "depthwise", "linear")
+
+
+def attach_paper_figures(graph: ModelGraph, name: str) -> None:
+    """Put the paper's figures for ``name`` on the graph, its layers and its blocks.
+
+    A figure for a layer goes on its node; for a block (an Inception module) on the
+    block's record, which a closed block shows; for a plain container (GoogLeNet's
+    ``conv1``: conv + ReLU) on the record and on its main layer, which is what is drawn.
+    """
+    from explorer.models.paper import PAPER_TOTALS, paper_figures
+
+    total = PAPER_TOTALS.get(name)
+    graph.paper = total.to_dict() if total is not None else None
+    if graph.paper is not None:
+        # The output node stands for the whole pass: its details compare the model's totals.
+        outputs = [n for n in graph.order if graph.node(n)["op"] == "output" and not graph.node(n).get("aux")]
+        if outputs:
+            graph.node(outputs[-1])["paper"] = {
+                **graph.paper, "scope": "whole model",
+                "measured": {"params": graph.total_params, "macs": graph.total_flops // 2},
+            }
+    for path, figure in paper_figures(name).items():
+        record = graph.modules.get(path)
+        if record is None:
+            continue
+        data = figure.to_dict()
+        if record.kind != LAYER:
+            record.paper = data
+            if record.kind == BLOCK:
+                continue
+        main = [n for n in record.nodes if not graph.node(n).get("aux")
+                and (record.kind == LAYER or graph.node(n).get("category") in _MAIN_CATEGORIES)]
+        if main:
+            graph.node(main[0])["paper"] = data

@@ -8,6 +8,7 @@ import torch.fx
 from torch import nn
 
 from explorer.graph import facts
+from explorer.graph.branch_names import display_name
 from explorer.graph.shapes import NodeResults
 from explorer.graph.tracer import module_path_of
 
@@ -75,6 +76,12 @@ def node_attrs(
     else:
         attrs.update(facts.function_facts(n.target, n.args, n.kwargs, len(tensor_inputs)))
     attrs["label"] = _label(n.name, attrs)
+    if n.op in ("call_module", "call_function", "call_method"):
+        # What the layer is (an Inception branch's "3×3 reduce", LeNet-5's "C3").
+        named = display_name(model_modules, attrs["module_path"],
+                             None if n.op == "call_module" else attrs["target"])
+        if named:
+            attrs["label"] = named
     attrs["summary"] = facts.summary(attrs)
     return attrs
 
@@ -92,7 +99,7 @@ def join_path(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if path else prefix
 
 
-_GENERIC_NAMES = {"conv", "bn", "relu", "norm", "act", "pool", "fc", "linear", "dropout"}
+_GENERIC_NAMES = {"conv", "bn", "relu", "norm", "act", "pool", "fc", "linear", "dropout", "lrn"}
 
 
 def _label(node_id: str, attrs: dict[str, Any]) -> str:

@@ -56,7 +56,8 @@ BLOCK_NOTES = {
     "separable": (
         "Depthwise separable conv (MobileNet v1, Howard et al. 2017): a 3×3 depthwise conv "
         "(one filter per channel) then a 1×1 pointwise conv that mixes channels, BN and "
-        "ReLU6 after each: for 3 → 256 channels 795 weights instead of 6,912."
+        "ReLU after each (the paper's Fig. 3; TF-Slim's release and MobileNet v2 use ReLU6 = "
+        "min(max(0, x), 6)): for 3 → 256 channels 795 weights instead of 6,912."
     ),
     "nin_block": (
         "NiN block (Lin et al. 2013): a conv followed by two 1×1 convs, a per-pixel MLP; "
@@ -95,7 +96,8 @@ def note_for(attrs: dict[str, Any]) -> str | None:
         return ("1×1 conv: changes the channel count cheaply, a per-pixel fully connected layer "
                 "(NiN); GoogLeNet uses it to reduce before 3×3 and 5×5.")
     if layer_type == "ReLU6":
-        return "ReLU6 = min(max(0, x), 6), kept by MobileNet for low-precision arithmetic."
+        return ("ReLU6 = min(max(0, x), 6), kept by MobileNet v2 (and TF-Slim's MobileNet v1 "
+                "release) for low-precision arithmetic; the v1 paper itself uses ReLU.")
     if layer_type == "LocalResponseNorm":
         return "Local response normalisation (AlexNet, after conv1 and conv2; GoogLeNet's stem)."
     return LAYER_NOTES.get(category)

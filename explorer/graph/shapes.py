@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from explorer.graph import facts
 from explorer.graph.tracer import GraphTraceError
+from explorer.models.stats import flop_correction
 
 #: Per node name: (output shape or None, dtype name or None, FLOPs).
 NodeResults = dict[str, tuple[list[int] | None, str | None, int]]
@@ -63,6 +64,7 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         out = getattr(self, n.op)(n.target, args, kwargs)
         flops = self.counter.get_total_flops() - before + self._replayed_flops
+        self._replayed_flops = 0
         if isinstance(out, Tensor):
             self.results[n.name] = (list(out.shape), str(out.dtype).replace("torch.", ""), flops)
         else:
@@ -120,8 +122,11 @@ class _ShapeFlopInterpreter(torch.fx.Interpreter):
         # FLOPs are the change of the global total), and keeping it up to date cost about
         # a tenth of a millisecond per layer.
         out = module.forward(*args, **kwargs)
+        counted = self.counter.get_total_flops() - before
+        # LeNet-5's C3 counts its connection table's work, not its dense kernel's.
+        self._replayed_flops = flop_correction(module, out, counted)
         if key is not None and isinstance(out, Tensor):
-            self._repeats[key] = (out, self.counter.get_total_flops() - before)
+            self._repeats[key] = (out, counted)
         return out
 
 

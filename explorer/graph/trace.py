@@ -21,7 +21,7 @@ from torch import nn
 
 from explorer.explain.receptive_field import receptive_fields
 from explorer.graph.aux_heads import attach_aux_heads
-from explorer.graph.edges import classify_edges
+from explorer.graph.edges import classify_edges, demote_plain_adds
 from explorer.graph.hierarchy import build_hierarchy
 from explorer.graph.hook_graph import record_hook_graph
 from explorer.graph.model_graph import ModelGraph
@@ -114,6 +114,7 @@ def finish_graph(model: nn.Module, graph: nx.DiGraph, order: list[str], name: st
                  ) -> ModelGraph:
     """Add receptive fields, the module hierarchy and edge kinds to a node graph."""
     receptive_fields(graph, order, name)
+    demote_plain_adds(graph, order)
     records = build_hierarchy(graph, order, model)
     classify_edges(graph, order, records)
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -3,7 +3,7 @@
 Node ids in the graph view and node names in the stepper match by construction: both
 call :func:`fx_trace` and name nodes by ``fx.Node.name``; module paths come from
 :func:`module_path_of`. The trace is what ``torch.fx.symbolic_trace`` builds (default leaf
-modules, eval mode) without compiling it into a GraphModule, which nothing here needs.
+modules plus classes that set ``fx_leaf = True``, eval mode) without compiling it into a GraphModule, which nothing here needs.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ class _Tracer(torch.fx.Tracer):
         if kind is list or kind is tuple:
             return kind([self.create_arg(x) for x in a])
         return super().create_arg(a)
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        # A layer that says it is one node (LeNet-5's C1..F6 and RBF output) stays one
+        # node: its inside is arithmetic on its own parameters, not architecture.
+        return bool(getattr(type(m), "fx_leaf", False)) or super().is_leaf_module(m, module_qualified_name)
 
 
 def fx_trace(model: nn.Module) -> torch.fx.Graph:

@@ -76,20 +76,54 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _run(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCounterMode:
+def flop_correction(module: nn.Module, output: Any, counted: int) -> int:
+    """What to add to the ``counted`` FLOPs of ``module`` to get the work it stands for.
+
+    A layer whose arithmetic is not what it computes (LeNet-5's C3 runs a dense kernel
+    with zeros where its connection table has none) says so with a ``flop_count(output)``
+    method; everything else is counted as torch's flop counter counts it (0 is returned).
+    """
+    count = getattr(module, "flop_count", None)
+    if not callable(count) or not isinstance(output, torch.Tensor):
+        return 0
+    return int(count(output)) - int(counted)
+
+
+def _run(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[FlopCounterMode, dict[str, int]]:
+    """Count one forward pass; also the corrections of layers with a ``flop_count``."""
     counter = FlopCounterMode(display=False)
     x = torch.zeros(input_shape, device=_model_device(model))
-    with _eval_mode(model), torch.no_grad(), counter:
-        model(x)
-    return counter
+    corrections: dict[str, int] = {}
+    started: dict[str, int] = {}
+    handles = []
+    for path, module in model.named_modules():
+        if callable(getattr(module, "flop_count", None)):
+            def before(_m: nn.Module, _args: Any, path: str = path) -> None:
+                started[path] = counter.get_total_flops()
+
+            def after(m: nn.Module, _args: Any, output: Any, path: str = path) -> None:
+                counted = counter.get_total_flops() - started.pop(path)
+                corrections[path] = corrections.get(path, 0) + flop_correction(m, output, counted)
+
+            handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        with _eval_mode(model), torch.no_grad(), counter:
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return counter, corrections
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one inference forward pass on an input of ``input_shape`` (N, C, H, W).
 
     Runs in eval mode on the model's device; a model on the meta device costs nothing.
+    Layers that compute more than they stand for count what they stand for
+    (:func:`flop_correction`).
     """
-    return int(_run(model, input_shape).get_total_flops())
+    counter, corrections = _run(model, input_shape)
+    return int(counter.get_total_flops()) + sum(corrections.values())
 
 
 def macs(flops: int) -> int:
@@ -107,11 +141,18 @@ def _shape_of(output: Any) -> tuple[Any, ...]:
 
 def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
     """Leaf modules in the order the forward pass first calls them, with shapes and costs."""
-    leaves = {
-        path: module
-        for path, module in model.named_modules()
-        if path and next(module.children(), None) is None
-    }
+    leaves: dict[str, nn.Module] = {}
+    whole = None  # the fx_leaf layer being walked through (named_modules is depth first)
+    for path, module in model.named_modules():
+        if whole is not None and path.startswith(whole + "."):
+            continue
+        # A layer that says it is one (``fx_leaf``: LeNet-5's C3 holds its BN and tanh)
+        # is one row, as it is one node in the graph.
+        if getattr(type(module), "fx_leaf", False) and path:
+            whole = path
+            leaves[path] = module
+        elif path and next(module.children(), None) is None:
+            leaves[path] = module
     shapes: dict[str, tuple[Any, ...]] = {}
 
     def hook_for(path: str):  # noqa: ANN202  (a closure over the path)
@@ -122,7 +163,7 @@ def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerR
 
     handles = [module.register_forward_hook(hook_for(path)) for path, module in leaves.items()]
     try:
-        counter = _run(model, input_shape)
+        counter, corrections = _run(model, input_shape)
     finally:
         for handle in handles:
             handle.remove()
@@ -131,7 +172,7 @@ def layer_summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerR
     for key, per_op in counter.get_flop_counts().items():
         _, _, path = key.partition(".")
         if path:
-            flops_by_path[path] = int(sum(per_op.values()))
+            flops_by_path[path] = int(sum(per_op.values())) + corrections.get(path, 0)
     return [
         LayerRow(
             path=path,

@@ -108,7 +108,7 @@ def validate_state_dict(
 
     Shared by every loader (weight files, torchvision's cache, checkpoints, shipped weights).
     Integer buffers are allowed where the model has them (BatchNorm's
-    ``num_batches_tracked``, LeNet-5's ``c3.connection_index``): given ``model``, a tensor
+    ``num_batches_tracked``, a model's integer index buffers): given ``model``, a tensor
     must have a floating dtype where the model's is floating and exactly the model's dtype
     elsewhere; without it, integer tensors pass and complex or bool ones do not.
 

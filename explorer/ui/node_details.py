@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from explorer.graph.facts import format_shape
 
-_HIDDEN = {"members", "label", "summary", "id", "blocks", "aux"}
+_HIDDEN = {"members", "label", "summary", "id", "blocks", "aux", "paper"}
 _ORDER = ("module_path", "layer_type", "category", "block_type", "op", "target", "shape",
           "dtype", "params", "flops", "receptive_field", "effective_stride", "n_inputs",
           "hparams", "count", "unit")
@@ -43,8 +43,64 @@ def format_value(key: str, value: Any) -> str:
         text = f"{value[0]}×{value[1]} px" if value[0] != value[1] else f"{value[0]} px"
         return text
     if key == "hparams" and isinstance(value, dict):
-        return "<br>".join(f"{html.escape(str(k))}: {html.escape(str(v))}" for k, v in value.items())
+        return "<br>".join(
+            f"{html.escape(str(k))}: " + (connection_grid(v) if k == "connections" else html.escape(str(v)))
+            for k, v in value.items()
+        )
     return html.escape(str(value))
+
+
+def connection_grid(rows: Any) -> str:
+    """A 0/1 table (LeNet-5's C3 connection table: input maps down, output maps across)
+    as an HTML grid of filled and empty cells."""
+    if not (isinstance(rows, list) and rows and all(isinstance(r, list) for r in rows)):
+        return html.escape(str(rows))
+    head = "".join(f"<td align='center' style='opacity:0.6'>{j}</td>" for j in range(len(rows[0])))
+    body = "".join(
+        f"<tr><td style='opacity:0.6; padding-right:4px'>{i}</td>"
+        + "".join(f"<td align='center'>{'■' if cell else '·'}</td>" for cell in row) + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return (f"<br><span style='opacity:0.75'>input maps (rows) × output maps (columns), "
+            f"{sum(map(sum, rows))} connections</span>"
+            f"<table cellspacing='0' cellpadding='1'><tr><td></td>{head}</tr>{body}</table>")
+
+
+def _count(n: Any) -> str:
+    return f"{int(n):,}" if isinstance(n, (int, float)) else "—"
+
+
+def paper_comparison(attrs: dict[str, Any]) -> str:
+    """The paper's figures beside the measured ones, and why they differ (HTML)."""
+    paper = attrs.get("paper")
+    if not isinstance(paper, dict):
+        return ""
+    # The output node carries the model's totals, measured over the whole model.
+    measured = paper.get("measured") or {"params": attrs.get("params"),
+                                         "macs": int(attrs.get("flops") or 0) // 2}  # 2 FLOPs per MAC
+    rows = []  # only what the paper gives
+    if paper.get("params") is not None:
+        rows.append(("parameters", _count(paper["params"]), _count(measured.get("params"))))
+    if paper.get("macs") is not None:
+        rows.append(("multiply-adds", _count(paper["macs"]), _count(measured.get("macs"))))
+    if paper.get("connections") is not None:
+        rows.append(("connections", _count(paper["connections"]), "—"))
+    cells = "".join(
+        f"<tr><td style='padding:1px 10px 1px 0; opacity:0.75'>{html.escape(name)}</td>"
+        f"<td style='padding:1px 10px 1px 0'>{html.escape(p)}</td><td>{html.escape(m)}</td></tr>"
+        for name, p, m in rows
+    )
+    scope = f" ({paper['scope']})" if paper.get("scope") else ""
+    parts = [f"<p style='margin:10px 0 2px 0'><b>The paper beside ours{html.escape(scope)}</b> "
+             f"<span style='opacity:0.75'>({html.escape(str(paper.get('source', '')))})</span></p>"]
+    if cells:
+        parts.append("<table><tr><td></td><td style='opacity:0.75; padding-right:10px'>paper</td>"
+                     f"<td style='opacity:0.75'>measured here</td></tr>{cells}</table>")
+    if paper.get("printed"):
+        parts.append(f"<p style='margin:2px 0'>As printed: {html.escape(str(paper['printed']))}</p>")
+    if paper.get("note"):
+        parts.append(f"<p style='margin:2px 0'>Note: {html.escape(str(paper['note']))}</p>")
+    return "".join(parts)
 
 
 class NodeDetails(QWidget):
@@ -82,7 +138,12 @@ class NodeDetails(QWidget):
             f"<td style='padding:2px 0'>{v}</td></tr>"
             for k, v in rows
         )
-        parts = [f"<h3 style='margin:2px 0 6px 0'>{html.escape(title)}</h3>", f"<table>{table}</table>"]
+        parts = [f"<h3 style='margin:2px 0 6px 0'>{html.escape(title)}</h3>"]
+        label = attrs.get("label")
+        if isinstance(label, str) and label and label not in (title, attrs.get("id")):
+            parts.append(f"<p style='margin:0 0 6px 0'>{html.escape(label)}</p>")  # what it is
+        parts.append(f"<table>{table}</table>")
+        parts.append(paper_comparison(attrs))
         if note:
             parts.append(f"<p style='margin-top:10px'><i>From the paper:</i> {html.escape(note)}</p>")
         self.browser.setHtml("".join(parts))

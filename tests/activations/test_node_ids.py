@@ -11,16 +11,20 @@ import pytest
 
 from explorer.activations import Stepper
 from explorer.graph import build_named_graph
-from explorer.models import list_models
+from explorer.models import get_model_info, list_models
 from explorer.models.stats import meta_model
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_stepper_nodes_are_the_graph_nodes_without_aux_heads(name):
-    stepper = Stepper(meta_model(name).to_empty(device="cpu"), "cpu")
+def test_stepper_nodes_are_the_graph_nodes(name):
+    model = meta_model(name).to_empty(device="cpu")
     graph = build_named_graph(name)
-    # Aux heads run only in training; the graph draws them, the eval-mode stepper never runs them.
-    main_line = [n for n in graph.order if not graph.node(n)["aux"]]
-    assert [r.name for r in stepper.nodes] == main_line
+    # Given the input shape, the stepper finds the auxiliary heads as the graph does and
+    # steps their nodes under the same ids (clicking aux1 in the graph runs it).
+    stepper = Stepper(model, "cpu", input_shape=get_model_info(name).input_shape)
+    assert [r.name for r in stepper.nodes] == graph.order
     for record in stepper.nodes:
         assert graph.node(record.name)["module_path"] == record.module_path, record.name
+    # Without it, the main line only: what an eval-mode forward runs.
+    plain = Stepper(model, "cpu")
+    assert [r.name for r in plain.nodes] == [n for n in graph.order if not graph.node(n)["aux"]]

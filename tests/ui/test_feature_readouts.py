@@ -46,7 +46,7 @@ def test_output_node_shows_labelled_class_probabilities(qtbot, qt_warnings, pane
 
 def test_class_score_layers_are_charts_and_a_hidden_linear_is_a_mosaic(qtbot, qt_warnings, panel):
     stepper = panel.stepper
-    _go(qtbot, panel, stepper.index_of("neg"))  # the RBF layer's scores, one per class
+    _go(qtbot, panel, stepper.index_of("rbf"))  # the RBF layer's scores, one per class
     assert panel.maps.showing_classes
     assert len(panel.maps.class_chart.shown) == 10
     _go(qtbot, panel, stepper.index_of("f6"))  # a hidden Linear layer of 84 units: not class scores

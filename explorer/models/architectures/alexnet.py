@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 import torchvision
 from torch import nn
 
@@ -28,7 +29,8 @@ _LAYERS = (
     "3x3, conv 384 3x3, conv 256 3x3, max pool 3/2, FC 4096, FC 4096, FC 1000. "
 )
 
-# (out channels, kernel, stride, padding, groups in the two-GPU split, LRN+pool after?)
+# (out channels, kernel, stride, padding, groups in the two-GPU split: 2 = each GPU reads
+# only its own half, LRN+pool after?)
 CONV_TABLE: tuple[tuple[int, int, int, int, int, str], ...] = (
     (96, 11, 4, 0, 1, "lrn+pool"),
     (256, 5, 1, 2, 2, "lrn+pool"),
@@ -42,7 +44,6 @@ def _alexnet(
     *,
     in_channels: int,
     num_classes: int,
-    split: bool = False,
     width: float = 1.0,
     fc_width: int = 4096,
     small: bool = False,
@@ -52,13 +53,13 @@ def _alexnet(
     """AlexNet from CONV_TABLE; ``small`` swaps conv1 for 5x5/1 and pools adaptively."""
     features: OrderedDict[str, nn.Module] = OrderedDict()
     channels = in_channels
-    for i, (out, kernel, stride, padding, groups, after) in enumerate(CONV_TABLE, start=1):
+    for i, (out, kernel, stride, padding, _, after) in enumerate(CONV_TABLE, start=1):
         out = scaled(out, width)
         if small and i == 1:
             kernel, stride, padding = 5, 1, 2
         features[f"conv{i}"] = nn.Conv2d(
             channels, out, kernel, stride=stride, padding=padding,
-            groups=groups if split else 1, bias=not batch_norm,
+            bias=not batch_norm,
         )  # fmt: skip
         if batch_norm:
             features[f"bn{i}"] = nn.BatchNorm2d(out)
@@ -85,6 +86,54 @@ def _alexnet(
     layers["dropout7"] = nn.Dropout(dropout)
     layers["fc8"] = nn.Linear(fc_width, num_classes)
     return nn.Sequential(layers)
+
+
+class TwoGPUAlexNet(nn.Module):
+    """AlexNet as the paper splits it over two GPUs (its Figure 2): two lanes of half width.
+
+    Each lane holds half the kernels of every layer. conv2, conv4 and conv5 read only
+    their own lane's maps; conv3 and the FC layers read both lanes (the GPUs communicate
+    there), which the forward shows as a concatenation the two lanes then share. With
+    these connections it has 60,965,224 parameters, the same count as the one-device net
+    with groups=2 on conv2, conv4 and conv5.
+    """
+
+    def __init__(self, *, in_channels: int = 3, num_classes: int = 1000, fc_width: int = 4096,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        half = [out // 2 for out, *_ in CONV_TABLE]
+        for gpu in (1, 2):
+            for i, (_, kernel, stride, padding, groups, after) in enumerate(CONV_TABLE, start=1):
+                # groups 2: reads its own lane only; 1 (conv3): both lanes; conv1: the image
+                reads = in_channels if i == 1 else half[i - 2] * (1 if groups == 2 else 2)
+                layers: OrderedDict[str, nn.Module] = OrderedDict(
+                    conv=nn.Conv2d(reads, half[i - 1], kernel, stride=stride, padding=padding),
+                    relu=nn.ReLU(),
+                )
+                if "lrn" in after:
+                    layers["lrn"] = local_response_norm()
+                if "pool" in after:
+                    layers["pool"] = nn.MaxPool2d(3, stride=2)
+                setattr(self, f"conv{i}_gpu{gpu}", nn.Sequential(layers))
+            fc_in = 2 * half[-1] * 6 * 6
+            for i, n_in in ((6, fc_in), (7, fc_width)):
+                setattr(self, f"fc{i}_gpu{gpu}", nn.Sequential(OrderedDict(
+                    fc=nn.Linear(n_in, fc_width // 2), relu=nn.ReLU(), dropout=nn.Dropout(dropout),
+                )))  # fmt: skip
+        self.flatten = nn.Flatten()
+        self.fc8 = nn.Linear(fc_width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.conv1_gpu1(x), self.conv1_gpu2(x)
+        a, b = self.conv2_gpu1(a), self.conv2_gpu2(b)
+        both = torch.cat([a, b], 1)  # the GPUs exchange their maps before conv3
+        a, b = self.conv3_gpu1(both), self.conv3_gpu2(both)
+        a, b = self.conv4_gpu1(a), self.conv4_gpu2(b)
+        a, b = self.conv5_gpu1(a), self.conv5_gpu2(b)
+        both = torch.cat([self.flatten(a), self.flatten(b)], 1)  # and before each FC layer
+        both = torch.cat([self.fc6_gpu1(both), self.fc6_gpu2(both)], 1)
+        both = torch.cat([self.fc7_gpu1(both), self.fc7_gpu2(both)], 1)
+        return self.fc8(both)
 
 
 @register_model(
@@ -120,15 +169,16 @@ def alexnet(*, num_classes: int = 1000) -> nn.Module:
     num_classes=1000,
     description=_IDEA
     + _LAYERS
-    + "This form keeps the paper's split over two GPUs: conv2, conv4 and conv5 only see "
-    "the half of the previous layer on their own GPU (grouped convs, groups=2), while "
-    "conv3 and the FC layers talk across GPUs: 60,965,224 parameters.",
+    + "This form keeps the paper's split over two GPUs as two parallel lanes of half "
+    "width (gpu1, gpu2): conv2, conv4 and conv5 only see the half of the previous layer "
+    "on their own GPU, while conv3 and the FC layers read both lanes, where the GPUs "
+    "communicate: 60,965,224 parameters.",
     reference_params=60_965_224,
     variant_of="alexnet",
 )
 def alexnet_split(*, num_classes: int = 1000) -> nn.Module:
-    """AlexNet with the paper's two-GPU connectivity (groups=2 on conv2, conv4, conv5)."""
-    return _alexnet(in_channels=3, num_classes=num_classes, split=True)
+    """AlexNet with the paper's two-GPU connectivity: two lanes crossing at conv3 and the FCs."""
+    return TwoGPUAlexNet(in_channels=3, num_classes=num_classes)
 
 
 @register_model(

@@ -19,8 +19,9 @@ _V1_PAPER = (
 _V1_IDEA = (
     "MobileNet v1 is a VGG-like stack in which every standard conv after the first is a "
     "depthwise separable conv: a 3x3 depthwise conv (one filter per input channel) "
-    "followed by a 1x1 pointwise conv that mixes the channels, each with BN and ReLU6 "
-    "(min(max(0, x), 6), kept for low-precision arithmetic). For 3 input and 256 output "
+    "followed by a 1x1 pointwise conv that mixes the channels, each with BN and ReLU as "
+    "the paper builds it (Sec. 3.2, Fig. 3; Google's TF-Slim release and MobileNet v2 use "
+    "ReLU6 = min(max(0, x), 6), kept for low-precision arithmetic). For 3 input and 256 output "
     "channels a standard 3x3 conv needs 6,912 weights, the separable pair 795: roughly "
     "8-9 times less computation for a small loss of accuracy. A width multiplier alpha "
     "thins every layer and a resolution multiplier shrinks the input. "
@@ -43,15 +44,15 @@ V1_BLOCKS: tuple[tuple[int, int], ...] = (
 
 
 class DepthwiseSeparable(nn.Module):
-    """3x3 depthwise conv + BN + ReLU6, then 1x1 pointwise conv + BN + ReLU6."""
+    """3x3 depthwise conv + BN + ReLU, then 1x1 pointwise conv + BN + ReLU (the paper's
+    Fig. 3; TF-Slim's release uses ReLU6)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
         self.depthwise = conv_bn_relu(
             in_channels, in_channels, 3, stride=stride, padding=1, groups=in_channels,
-            activation=nn.ReLU6,
         )  # fmt: skip
-        self.pointwise = conv_bn_relu(in_channels, out_channels, 1, activation=nn.ReLU6)
+        self.pointwise = conv_bn_relu(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.depthwise(x))
@@ -64,7 +65,7 @@ def _mobilenet_v1(
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     # The small form keeps a 28x28 grid here: stride 1 instead of 2.
     layers["conv1"] = conv_bn_relu(
-        in_channels, stem, 3, stride=1 if small else 2, padding=1, activation=nn.ReLU6
+        in_channels, stem, 3, stride=1 if small else 2, padding=1
     )
     channels = stem
     for i, (out, stride) in enumerate(V1_BLOCKS, start=2):
@@ -96,7 +97,7 @@ def _mobilenet_v1(
     description=_V1_IDEA
     + "Built as the paper's Table 1 (alpha 1.0, 224x224): 3x3/2 conv 32, 13 separable "
     "blocks (64, 128/2, 128, 256/2, 256, 512/2, 5x512, 1024/2, 1024), every conv without "
-    "bias and followed by BN and ReLU6, global average pool, FC 1000: 4,231,976 "
+    "bias and followed by BN and ReLU, global average pool, FC 1000: 4,231,976 "
     "parameters (the paper's 4.2 M). torchvision has no MobileNet v1.",
     reference_params=4_231_976,
 )
