@@ -135,10 +135,10 @@ class TimeMachineView(QWidget):
         replay = QWidget()
         grid = QHBoxLayout(replay)
         grid.setContentsMargins(0, 0, 0, 0)
-        self.maps = ImagePane(title="Feature maps", min_size=180)
-        self.kernels = ImagePane(title="First layer's kernels", min_size=140)
+        self.maps = ImagePane(title="Feature maps", min_size=120)
+        self.kernels = ImagePane(title="First layer's kernels", min_size=90)
         self.top5 = PredictionBox()
-        self.top5.setMinimumWidth(170)
+        self.top5.setMinimumWidth(150)
         grid.addWidget(self.maps, 3)
         grid.addWidget(self.kernels, 2)
         grid.addWidget(self.top5, 2)
@@ -146,12 +146,12 @@ class TimeMachineView(QWidget):
         self.maps_label.setWordWrap(True)
 
         self.history = LayerHistory()
-        self.history.setMinimumWidth(320)
+        self.history.setMinimumWidth(220)
         self.confusion = ConfusionMatrixView()
-        self.confusion.setMinimumSize(280, 260)
+        self.confusion.setMinimumSize(220, 220)
         self.confusion.cell_clicked.connect(self.show_cell)
         self.cell_images = MisclassifiedGrid()
-        self.cell_images.setMinimumSize(200, 200)
+        self.cell_images.setMinimumSize(140, 200)
         self.cell_images.fit_height = True
         self.cell_images.clear(CELL_HINT)
         cell_scroll = QScrollArea()
@@ -168,6 +168,8 @@ class TimeMachineView(QWidget):
         lower.addWidget(self.confusion)
         lower.addWidget(cell_scroll)
         left_column.addWidget(lower, 4)
+        # Minimum widths sum to ~600 px: the page fits beside the recipe form in a 1440 px
+        # window without scrolling sideways (it scrolls below that, down to 1024).
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
         body.addWidget(self.history)
