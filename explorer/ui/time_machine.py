@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSplitter
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun, WeightsChoice
@@ -76,22 +75,19 @@ class TimeMachineView(QWidget):
 
     def __init__(self, session: Session, data_dir=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._session = session
-        self._data_dir = data_dir or (lambda: None)
+        self._session, self._data_dir = session, data_dir or (lambda: None)
         self._checkpoint: str | None = None
         self._run_id: str | None = None
         self._replay: Any = None
         self._epochs: list[int] = []
-        self._newest = 0  # the newest epoch the run recorded (kept or not)
-        self._follow = True
+        self._newest, self._follow = 0, True  # the newest epoch recorded (kept or not); follow it
         self._record: dict | None = None
         self._test_images: Any = None
         self.cell: tuple[int, int] | None = None
         self.cell_indices: list[int] = []
         self.last_redraw_ms: float | None = None  # asked -> maps, kernels and top-5 drawn
         self.last_frame_epoch: int | None = None
-        self._asked_at = 0.0
-        self._name = ""
+        self._asked_at, self._name = 0.0, ""
         self._loader = LatestJob("time machine load", self)
         self._loader.progress.connect(self._on_loaded)  # yielded before the weights preload
         self._loader.failed.connect(self._on_failed)
@@ -168,15 +164,18 @@ class TimeMachineView(QWidget):
         lower.addWidget(self.confusion)
         lower.addWidget(cell_scroll)
         left_column.addWidget(lower, 4)
-        # Minimum widths sum to ~600 px: the page fits beside the recipe form in a 1440 px
-        # window without scrolling sideways (it scrolls below that, down to 1024).
-        body = QSplitter(Qt.Orientation.Horizontal)
+        self._body = body = QSplitter(Qt.Orientation.Horizontal)  # vertical when narrow: resizeEvent
         body.addWidget(left)
         body.addWidget(self.history)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 2)
-        body.setSizes([800, 420])
         column.addWidget(body, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # Beside the recipe form (~650 px in a 1440 px window) the plots would be cut: below
+        # 900 px they go under the replay, and the page scrolls down instead.
+        super().resizeEvent(event)
+        self._body.setOrientation(Qt.Orientation.Vertical if self.width() < 900 else Qt.Orientation.Horizontal)
 
     # ----- which run ---------------------------------------------------------------------
 
