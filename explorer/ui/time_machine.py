@@ -83,7 +83,7 @@ class TimeMachineView(QWidget):
         self._newest, self._follow = 0, True  # the newest epoch recorded (kept or not); follow it
         self._record: dict | None = None
         self._test_images: Any = None
-        self.cell: tuple[int, int] | None = None
+        self.cell: tuple[int, int] | None = None  # the clicked confusion cell, and its test images
         self.cell_indices: list[int] = []
         self.last_redraw_ms: float | None = None  # asked -> maps, kernels and top-5 drawn
         self.last_frame_epoch: int | None = None
@@ -172,10 +172,11 @@ class TimeMachineView(QWidget):
         column.addWidget(body, 1)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        # Beside the recipe form (~650 px in a 1440 px window) the plots would be cut: below
-        # 900 px they go under the replay, and the page scrolls down instead.
-        super().resizeEvent(event)
-        self._body.setOrientation(Qt.Orientation.Vertical if self.width() < 900 else Qt.Orientation.Horizontal)
+        # Beside the recipe form (~650 px in a 1440 px window) the plots would be cut: below 900 px they
+        super().resizeEvent(event)  # go under the replay, tall enough to read, and the page scrolls down
+        narrow = self.width() < 900
+        self._body.setOrientation(Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal)
+        self.history.setMinimumHeight(480 if narrow else 0)
 
     # ----- which run ---------------------------------------------------------------------
 
@@ -281,7 +282,6 @@ class TimeMachineView(QWidget):
             self._loader.submit(_load, self._checkpoint, self._replay)
 
     # ----- scrubbing ---------------------------------------------------------------------
-
     def _on_slider(self, _value: int) -> None:
         # Moved by the user (programmatic moves block the signal): follow only at the newest.
         self._follow = self.slider.value() == self.slider.maximum()
