@@ -61,14 +61,16 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
                 item.getAxis(axis).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             return item
 
-        self.loss_plot = plot("Batch loss", "loss")
+        # Short titles: a title sets its plot's minimum width, and the three must fit the ~450 px
+        # a 1024 px window leaves them ("Batch loss" and "Accuracy per epoch" cut the third off).
+        self.loss_plot = plot("Loss", "loss")
         # Per-batch curves repaint several times a second: no antialiasing and no finite
         # checks keep each repaint short on the GUI thread.
         self._loss_raw = self.loss_plot.plot(pen=pg.mkPen(QColor(150, 150, 150, 120), width=1), antialias=False,
                                              skipFiniteCheck=True)
         self._loss_smooth = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2), skipFiniteCheck=True)
 
-        self.acc_plot = plot("Accuracy per epoch", "accuracy")
+        self.acc_plot = plot("Accuracy", "accuracy")
         # Bottom right: accuracy climbs towards 1, so a legend at the top hides the curves.
         legend = self.acc_plot.addLegend(offset=(-10, -10), labelTextColor=text)
         legend.setBrush(pg.mkBrush(base))
