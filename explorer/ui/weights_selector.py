@@ -192,8 +192,10 @@ class RandomWeightsNotice(QWidget):
             return
         self._told.add(name)
         self._small = small_form_of(name)
-        self.text.setText(f"{info.title} runs with random weights (seed {weights.seed}): "
-                          "its ImageNet weights are not available here.")
+        # LeNet-5, the two-GPU AlexNet, BN-Inception: torchvision has none to miss.
+        why = ("its ImageNet weights are not available here." if info.weights else
+               "torchvision publishes no ImageNet weights for it.")
+        self.text.setText(f"{info.title} runs with random weights (seed {weights.seed}): {why}")
         self.open_button.setVisible(self._small is not None)
         if self._small is not None:
             self.open_button.setText(f"Open {self._small}, trained on Fashion-MNIST")

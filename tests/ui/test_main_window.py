@@ -203,6 +203,7 @@ def test_reference_model_without_imagenet_says_so_once_and_offers_the_small_form
     notice = window.feature_panel.notice
     assert window.session.weights.kind == "random"
     assert notice.isVisible() and "random weights" in notice.text.text()
+    assert "its ImageNet weights are not available here" in notice.text.text()
     assert "available offline" in window.statusBar().currentMessage()
     qtbot.mouseClick(notice.open_button, Qt.MouseButton.LeftButton)
     assert window.session.model_name == "resnet18_small" and not notice.isVisible()
@@ -210,6 +211,14 @@ def test_reference_model_without_imagenet_says_so_once_and_offers_the_small_form
     pick(qtbot, window, "resnet18")
     settle(qtbot, window)
     assert not notice.isVisible()  # once per model
+
+
+def test_a_reference_model_torchvision_has_no_weights_for_is_not_said_to_miss_them(window, qtbot):
+    pick(qtbot, window, "lenet5")
+    settle(qtbot, window)
+    notice = window.feature_panel.notice
+    assert notice.isVisible() and "torchvision publishes no ImageNet weights" in notice.text.text()
+    assert "not available here" not in notice.text.text()
 
 
 def test_a_training_run_does_not_touch_the_explorer(window, qtbot):
