@@ -317,9 +317,7 @@ class GraphOverlay(OverlayBar):
     def _show(self, values: dict[str, float], note: str, notes: dict[str, str] | None = None) -> None:
         metric = self.metric
         self.values = values
-        legend = getattr(self.panel.view, "legend", None)
-        if legend is not None:  # category colours mean nothing while nodes are tinted
-            legend.setVisible(metric is None)
+        self.panel.legend.setVisible(metric is None)  # category colours mean nothing while tinted
         scaled = {u: v for u, v in values.items() if v > 0 or (metric is not None and not metric.log)}
         if metric is None or not scaled:
             self.span = None

@@ -44,6 +44,7 @@ def _enabled(overlay, key):
 def test_flops_colour_the_nodes_with_a_bar_from_min_to_max(shown):
     _session, panel, overlay = shown("resnet18_small")
     overlay.set_metric("flops")
+    assert panel.legend.isHidden()  # category colours mean nothing while the nodes are tinted
     values = overlay.values
     positive = {u: v for u, v in values.items() if v > 0}
     assert overlay.span == (min(positive.values()), max(positive.values()))
@@ -58,7 +59,7 @@ def test_flops_colour_the_nodes_with_a_bar_from_min_to_max(shown):
     assert f"FLOPs: {format_value(BY_KEY['flops'], values['conv1'])}" in conv.toolTip()
     overlay.set_metric(None)
     assert all(item.tint is None for item in panel.scene.nodes.values())
-    assert overlay.strip.isHidden() and "FLOPs" not in conv.toolTip()
+    assert overlay.strip.isHidden() and "FLOPs" not in conv.toolTip() and not panel.legend.isHidden()
 
 
 def test_a_closed_block_shows_its_members_aggregate_and_opening_it_recolours(shown, qtbot):
