@@ -79,7 +79,7 @@ ZOO_EPOCHS: dict[str, int] = {
     "googlenet_small": 10,
     "resnet50_small": 10,
     "alexnet_small": 10,
-    "mobilenet_v2_small": 4,
+    "mobilenet_v2_small": 12,
     "inception_v3_small": 10,
     "densenet121_small": 8,
     "densenet169_small": 8,
