@@ -53,6 +53,44 @@ def _app():
     return QApplication.instance() or QApplication(["cnn-explorer-bench"])
 
 
+def _widgets() -> tuple[type, type, type]:
+    """The graph's scene, view and minimap classes (imported here: Qt only when asked for;
+    call it before a timed part so that the import is not timed)."""
+    from explorer.ui.graph_minimap import GraphMinimap
+    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph_view import GraphView
+
+    return GraphScene, GraphView, GraphMinimap
+
+
+def _shown_view(view_graph, layout, size: tuple[int, int], minimap_size: tuple[int, int] | None = None):
+    """A populated scene in a shown view of ``size`` (and a shown minimap of it when
+    ``minimap_size`` is given): (scene, view, minimap or None)."""
+    GraphScene, GraphView, GraphMinimap = _widgets()  # noqa: N806 - classes
+    scene = GraphScene()
+    scene.populate(view_graph, layout)
+    view = GraphView(scene)
+    view.resize(*size)
+    minimap = None
+    if minimap_size is not None:
+        minimap = GraphMinimap(view)
+        minimap.resize(*minimap_size)
+    view.show()
+    if minimap is not None:
+        minimap.show()
+    return scene, view, minimap
+
+
+def _dispose(app, scene, *widgets) -> None:
+    """Close and delete ``widgets`` and ``scene`` now, outside any timed part."""
+    for widget in widgets:
+        if widget is not None:
+            widget.close()
+            widget.deleteLater()
+    scene.deleteLater()
+    app.processEvents()
+
+
 def default_view_times(names: list[str], repeats: int = 5) -> dict[str, float]:
     """Milliseconds from a built model to a populated scene, median of ``repeats``, per model."""
     from explorer.graph import build_graph, prepare_view, resolve_model
@@ -93,8 +131,6 @@ def expanded_densenet_layout_ms(repeats: int = 3) -> tuple[float, int, int]:
 def repaint_times(names: list[str]) -> dict[str, float]:
     """Median milliseconds of a synchronous full repaint of each default view."""
     from explorer.graph import build_graph, expanded_state, prepare_view, resolve_model
-    from explorer.ui.graph_scene import GraphScene
-    from explorer.ui.graph_view import GraphView
 
     app = _app()
     out = {}
@@ -103,12 +139,7 @@ def repaint_times(names: list[str]) -> dict[str, float]:
         model, shape = resolve_model(name or label)
         graph = build_graph(model, shape, name=label)
         state = expanded_state(graph) if name else None
-        view_graph, layout = prepare_view(graph, state)
-        scene = GraphScene()
-        scene.populate(view_graph, layout)
-        view = GraphView(scene)
-        view.resize(1200, 800)
-        view.show()
+        scene, view, _ = _shown_view(*prepare_view(graph, state), (1200, 800))
         app.processEvents()
         view.fit_to_window()
         app.processEvents()
@@ -118,21 +149,16 @@ def repaint_times(names: list[str]) -> dict[str, float]:
             view.viewport().repaint()
             times.append(time.perf_counter() - start)
         out[label] = round(statistics.median(times) * 1000, 2)
-        view.close()
-        view.deleteLater()
-        scene.deleteLater()
-        app.processEvents()
+        _dispose(app, scene, view)
     return out
 
 
 def overview_times(names: list[str], repeats: int = 3) -> dict[str, float]:
     """Milliseconds from a traced graph to a fitted, painted view with its minimap."""
     from explorer.graph import build_graph, prepare_view, resolve_model
-    from explorer.ui.graph_minimap import GraphMinimap
-    from explorer.ui.graph_scene import GraphScene
-    from explorer.ui.graph_view import GraphView
 
     app = _app()
+    _widgets()
     out = {}
     for name in names:
         model, shape = resolve_model(name)
@@ -141,25 +167,13 @@ def overview_times(names: list[str], repeats: int = 3) -> dict[str, float]:
         for _ in range(repeats):
             gc.collect()
             start = time.perf_counter()
-            view_graph, layout = prepare_view(graph)
-            scene = GraphScene()
-            scene.populate(view_graph, layout)
-            view = GraphView(scene)
-            view.resize(900, 700)
-            minimap = GraphMinimap(view)
-            minimap.resize(150, 200)
-            view.show()
-            minimap.show()
+            scene, view, minimap = _shown_view(*prepare_view(graph), (900, 700), (150, 200))
             view.fit_to_window()
             minimap.refit()
             view.viewport().repaint()
             minimap.viewport().repaint()
             times.append(time.perf_counter() - start)
-            for widget in (minimap, view):
-                widget.close()
-                widget.deleteLater()
-            scene.deleteLater()
-            app.processEvents()
+            _dispose(app, scene, minimap, view)
         out[name] = round(statistics.median(times) * 1000, 1)
     return out
 
@@ -167,21 +181,10 @@ def overview_times(names: list[str], repeats: int = 3) -> dict[str, float]:
 def minimap_pan_ms(frames: int = 60) -> float:
     """Median milliseconds of one panning frame's minimap work on the expanded DenseNet-121."""
     from explorer.graph import build_named_graph, expanded_state, prepare_view
-    from explorer.ui.graph_minimap import GraphMinimap
-    from explorer.ui.graph_scene import GraphScene
-    from explorer.ui.graph_view import GraphView
 
     app = _app()
     graph = build_named_graph("densenet121")
-    view_graph, layout = prepare_view(graph, expanded_state(graph))
-    scene = GraphScene()
-    scene.populate(view_graph, layout)
-    view = GraphView(scene)
-    view.resize(900, 700)
-    minimap = GraphMinimap(view)
-    minimap.resize(150, 400)
-    view.show()
-    minimap.show()
+    scene, view, minimap = _shown_view(*prepare_view(graph, expanded_state(graph)), (900, 700), (150, 400))
     app.processEvents()
     view.resetTransform()
     view.centerOn(scene.sceneRect().center().x(), scene.sceneRect().top())
@@ -193,11 +196,7 @@ def minimap_pan_ms(frames: int = 60) -> float:
         view.pan_by(0, 40)  # the minimap follows through the scroll bar's signal
         minimap.viewport().repaint(minimap.last_dirty)
         times.append(time.perf_counter() - start)
-    for widget in (minimap, view):
-        widget.close()
-        widget.deleteLater()
-    scene.deleteLater()
-    app.processEvents()
+    _dispose(app, scene, minimap, view)
     return round(statistics.median(times) * 1000, 2)
 
 
