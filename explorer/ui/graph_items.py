@@ -22,6 +22,7 @@ from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part 
     LOD_TEXT,
     MIN_LABEL_BOX_PX,
     SHORT_NAME_MIN_PX,
+    elide_name,
     short_name_pixels,
 )
 from explorer.ui.graph_text import font as _font
@@ -220,7 +221,7 @@ class NodeItem(QGraphicsItem):
     def _fit_short_name(self, base: QFont, pixels: int, lod: float, width: float) -> tuple[int, str]:
         """(font pixel size, text): a name too wide for the box shrinks to fit as long as
         it stays readable on screen, and only then loses its middle ("inception4a" rather
-        than "in…4a")."""
+        than "in…4a"), keeping its index whole."""
         name = self.short_name()
         metrics = _pixel_font(base, pixels)[1]
         wide = metrics.horizontalAdvance(name)
@@ -228,7 +229,7 @@ class NodeItem(QGraphicsItem):
             readable = min(pixels, int(SHORT_NAME_MIN_PX * 0.7 / max(lod, 1e-3)) + 1)
             pixels = max(readable, int(pixels * width / wide))
             metrics = _pixel_font(base, pixels)[1]
-        return pixels, metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+        return pixels, elide_name(name, metrics, width)
 
     def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
         glyph = self.glyph

@@ -6,6 +6,9 @@ its name, it only drops the detail around it (issue 11: labels stay readable at 
 
 from __future__ import annotations
 
+import re
+
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
@@ -63,3 +66,23 @@ def short_name_pixels(level: float, box_height: float) -> int:
     """
     wanted = max(12.0, SHORT_NAME_MIN_PX / max(level, 1e-3))
     return int(min(wanted, box_height * 0.5)) // 2 * 2 or 2
+
+
+# A name's trailing index ("3a" of inception3a, "1" of denseblock1): what tells the blocks
+# of one kind apart, so a name too wide for its box keeps it whole.
+_INDEXED = re.compile(r"^(.*[^\W\d])(\d+[a-z]?)$")
+
+
+def elide_name(name: str, metrics: QFontMetricsF, width: float) -> str:
+    """``name`` as it fits ``width``: whole if it can be, else its word shortened and its
+    index kept ("incep…3a", where Qt's middle elision gives "inc…n3a"); names without an
+    index lose their middle."""
+    if metrics.horizontalAdvance(name) <= width:
+        return name
+    found = _INDEXED.match(name)
+    if found:
+        head, index = found.groups()
+        room = width - metrics.horizontalAdvance(index)
+        if room >= metrics.horizontalAdvance(head[0] + "…"):
+            return metrics.elidedText(head, Qt.TextElideMode.ElideRight, room) + index
+    return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from explorer.train import BatchMetrics, EpochMetrics
 
@@ -34,6 +34,15 @@ def smooth(values: list[float] | np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+class _RowLegend(pg.LegendItem):
+    """A legend laid out as a cell of the plots' grid (pyqtgraph's floats over a plot)."""
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph's name
+        # pyqtgraph moves the legend to (0, 0) at its content's size; in a grid cell the
+        # grid places it, and only needs to hear that its size hint changed.
+        self.updateGeometry()
+
+
 class TrainingCurves(pg.GraphicsLayoutWidget):
     """Three plots side by side, fed batch by batch and epoch by epoch."""
 
@@ -47,8 +56,8 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self._overlays: dict[str, pg.PlotDataItem] = {}
         self.smoothing = SMOOTHING
 
-        def plot(title: str, left: str) -> pg.PlotItem:
-            item = self.addPlot(title=f"<span style='color:{text.name()}'>{title}</span>")
+        def plot(column: int, title: str, left: str) -> pg.PlotItem:
+            item = self.addPlot(row=0, col=column, title=f"<span style='color:{text.name()}'>{title}</span>")
             item.showGrid(x=True, y=True, alpha=0.25)
             item.setLabel("bottom", "epoch")
             item.setLabel("left", left)
@@ -63,17 +72,24 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
 
         # Short titles: a title sets its plot's minimum width, and the three must fit the ~450 px
         # a 1024 px window leaves them ("Batch loss" and "Accuracy per epoch" cut the third off).
-        self.loss_plot = plot("Loss", "loss")
+        self.loss_plot = plot(0, "Loss", "loss")
         # Per-batch curves repaint several times a second: no antialiasing and no finite
         # checks keep each repaint short on the GUI thread.
         self._loss_raw = self.loss_plot.plot(pen=pg.mkPen(QColor(150, 150, 150, 120), width=1), antialias=False,
                                              skipFiniteCheck=True)
         self._loss_smooth = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=2), skipFiniteCheck=True)
 
-        self.acc_plot = plot("Accuracy", "accuracy")
-        # Bottom right: accuracy climbs towards 1, so a legend at the top hides the curves.
-        legend = self.acc_plot.addLegend(offset=(-10, -10), labelTextColor=text)
-        legend.setBrush(pg.mkBrush(base))
+        self.acc_plot = plot(1, "Accuracy", "accuracy")
+        # The accuracy legend is a row of its own under the plots (its marks are the accuracy
+        # curves'): inside the plot it covered a third of the curves in a narrow window, and
+        # under the accuracy plot alone it widened that column past the room there is. As
+        # the plot's legend, curves named on the plot (the runs table's overlays) join it
+        # and the theme recolours it.
+        legend = _RowLegend(colCount=3, horSpacing=10, labelTextColor=text, frame=False)
+        self.addItem(legend, row=1, col=0, colspan=3)
+        legend.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignCenter)
+        self.acc_plot.legend = legend
         self._acc_train = self.acc_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=6,
                                              symbolBrush="#1f77b4", name="train")
         self._acc_val = self.acc_plot.plot(pen=pg.mkPen("#2ca02c", width=2), symbol="s", symbolSize=6,
@@ -82,7 +98,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
                                             symbolBrush="#d62728", name="test")
         self.acc_plot.setYRange(0, 1)
 
-        self.lr_plot = plot("Learning rate", "lr")
+        self.lr_plot = plot(2, "Learning rate", "lr")
         self._lr_curve = self.lr_plot.plot(pen=pg.mkPen("#ff7f0e", width=2), skipFiniteCheck=True)
         self.reset()
 

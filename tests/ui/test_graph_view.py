@@ -20,6 +20,7 @@ from explorer.ui.graph_items import (
     LOD_DETAIL,
     MIN_LABEL_BOX_PX,
     SHORT_NAME_MIN_PX,
+    elide_name,
     short_name_pixels,
 )
 from explorer.ui.graph_panel import GraphPanel
@@ -107,6 +108,24 @@ def test_small_nodes_write_their_short_name_never_nothing(qtbot, chain_graph, tm
     # below a box a letter fits in, nothing (the minimap's scale)
     lod = (MIN_LABEL_BOX_PX - 1) / 40.0
     assert not names & set(_texts_at(scene, lod, tmp_path))
+
+
+def test_a_long_short_name_keeps_its_index(qtbot):
+    # GoogLeNet's fitted overview wrote "inc…n3a" for inception3a: the index, which tells the
+    # nine blocks apart, was cut in two.
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    metrics = QFontMetricsF(QFont())
+    name = "inception3a"
+    for width in (0.5, 0.7, 0.9):
+        room = metrics.horizontalAdvance(name) * width
+        text = elide_name(name, metrics, room)
+        assert text.endswith("…3a") and text.startswith("i"), text
+        assert metrics.horizontalAdvance(text) <= room
+    assert elide_name(name, metrics, 1000) == name
+    assert elide_name("Mixed_5b", metrics, metrics.horizontalAdvance("Mixed_5b") * 0.7).endswith("…5b")
+    plain = elide_name("classifier", metrics, metrics.horizontalAdvance("classifier") * 0.6)
+    assert "…" in plain and plain[0] == "c" and plain[-1] == "r"  # no index: its middle goes
 
 
 def test_short_names_stay_readable_on_screen():
