@@ -172,12 +172,17 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
+    from explorer import settings
     from explorer.train.config import preset_fit
+    from explorer.train.data import training_image_count
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
     keep_freed_memory()
     config, stored = _config(args)
-    misfit = preset_fit(args.preset, config.model) if stored is None else None
+    misfit = None
+    if stored is None:
+        images = training_image_count(settings.data_dir(args.data_dir))
+        misfit = preset_fit(args.preset, config.model, config, images)
     if misfit:
         print(f"warning: {misfit}", file=sys.stderr)
     out = args.out

@@ -278,15 +278,23 @@ _FIELD_KINDS: dict[str, tuple[tuple[type, ...], bool]] = {
 }
 
 
-def preset_fit(preset_name: str | None, model_name: str) -> str | None:
+def preset_fit(preset_name: str | None, model_name: str, config: TrainConfig | None = None,
+               train_images: int | None = None) -> str | None:
     """One line saying why ``preset_name`` will not teach ``model_name``, or None if it suits.
 
     Shown before a run starts, so a user does not train at chance for ten epochs. The facts
-    behind it are data in ``explorer.train.recipes.PRESET_MISFITS``.
+    behind it are data in ``explorer.train.recipes``: ``PRESET_MISFITS`` (the preset was not
+    made for the model) and, given the run's ``config`` and the data folder's
+    ``train_images``, ``PRESET_STEPS`` (its epochs are too few steps on this much data).
     """
-    from explorer.train.recipes import preset_misfit
+    from explorer.train.recipes import preset_misfit, short_schedule
 
     if not preset_name:
         return None
     preset(preset_name)  # an unknown name is a UserError here too
-    return preset_misfit(preset_name, model_name)
+    misfit = preset_misfit(preset_name, model_name)
+    if misfit or config is None or not train_images:
+        return misfit
+    images = min(train_images, config.subset) if config.subset else train_images
+    images -= int(round(images * config.val_fraction))  # as load_fashion_mnist splits them
+    return short_schedule(preset_name, config.epochs, config.batch_size, images)

@@ -119,6 +119,19 @@ def raw_files_state(root: str | Path) -> tuple[list[str], str | None]:
     return missing, None
 
 
+def training_image_count(root: str | Path) -> int | None:
+    """How many training images ``root`` holds, from the labels file's IDX header (8 bytes,
+    nothing loaded); None when the file is missing, unreadable or not an IDX labels file."""
+    try:
+        with open(raw_folder(root) / "train-labels-idx1-ubyte", "rb") as handle:
+            header = handle.read(8)
+    except OSError:
+        return None
+    if len(header) != 8 or int.from_bytes(header[:4], "big") != 2049:  # IDX magic: 1-d unsigned bytes
+        return None
+    return int.from_bytes(header[4:], "big")
+
+
 def _download(root: Path) -> None:
     from torchvision.datasets import FashionMNIST
 

@@ -79,6 +79,7 @@ class TrainingForm(QGroupBox):
         self._config = make_config()
         self._picked: str | None = None
         self._trainable = False
+        self._train_images: int | None = None  # in the data folder; set by the panel
         self._accepted: set[str] = set()
         self._defaults: dict[str, Any] = {}
         self._build()
@@ -346,6 +347,8 @@ class TrainingForm(QGroupBox):
         self._config = self._config.replace(**{field: value})
         if field not in MACHINE_FIELDS:
             self._set_preset(CUSTOM)
+        else:
+            self._update_fit()  # the number of images (subset) changes how many steps a preset takes
 
     # ----- presets -----------------------------------------------------------------------
 
@@ -367,9 +370,18 @@ class TrainingForm(QGroupBox):
         if model != self._picked:
             self.notice.emit(f"preset {name} trains {model}")
 
+    def set_train_images(self, count: int | None) -> None:
+        """How many training images the data folder holds (None: unknown), so the form can
+        say when a preset's epochs are too few steps on them."""
+        self._train_images = count
+        self._update_fit()
+
     def _update_fit(self) -> None:
-        """Say before a run starts when the chosen preset does not suit the model."""
+        """Say before a run starts when the chosen preset does not suit the model, or its
+        epochs are too few steps on the data folder's images."""
         chosen = self._preset.currentText()
-        text = train_config.preset_fit(chosen, self._config.model) if chosen in PRESETS and self._trainable else None
+        text = None
+        if chosen in PRESETS and self._trainable:
+            text = train_config.preset_fit(chosen, self._config.model, self._config, self._train_images)
         self._fit.setText(text or "")
         self._fit.setVisible(bool(text))

@@ -73,6 +73,7 @@ class TrainingPanel(QWidget):
         self._driver = RunDriver(session, self._history, refresh_ms=refresh_ms, in_process=in_process,
                                  download=download, parent=self)
         self._driver.data_dir = data_dir
+        self._count_images()
         # Worker events arrive through the driver's signals, each to a bound method.
         self._driver.batch.connect(self._on_batch)
         self._driver.ended.connect(self._on_run_ended)
@@ -185,6 +186,14 @@ class TrainingPanel(QWidget):
     def set_data_dir(self, folder: str | None) -> None:
         """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder)."""
         self._driver.data_dir = folder
+        self._count_images()
+
+    def _count_images(self) -> None:
+        """Tell the form how many training images the data folder holds (a file header)."""
+        from explorer import settings
+        from explorer.train.data import training_image_count
+
+        self._form.set_train_images(training_image_count(settings.data_dir(self._driver.data_dir)))
 
     def _on_explorer_model(self, session: Session) -> None:
         # A run keeps its own model: the form follows the explorer only between runs.

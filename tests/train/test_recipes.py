@@ -95,6 +95,43 @@ def test_train_cli_warns_before_a_misfit_run(tiny_fashion_root, capsys):
     assert "warning: textbook-modern is d2l's recipe for ReLU networks" in capsys.readouterr().err
 
 
+def test_a_textbook_preset_on_less_data_than_d2l_says_it_is_too_few_steps():
+    config = make_config("textbook-lenet")
+    line = preset_fit("textbook-lenet", "lenet_small", config, 8226)
+    # 8,226 images less the 10 % validation split: 7,403, 29 batches of 256 per epoch
+    assert line and "290" in line and "Set 82 epochs" in line and "\n" not in line
+    assert preset_fit("textbook-lenet", "lenet_small", config, 60000) is None  # d2l's own set
+    assert preset_fit("textbook-lenet", "lenet_small", config.replace(epochs=80), 8226) is None
+    assert "20 epochs of these 900" in preset_fit("textbook-lenet", "lenet_small",
+                                                  config.replace(subset=1000, epochs=20), 8226)
+    assert preset_fit("textbook-lenet", "lenet_small") is None  # without the data: no claim
+    assert preset_fit("strong", "resnet18_small", make_config("strong"), 100) is None
+
+
+def test_training_image_count_reads_the_idx_header(tiny_fashion_root, tmp_path):
+    from explorer.train.data import raw_folder, training_image_count
+
+    count = training_image_count(tiny_fashion_root)
+    labels = (raw_folder(tiny_fashion_root) / "train-labels-idx1-ubyte").read_bytes()
+    assert count == len(labels) - 8 > 0
+    assert training_image_count(tmp_path) is None  # no files
+    raw = raw_folder(tmp_path)
+    raw.mkdir(parents=True)
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x03" + labels[4:])  # an images header
+    assert training_image_count(tmp_path) is None
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00")  # cut short
+    assert training_image_count(tmp_path) is None
+
+
+def test_train_cli_warns_when_a_preset_is_too_few_steps(tiny_fashion_root, capsys):
+    from explorer.cli import main
+
+    code = main(["train", "lenet_small", "--preset", "textbook-lenet", "--epochs", "1",
+                 "--subset", "100", "--data-dir", str(tiny_fashion_root), "--device", "cpu"])
+    assert code == 0
+    assert "warning: textbook-lenet needs about d2l's 2,350 steps" in capsys.readouterr().err
+
+
 def test_small_form_of_reference_models():
     assert small_form_of("resnet50") == "resnet50_small"
     assert small_form_of("googlenet_tv") == "googlenet_small"  # a variant: its original's

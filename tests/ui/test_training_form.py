@@ -144,7 +144,7 @@ def test_a_config_set_from_a_run_is_named_by_what_it_is(panel, session):
 
 
 def test_preset_fit_warning_shows_before_a_run(panel, qtbot, monkeypatch):
-    def preset_fit(preset, model):
+    def preset_fit(preset, model, *_run):
         return f"{preset} overfits {model} on the subset" if preset == "strong" else None
 
     monkeypatch.setattr(train_config, "preset_fit", preset_fit, raising=False)
@@ -154,6 +154,24 @@ def test_preset_fit_warning_shows_before_a_run(panel, qtbot, monkeypatch):
     assert not warning.isHidden() and warning.text() == "strong overfits lenet_small on the subset"
     choose(qtbot, combo, "quick")
     assert warning.isHidden()
+
+
+def test_the_form_says_when_a_preset_is_too_few_steps_on_the_data(panel, session, qtbot):
+    # d2l's sigmoid LeNet needs about its 2,350 steps: 10 epochs of the 8,226-image subset are
+    # 290, and it stays at chance (measured 0.10).
+    session.set_model("lenet_small")
+    warning = panel.findChild(QLabel, "preset_fit")
+    form = panel.form
+    form.set_train_images(8226)
+    choose(qtbot, panel.findChild(QComboBox, "preset"), "textbook-lenet")
+    assert not warning.isHidden() and "290" in warning.text() and "Set 82 epochs" in warning.text()
+    form.set_train_images(60000)  # the full set: d2l's schedule
+    assert warning.isHidden()
+    form.set_train_images(8226)
+    subset = panel.findChild(QSpinBox, "subset")
+    subset.setValue(2000)  # a machine field: the preset stays, the steps shrink again
+    assert panel.findChild(QComboBox, "preset").currentText() == "textbook-lenet"
+    assert "10 epochs of these 1,800 images are 80," in warning.text()  # 2,000 less the 10 % split
 
 
 def test_another_form_of_the_same_trained_model_keeps_the_edits(panel, session, qtbot):
