@@ -252,12 +252,29 @@ class TrainingForm(QGroupBox):
         if config.model != previous:
             self.model_changed.emit(config.model)
 
+    def _model_note(self, model: str) -> str:
+        """Why the form trains ``model`` when another was picked: it is the picked model's
+        small form, or the chosen preset's own model (textbook-lenet trains lenet)."""
+        if self._picked is None or model == self._picked:
+            return ""
+        from explorer.train import training_model_name
+
+        try:
+            small = training_model_name(self._picked)
+        except UserError:
+            small = None
+        if model == small:
+            return f"  (small form of {self._picked})"
+        chosen = self._preset.currentText()
+        if chosen in PRESETS and preset(chosen).get("model") == model:
+            return f"  ({chosen}'s model)"
+        return ""
+
     def _show(self, config: TrainConfig) -> None:
         """Put ``config``'s values in the widgets without writing them back."""
         self._accepted, self._defaults, aux_heads = self._model_options(config.model)
         blockers = [QSignalBlocker(widget) for widget in self._fields.values()]
-        small = "" if config.model == self._picked or self._picked is None else f"  (small form of {self._picked})"
-        self._model_label.setText(f"{config.model}{small}")
+        self._model_label.setText(f"{config.model}{self._model_note(config.model)}")
         self._optimizer.setCurrentText(config.optimizer)
         self._momentum.setValue(config.momentum)
         self._lr.setValue(config.lr)

@@ -164,6 +164,8 @@ def test_the_form_says_when_a_preset_is_too_few_steps_on_the_data(panel, session
     form = panel.form
     form.set_train_images(8226)
     choose(qtbot, panel.findChild(QComboBox, "preset"), "textbook-lenet")
+    # the preset trains its own model, which is not "the small form of lenet_small"
+    assert panel.findChild(QLabel, "form_model").text() == "lenet  (textbook-lenet's model)"
     assert not warning.isHidden() and "290" in warning.text() and "Set 82 epochs" in warning.text()
     form.set_train_images(60000)  # the full set: d2l's schedule
     assert warning.isHidden()
