@@ -173,7 +173,7 @@ def test_the_form_says_when_a_preset_is_too_few_steps_on_the_data(panel, session
     subset = panel.findChild(QSpinBox, "subset")
     subset.setValue(2000)  # a machine field: the preset stays, the steps shrink again
     assert panel.findChild(QComboBox, "preset").currentText() == "textbook-lenet"
-    assert "10 epochs of these 1,800 images are 80," in warning.text()  # 2,000 less the 10 % split
+    assert "10 epochs of these 1,800 images are 80:" in warning.text()  # 2,000 less the 10 % split
 
 
 def test_another_form_of_the_same_trained_model_keeps_the_edits(panel, session, qtbot):
