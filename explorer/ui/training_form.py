@@ -255,20 +255,12 @@ class TrainingForm(QGroupBox):
     def _model_note(self, model: str) -> str:
         """Why the form trains ``model`` when another was picked: it is the picked model's
         small form, or the chosen preset's own model (textbook-lenet trains lenet)."""
+        chosen = self._preset.currentText()
         if self._picked is None or model == self._picked:
             return ""
-        from explorer.train import training_model_name
-
-        try:
-            small = training_model_name(self._picked)
-        except UserError:
-            small = None
-        if model == small:
-            return f"  (small form of {self._picked})"
-        chosen = self._preset.currentText()
         if chosen in PRESETS and preset(chosen).get("model") == model:
             return f"  ({chosen}'s model)"
-        return ""
+        return f"  (small form of {self._picked})"
 
     def _show(self, config: TrainConfig) -> None:
         """Put ``config``'s values in the widgets without writing them back."""

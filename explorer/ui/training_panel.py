@@ -17,9 +17,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from explorer import settings
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics, RunHistory, TrainConfig
+from explorer.train.data import raw_folder, training_image_count
 from explorer.ui.training_controls import RunControls
 from explorer.ui.training_driver import RunDriver
 from explorer.ui.training_form import TrainingForm
@@ -72,8 +74,7 @@ class TrainingPanel(QWidget):
         self._build()
         self._driver = RunDriver(session, self._history, refresh_ms=refresh_ms, in_process=in_process,
                                  download=download, parent=self)
-        self._driver.data_dir = data_dir
-        self._count_images()
+        self.set_data_dir(data_dir)
         # Worker events arrive through the driver's signals, each to a bound method.
         self._driver.batch.connect(self._on_batch)
         self._driver.ended.connect(self._on_run_ended)
@@ -184,16 +185,10 @@ class TrainingPanel(QWidget):
         return self._driver.data_dir
 
     def set_data_dir(self, folder: str | None) -> None:
-        """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder)."""
+        """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder);
+        the form hears how many training images it holds (a file header)."""
         self._driver.data_dir = folder
-        self._count_images()
-
-    def _count_images(self) -> None:
-        """Tell the form how many training images the data folder holds (a file header)."""
-        from explorer import settings
-        from explorer.train.data import training_image_count
-
-        self._form.set_train_images(training_image_count(settings.data_dir(self._driver.data_dir)))
+        self._form.set_train_images(training_image_count(settings.data_dir(folder)))
 
     def _on_explorer_model(self, session: Session) -> None:
         # A run keeps its own model: the form follows the explorer only between runs.
@@ -263,9 +258,6 @@ class TrainingPanel(QWidget):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        from explorer import settings
-        from explorer.train.data import raw_folder
-
         root = settings.data_dir(self._driver.data_dir)
         if not (raw_folder(root) / "train-images-idx3-ubyte").exists():
             self._session.notify(f"Fashion-MNIST not found in {raw_folder(root)}: trying to download it")
@@ -282,8 +274,6 @@ class TrainingPanel(QWidget):
     def choose_checkpoint_and_resume(self) -> None:
         """Ask for a checkpoint file and continue training from it."""
         from PySide6.QtWidgets import QFileDialog
-
-        from explorer import settings
 
         folder = settings.user_data_dir() / "checkpoints"
         path, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(folder), "Checkpoints (*.pt)")
