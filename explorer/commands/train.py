@@ -171,8 +171,8 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
     from explorer import settings
+    from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
     from explorer.train.config import preset_fit
     from explorer.train.data import training_image_count
 

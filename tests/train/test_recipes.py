@@ -106,6 +106,10 @@ def test_a_textbook_preset_on_less_data_than_d2l_says_it_is_too_few_steps():
                                                   config.replace(subset=1000, epochs=20), 8226)
     assert preset_fit("textbook-lenet", "lenet_small") is None  # without the data: no claim
     assert preset_fit("strong", "resnet18_small", make_config("strong"), 100) is None
+    modern = preset_fit("textbook-modern", "nin_small", make_config("textbook-modern"), 8226)
+    assert "are 580:" in modern and "0.37 nin_small" in modern and "Set 81 epochs" in modern
+    assert preset_fit("textbook-modern", "lenet_small", make_config("textbook-modern"), 8226).startswith(
+        "textbook-modern is d2l's recipe for ReLU networks")  # the misfit says more than the steps
 
 
 def test_training_image_count_reads_the_idx_header(tiny_fashion_root, tmp_path):
