@@ -7,8 +7,10 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from explorer.explain.knockout_report import HELD_OUT
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
+from explorer.train.data import raw_folder
 from explorer.ui.feature_panel import FeatureMapPanel
 
 MODEL = "resnet18_small"
@@ -41,7 +43,7 @@ def _wait_report(qtbot, view, specs):
 
 
 def test_right_click_switches_a_channel_off_and_measures_before_and_after(qtbot, qt_warnings, panel,
-                                                                          monkeypatch):
+                                                                          monkeypatch, fashion_root):
     # The offscreen platform warns when a menu grabs the keyboard: record the popup instead.
     popups = []
     monkeypatch.setattr(panel.maps.channel_menu, "popup", popups.append)
@@ -57,7 +59,9 @@ def test_right_click_switches_a_channel_off_and_measures_before_and_after(qtbot,
     assert panel.detail_tabs.currentWidget() is view
     _wait_report(qtbot, view, ["layer1_0_conv1:3"])
     report = view.report
-    assert report.images == 300 and report.accuracy_before is not None
+    # HELD_OUT test images, or all of them in a clone without ../shared (the tiny set has 200)
+    labels = (raw_folder(fashion_root) / "t10k-labels-idx1-ubyte").read_bytes()
+    assert report.images == min(HELD_OUT, len(labels) - 8) and report.accuracy_before is not None
     assert "channel 3 of layer1.0.conv1" in view.list_widget.item(0).text()
     assert f"{report.accuracy_before * 100:.1f}% → {report.accuracy_after * 100:.1f}%" in view.accuracy_label.text()
     assert "points" in view.accuracy_label.text()
