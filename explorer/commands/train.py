@@ -174,14 +174,14 @@ def run(args: argparse.Namespace) -> int:
     from explorer import settings
     from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, keep_freed_memory
     from explorer.train.config import preset_fit
-    from explorer.train.data import training_image_count
+    from explorer.train.data import image_count
 
     # This process exists to train: keep the step's memory instead of faulting it in anew.
     keep_freed_memory()
     config, stored = _config(args)
     misfit = None
     if stored is None:
-        images = training_image_count(settings.data_dir(args.data_dir))
+        images = image_count(settings.data_dir(args.data_dir))
         misfit = preset_fit(args.preset, config.model, config, images)
     if misfit:
         print(f"warning: {misfit}", file=sys.stderr)

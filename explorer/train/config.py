@@ -296,5 +296,10 @@ def preset_fit(preset_name: str | None, model_name: str, config: TrainConfig | N
     if misfit or config is None or not train_images:
         return misfit
     images = min(train_images, config.subset) if config.subset else train_images
-    images -= int(round(images * config.val_fraction))  # as load_fashion_mnist splits them
+    images -= validation_count(images, config.val_fraction)
     return short_schedule(preset_name, config.epochs, config.batch_size, images)
+
+
+def validation_count(images: int, val_fraction: float) -> int:
+    """How many of ``images`` training images the validation split holds out."""
+    return int(round(images * val_fraction))

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import UserError, describe_os_error
+from explorer.train.config import validation_count
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -119,11 +120,12 @@ def raw_files_state(root: str | Path) -> tuple[list[str], str | None]:
     return missing, None
 
 
-def training_image_count(root: str | Path) -> int | None:
-    """How many training images ``root`` holds, from the labels file's IDX header (8 bytes,
-    nothing loaded); None when the file is missing, unreadable or not an IDX labels file."""
+def image_count(root: str | Path, train: bool = True) -> int | None:
+    """How many training (or test) images ``root`` holds, from the labels file's IDX header
+    (8 bytes, nothing loaded); None when the file is missing, unreadable or not an IDX
+    labels file."""
     try:
-        with open(raw_folder(root) / "train-labels-idx1-ubyte", "rb") as handle:
+        with open(raw_folder(root) / f"{'train' if train else 't10k'}-labels-idx1-ubyte", "rb") as handle:
             header = handle.read(8)
     except OSError:
         return None
@@ -266,7 +268,7 @@ def load_fashion_mnist(
 
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(train_labels), generator=generator)
-    n_val = int(round(len(order) * val_fraction))
+    n_val = validation_count(len(order), val_fraction)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) == 0:
         raise DataError("the validation split leaves no training images; use more images")

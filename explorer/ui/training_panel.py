@@ -21,7 +21,7 @@ from explorer import settings
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics, RunHistory, TrainConfig
-from explorer.train.data import raw_folder, training_image_count
+from explorer.train.data import image_count, raw_folder
 from explorer.ui.training_controls import RunControls
 from explorer.ui.training_driver import RunDriver
 from explorer.ui.training_form import TrainingForm
@@ -188,7 +188,7 @@ class TrainingPanel(QWidget):
         """Read Fashion-MNIST from ``folder`` for the next run (None: the settings' folder);
         the form hears how many training images it holds (a file header)."""
         self._driver.data_dir = folder
-        self._form.set_train_images(training_image_count(settings.data_dir(folder)))
+        self._form.set_train_images(image_count(settings.data_dir(folder)))
 
     def _on_explorer_model(self, session: Session) -> None:
         # A run keeps its own model: the form follows the explorer only between runs.

@@ -112,19 +112,19 @@ def test_a_textbook_preset_on_less_data_than_d2l_says_it_is_too_few_steps():
         "textbook-modern is d2l's recipe for ReLU networks")  # the misfit says more than the steps
 
 
-def test_training_image_count_reads_the_idx_header(tiny_fashion_root, tmp_path):
-    from explorer.train.data import raw_folder, training_image_count
+def test_image_count_reads_the_idx_header(tiny_fashion_root, tmp_path):
+    from explorer.train.data import image_count, raw_folder
 
-    count = training_image_count(tiny_fashion_root)
+    count = image_count(tiny_fashion_root)
     labels = (raw_folder(tiny_fashion_root) / "train-labels-idx1-ubyte").read_bytes()
     assert count == len(labels) - 8 > 0
-    assert training_image_count(tmp_path) is None  # no files
+    assert image_count(tmp_path) is None  # no files
     raw = raw_folder(tmp_path)
     raw.mkdir(parents=True)
     (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x03" + labels[4:])  # an images header
-    assert training_image_count(tmp_path) is None
+    assert image_count(tmp_path) is None
     (raw / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00")  # cut short
-    assert training_image_count(tmp_path) is None
+    assert image_count(tmp_path) is None
 
 
 def test_train_cli_warns_when_a_preset_is_too_few_steps(tiny_fashion_root, capsys):

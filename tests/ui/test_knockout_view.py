@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from explorer.explain.knockout_report import HELD_OUT
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
-from explorer.train.data import raw_folder
+from explorer.train.data import image_count
 from explorer.ui.feature_panel import FeatureMapPanel
 
 MODEL = "resnet18_small"
@@ -60,8 +60,8 @@ def test_right_click_switches_a_channel_off_and_measures_before_and_after(qtbot,
     _wait_report(qtbot, view, ["layer1_0_conv1:3"])
     report = view.report
     # HELD_OUT test images, or all of them in a clone without ../shared (the tiny set has 200)
-    labels = (raw_folder(fashion_root) / "t10k-labels-idx1-ubyte").read_bytes()
-    assert report.images == min(HELD_OUT, len(labels) - 8) and report.accuracy_before is not None
+    assert report.images == min(HELD_OUT, image_count(fashion_root, train=False))
+    assert report.accuracy_before is not None
     assert "channel 3 of layer1.0.conv1" in view.list_widget.item(0).text()
     assert f"{report.accuracy_before * 100:.1f}% → {report.accuracy_after * 100:.1f}%" in view.accuracy_label.text()
     assert "points" in view.accuracy_label.text()
