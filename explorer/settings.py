@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import platformdirs
 
 from explorer.errors import describe_os_error
+from explorer.files import WriteError, write_json
 
 APP = "cnn-explorer"
 THEMES = ("light", "dark")
@@ -163,7 +163,8 @@ class Settings:
         try:
             self.save()
         except OSError as exc:
-            self.warning = f"cannot save settings to {self.path} ({exc.strerror or exc}); the change holds until you quit"
+            reason = str(exc) if isinstance(exc, WriteError) else f"cannot save settings to {self.path} ({describe_os_error(exc)})"
+            self.warning = f"{reason}; the change holds until you quit"
             warnings.warn(self.warning, stacklevel=2)
             return False
         return True
@@ -181,16 +182,7 @@ class Settings:
             # Keep what the user had: it may be a hand edit that is one comma off.
             os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
             self._unparsed = False
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({**self._unknown, **self._values, **self._refused}, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, {**self._unknown, **self._values, **self._refused}, indent=2, action="save settings to")
 
 
 def data_dir(cli_value: str | os.PathLike | None = None, settings: Settings | None = None) -> Path:

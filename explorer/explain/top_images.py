@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import io
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from torch import fx, nn
 
 from explorer.explain.receptive_field import UnitBox, unit_box
+from explorer.files import WriteError, write_atomic
 from explorer.graph.model_graph import ModelGraph
 from explorer.graph.tracer import fx_trace
 
@@ -195,10 +197,13 @@ def top_images(
         entry["images"] = entry["images"].to(torch.int32)
         entry["positions"] = entry["positions"].to(torch.int32)
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"format": CACHE_FORMAT, "nodes": nodes}, tmp)
-        os.replace(tmp, path)  # a reader never sees half a file
+        buffer = io.BytesIO()
+        torch.save({"format": CACHE_FORMAT, "nodes": nodes}, buffer)
+        try:
+            write_atomic(path, buffer.getvalue(), action="save top-images cache")
+        except WriteError as exc:
+            # A cache that cannot be kept costs the next scan its speed, not this result.
+            warnings.warn(str(exc), stacklevel=2)
     return TopImages(model_name, weights, k, total, nodes)
 
 

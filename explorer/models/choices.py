@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import random
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from explorer.errors import ModelError
+from explorer.files import WriteError, write_json
 from explorer.session import WeightsChoice
 
 WEIGHTS_FILE = "weights.json"
@@ -280,16 +280,8 @@ class WeightsMemory:
             self._write()
         except OSError as exc:
             # The choice still holds for this session; only its memory is lost.
-            self._warn(f"cannot save weights choices to {self.path} ({exc.strerror or exc})")
+            self._warn(str(exc) if isinstance(exc, WriteError) else f"cannot save weights choices to {self.path} ({exc.strerror or exc})")
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {name: choice.to_dict() for name, choice in sorted(self._choices.items())}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path, data, indent=1, action="save weights choices to")

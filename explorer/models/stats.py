@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from explorer.files import write_json
 from explorer.models._api import get_model, get_model_info
 
 
@@ -236,11 +235,7 @@ def _read_cache(key: str) -> dict[str, Any]:
 def _write_cache(key: str, models: dict[str, Any]) -> None:
     path = _cache_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model-stats.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "models": models}, f)
-        os.replace(tmp, path)
+        write_json(path, {"key": key, "models": models})
     except OSError:
         # A read-only or full cache folder only costs the next run its speed.
         pass

@@ -22,10 +22,7 @@ import contextlib
 import io
 import json
 import os
-import secrets
-import shutil
 import socket
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,14 +30,11 @@ from typing import Any
 
 import torch
 
-from explorer.errors import UserError, describe_os_error
+from explorer.errors import UserError
+from explorer.files import WriteError, clean_stale_temporaries, write_atomic, write_failure
 
 FORMAT = "cnn-explorer-checkpoint"
 VERSION = 1
-_TMP_SUFFIX = ".tmp"
-# A temporary whose writer cannot be identified is left alone for this long: long enough
-# for any save to finish, short enough that litter does not pile up.
-STALE_AFTER_S = 24 * 3600
 
 
 # Per-epoch curves (and per-batch losses) a training checkpoint carries.
@@ -60,124 +54,6 @@ CURVE_KEYS = (
 
 class CheckpointError(UserError):
     """A checkpoint cannot be written, read, or holds more than tensors and plain data."""
-
-
-def _tmp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (True when it cannot be told)."""
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":
-        # os.kill(pid, 0) would terminate the process on Windows; assume it lives.
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by someone else
-    return True
-
-
-def _writer_pid(candidate: Path, path: Path) -> int | None:
-    # ".<name>.<pid>.<token>.tmp"
-    middle = candidate.name[len(_tmp_prefix(path)) : -len(_TMP_SUFFIX)]
-    head = middle.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-def clean_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
-    """Remove temporary files an interrupted save of ``path`` left behind.
-
-    A temporary is removed when the process that wrote it has ended, or when it is older
-    than ``older_than_s``; one being written by a live process is left alone.
-
-    Args:
-        path: the checkpoint whose temporaries to remove (only files named after it are
-            touched, so other runs saving in the same folder are left alone).
-        older_than_s: age past which any temporary counts as abandoned.
-
-    Returns:
-        The removed files.
-    """
-    path = Path(path)
-    removed = []
-    if not path.parent.is_dir():
-        return removed
-    now = time.time()
-    for candidate in path.parent.glob(_tmp_prefix(path) + "*" + _TMP_SUFFIX):
-        pid = _writer_pid(candidate, path)
-        try:
-            abandoned = now - candidate.stat().st_mtime >= older_than_s
-            if abandoned or (pid is not None and not process_alive(pid)):
-                candidate.unlink()
-                removed.append(candidate)
-        except FileNotFoundError:
-            pass  # its writer renamed or removed it meanwhile
-    return removed
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable where the platform allows opening a folder.
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on folders; the data itself is synced
-    finally:
-        os.close(fd)
-
-
-def _write_and_replace(data: bytes, path: Path) -> None:
-    tmp = path.parent / f"{_tmp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    # A separate function so tests can simulate a kill between write and rename.
-    os.replace(tmp, path)
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
-def write_failure(action: str, path: Path, exc: OSError, needed: int | None = None) -> str:
-    """One line for a failed write (``action``: "save checkpoint", "write log"), by errno:
-    a full disk names the free space."""
-    reason = describe_os_error(exc)
-    if exc.errno in (28, 122):  # ENOSPC, EDQUOT
-        folder = path.parent if path.parent.exists() else Path.cwd()
-        try:
-            free = format_bytes(shutil.disk_usage(folder).free)
-        except OSError:
-            free = "unknown"
-        need = f", {format_bytes(needed)} needed" if needed else ""
-        reason = f"disk full ({free} free in {folder}{need})"
-    return f"cannot {action} {path}: {reason}"
 
 
 def save_checkpoint(path: str | os.PathLike, **contents: Any) -> Path:
@@ -200,7 +76,9 @@ def save_checkpoint(path: str | os.PathLike, **contents: Any) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(path)
-        _write_and_replace(data, path)
+        write_atomic(path, data, action="save checkpoint")
+    except WriteError as exc:
+        raise CheckpointError(str(exc)) from None
     except OSError as exc:
         raise CheckpointError(write_failure("save checkpoint", path, exc, len(data))) from None
     return path

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from explorer.errors import UserError
-from explorer.train.checkpoint import CheckpointError, _write_and_replace, save_checkpoint, write_failure
+from explorer.files import WriteError, write_atomic
+from explorer.train.checkpoint import CheckpointError, save_checkpoint
 
 SNAPSHOT_FORMAT = "cnn-explorer-snapshot"
 _WEIGHTS = re.compile(r"^epoch-(\d{4,})\.pt$")
@@ -85,10 +86,9 @@ class SnapshotStore:
         path = self.folder / f"epoch-{epoch:04d}.json"
         data = json.dumps({"epoch": epoch, **record}, allow_nan=True).encode()
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _write_and_replace(data, path)
-        except OSError as exc:
-            raise CheckpointError(write_failure("save epoch summary", path, exc, len(data))) from None
+            write_atomic(path, data, action="save epoch summary")
+        except WriteError as exc:
+            raise CheckpointError(str(exc)) from None
         return path
 
     def _thin(self) -> None:

@@ -1,8 +1,9 @@
+import errno
 import json
 
 import pytest
 
-from explorer import settings as settings_module
+from explorer import files
 from explorer.settings import Settings, data_dir
 
 
@@ -44,15 +45,15 @@ def test_failed_save_leaves_old_file(isolated_folders, monkeypatch):
     s.set("theme", "dark")
     path = s.path
 
-    def broken_dump(*args, **kwargs):
-        raise OSError("disk full")
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(settings_module.json, "dump", broken_dump)
-    with pytest.warns(UserWarning, match="cannot save settings"):
+    monkeypatch.setattr(files, "write_temporary", disk_full)
+    with pytest.warns(UserWarning, match=r"cannot save settings to .*: disk full \("):
         assert s.set("theme", "light") is False
     assert s.get("theme") == "light"  # holds for this session
     assert json.loads(path.read_text())["theme"] == "dark"
-    assert not list(path.parent.glob(".settings-*.tmp"))
+    assert not list(path.parent.glob(".*.tmp"))
 
 
 def test_data_dir_precedence(isolated_folders, monkeypatch, tmp_path):

@@ -30,9 +30,10 @@ def test_round_trip(tmp_path):
 KILL_DURING_SAVE = textwrap.dedent(
     """
     import os, sys, torch
+    from explorer import files
     from explorer.train import checkpoint
     # Die the way a kill would: no cleanup, no exception handlers, right before the rename.
-    checkpoint._replace = lambda tmp, path: os._exit(9)
+    files.replace = lambda tmp, path: os._exit(9)
     checkpoint.save_checkpoint(sys.argv[1], model_name="tiny", config={}, epoch=2,
                                model_state={"w": torch.full((3,), 2.0)})
     """

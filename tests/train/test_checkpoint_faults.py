@@ -16,7 +16,7 @@ import torch
 
 from explorer.cli import main
 from explorer.train import CheckpointError, TrainConfig, Trainer, load_checkpoint, save_checkpoint
-from explorer.train import checkpoint as checkpoint_module
+from explorer import files as files_module
 from explorer.train.checkpoint import CheckpointLock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def _disk_full(*args, **kwargs):
 def test_disk_full_during_a_save_names_the_file_and_the_free_space(tmp_path, monkeypatch):
     path = tmp_path / "run.pt"
     save_checkpoint(path, model_name="tiny", config={}, epoch=1, model_state={"w": torch.ones(3)})
-    monkeypatch.setattr(checkpoint_module, "_write_and_replace", _disk_full)
+    monkeypatch.setattr(files_module, "write_temporary", _disk_full)
     with pytest.raises(CheckpointError) as excinfo:
         save_checkpoint(path, model_name="tiny", config={}, epoch=2, model_state={"w": torch.ones(3)})
     message = str(excinfo.value)
@@ -143,7 +143,7 @@ def test_disk_full_on_a_real_write_is_an_oserror_we_report(tmp_path, monkeypatch
         handle = real_open(file, mode, *args, **kwargs)
         return FullFile(handle) if "w" in mode and str(file).endswith(".tmp") else handle
 
-    monkeypatch.setattr(checkpoint_module, "open", full_open, raising=False)
+    monkeypatch.setattr(files_module, "open", full_open, raising=False)
     with pytest.raises(CheckpointError, match="disk full"):
         save_checkpoint(tmp_path / "run.pt", model_name="tiny", config={}, epoch=1, model_state={"w": torch.ones(3)})
     assert not list(tmp_path.glob(".run.pt.*.tmp"))
