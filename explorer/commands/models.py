@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from typing import Any
+
+from explorer import snapshots
+from explorer.errors import UserError
+from explorer.numbers import human
 
 FORMS = ("reference", "small")
 
@@ -38,16 +43,24 @@ def add_parser(subparsers: Any) -> None:
     s.set_defaults(run=run_summary)
 
 
-def _resolve_family(family: str | None) -> str | None:
-    from explorer.models import ModelError, get_model_info, list_models
+def _catalog() -> Any:
+    """The registry as the commands read it: the shipped snapshot when it is current (no
+    torch import), else the live registry (a warning says why)."""
+    catalog, why = snapshots.load_catalog()
+    if catalog is not None:
+        return catalog
+    if why and not snapshots.environ_disabled():
+        warnings.warn(f"{why}; measuring the models live", stacklevel=2)
+    return None
 
+
+def _resolve_family(family: str | None, families: list[str]) -> str | None:
     if family is None:
         return None
-    families = list(dict.fromkeys(get_model_info(n).family for n in list_models()))
     for known in families:
         if known.lower() == family.lower():
             return known
-    raise ModelError(f"unknown family {family!r}; families: {', '.join(families)}")
+    raise UserError(f"unknown family {family!r}; families: {', '.join(families)}")
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -61,6 +74,11 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def _tuple_shape(shape: Any) -> Any:
+    """A shape read back from JSON (lists) as the tuples ``_shape`` prints."""
+    return tuple(_tuple_shape(s) for s in shape) if isinstance(shape, list) else shape
+
+
 def _shape(shape: Any) -> str:
     if isinstance(shape, tuple) and shape and all(isinstance(d, int) for d in shape):
         return "x".join(str(d) for d in shape)
@@ -71,11 +89,16 @@ def _shape(shape: Any) -> str:
 
 def run_models(args: argparse.Namespace) -> int:
     """Print the zoo as a table or JSON."""
-    from explorer.models import list_models, model_stats
-    from explorer.models.stats import human
+    catalog = _catalog()
+    if catalog is not None:
+        names = catalog.names(form=args.form, family=_resolve_family(args.family, catalog.families()))
+        stats = [catalog.get(name)["stats"] for name in names]
+    else:
+        from explorer.models import get_model_info, list_models, model_stats
 
-    names = list_models(form=args.form, family=_resolve_family(args.family))
-    stats = [model_stats(name) for name in names]
+        families = list(dict.fromkeys(get_model_info(n).family for n in list_models()))
+        names = list_models(form=args.form, family=_resolve_family(args.family, families))
+        stats = [model_stats(name) for name in names]
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
@@ -99,55 +122,48 @@ def run_models(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print one model's per-layer table or JSON."""
-    from explorer.models import count_flops, count_parameters, get_model_info, layer_summary, macs, meta_model
-    from explorer.models.stats import human
+    catalog = _catalog()
+    entry = catalog.get(args.name) if catalog is not None else None
+    if catalog is not None and entry is None:
+        raise UserError(f"unknown model {args.name!r}; `cnn-explorer models` lists them")
+    if entry is None:
+        from explorer.commands.snapshots import catalog_entry
 
-    info = get_model_info(args.name)
-    model = meta_model(args.name)
-    rows = layer_summary(model, info.input_shape)
-    total_params = count_parameters(model, trainable_only=False)
-    trainable = count_parameters(model)
-    total_flops = count_flops(model, info.input_shape)
+        entry = catalog_entry(args.name)
+    summary = entry["summary"]
+    rows = summary["layers"]
+    total_params, trainable, total_flops = summary["total_params"], summary["trainable_params"], summary["total_flops"]
     if args.json:
         payload = {
-            "name": info.name,
-            "title": info.title,
-            "input_shape": list(info.input_shape),
-            "layers": [
-                {
-                    "path": r.path,
-                    "type": r.type,
-                    "output_shape": r.output_shape,
-                    "params": r.params,
-                    "flops": r.flops,
-                }
-                for r in rows
-            ],
+            "name": entry["name"],
+            "title": entry["title"],
+            "input_shape": entry["input_shape"],
+            "layers": rows,
             "total_params": total_params,
             "trainable_params": trainable,
             "total_flops": total_flops,
-            "total_macs": macs(total_flops),
+            "total_macs": total_flops // 2,
         }
         print(json.dumps(payload, indent=2))
         return 0
     headers = ["layer", "type", "output", "params", "FLOPs"]
     body = [
         [
-            r.path,
-            r.type,
-            _shape(r.output_shape),
-            f"{r.params:,}" if r.params else "-",
-            human(r.flops) if r.flops else "-",
+            r["path"],
+            r["type"],
+            _shape(_tuple_shape(r["output_shape"])),
+            f"{r['params']:,}" if r["params"] else "-",
+            human(r["flops"]) if r["flops"] else "-",
         ]
         for r in rows
     ]
-    print(f"{info.title} ({info.name}), input {_shape(info.input_shape)}")
+    print(f"{entry['title']} ({entry['name']}), input {_shape(tuple(entry['input_shape']))}")
     print(_table(headers, body, right={3, 4}))
     print(
         f"total: {trainable:,} trainable parameters"
         + (f" ({total_params:,} with frozen)" if total_params != trainable else "")
-        + f", {human(total_flops)}FLOPs ({human(macs(total_flops))}MACs) per image"
+        + f", {human(total_flops)}FLOPs ({human(total_flops // 2)}MACs) per image"
     )
-    if info.aux_heads:
-        print(f"note: the {info.aux_heads} auxiliary head(s) run only in training and are not counted above")
+    if entry["aux_heads"]:
+        print(f"note: the {entry['aux_heads']} auxiliary head(s) run only in training and are not counted above")
     return 0

@@ -9,10 +9,11 @@ Typical use::
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from explorer.graph.layout import Layout, layout_view
 from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
-from explorer.graph.named import build_named_graph, resolve_model
-from explorer.graph.trace import GraphTraceError, build_graph
 from explorer.graph.collapse import (
     ViewGraph,
     ViewState,
@@ -23,6 +24,26 @@ from explorer.graph.collapse import (
     make_view,
     unfold,
 )
+
+
+# Tracing needs torch; viewing a graph (from a snapshot) does not. These names import their
+# module on first use (PEP 562), so the graph service answers from a snapshot before torch
+# has loaded.
+_TRACING = {
+    "build_named_graph": "named",
+    "resolve_model": "named",
+    "GraphTraceError": "trace",
+    "build_graph": "trace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TRACING.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def prepare_view(graph: ModelGraph, state: ViewState | None = None) -> tuple[ViewGraph, Layout]:

@@ -29,33 +29,63 @@ import time
 import traceback
 from typing import Any
 
+from explorer import snapshots
 from explorer.errors import UserError
+from explorer.graph import ModelGraph, ViewState, default_state, expanded_state, prepare_view
 
 
 class GraphService:
-    """Builds graphs by name and keeps the last few for later view changes."""
+    """Builds graphs by name and keeps the last few for later view changes.
 
-    def __init__(self, keep: int = 4) -> None:
+    A zoo model with default builder options is read from its shipped snapshot (no torch
+    import, milliseconds); anything else is traced, and the traced graph is cached on disk
+    under the same key (``explorer/snapshots.py``), so the next start reads it too.
+    """
+
+    def __init__(self, keep: int = 4, *, freeze: bool = False) -> None:
         self._cache: dict[str, Any] = {}
         self._keep = keep
+        self._freeze = freeze
+        self.notice: str | None = None
 
     def _graph(self, name: str, kwargs: dict[str, Any]) -> tuple[Any, float]:
-        from explorer.graph import build_named_graph
-
         key = json.dumps([name, kwargs], sort_keys=True)
         if key in self._cache:
             return self._cache[key], 0.0
         start = time.perf_counter()
-        graph = build_named_graph(name, kwargs)
+        document, why = snapshots.read_graph(name, kwargs)
+        if document is not None:
+            graph = ModelGraph.from_dict(document)
+        else:
+            graph = self._trace(name, kwargs)
+            if why:
+                self.notice = f"the saved graph of {name} could not be used ({why}); traced it again"
         elapsed = time.perf_counter() - start
         self._cache[key] = graph
         while len(self._cache) > self._keep:
             self._cache.pop(next(iter(self._cache)))
         return graph, elapsed
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        from explorer.graph import ViewState, default_state, expanded_state, prepare_view
+    def _trace(self, name: str, kwargs: dict[str, Any]) -> Any:
+        first = "torch" not in sys.modules
+        from explorer.graph import build_named_graph
 
+        graph = build_named_graph(name, kwargs)
+        if first and self._freeze:
+            # torch and the model zoo are ~200,000 long-lived objects: otherwise a full
+            # collection that happens to start during a later trace scans them all (300 ms
+            # seen on a loaded 2-core machine) although none of them will ever be garbage.
+            gc.collect()
+            gc.freeze()
+        if not snapshots.environ_disabled():
+            try:
+                snapshots.write_graph(snapshots.graph_cache_folder(), name, kwargs, graph.to_dict())
+            except OSError as exc:
+                self.notice = f"cannot keep the graph of {name} for the next start ({exc})"
+        return graph
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.notice = None
         reply: dict[str, Any] = {"id": request.get("id")}
         try:
             op = request.get("op", "open")
@@ -78,6 +108,8 @@ class GraphService:
                          timings={"trace_s": trace_s, "layout_s": layout_s})
             if op == "open":
                 reply["graph"] = graph.to_dict()
+            if self.notice:
+                reply["notice"] = self.notice
         except UserError as exc:
             reply.update(ok=False, error=str(exc))
         except Exception as exc:  # report, keep serving
@@ -96,25 +128,15 @@ def serve(stdin: Any = None, stdout: Any = None, *, freeze: bool = False) -> int
     """
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    service = GraphService()
+    service = GraphService(freeze=freeze)
     if hasattr(os, "nice"):
         # Background work: when cores are scarce the window's thread should win them.
         try:
             os.nice(5)
         except OSError:
             pass
-    # Load everything a request needs now, so the first one is as quick as later ones.
-    import torch  # noqa: F401
-
-    import explorer.graph  # noqa: F401
-    import explorer.models  # noqa: F401
-
-    if freeze:
-        # torch and the model zoo are ~200,000 long-lived objects: otherwise a full
-        # collection that happens to start during a trace scans them all (300 ms seen
-        # on a loaded 2-core machine) although none of them will ever be garbage.
-        gc.collect()
-        gc.freeze()
+    # Ready at once: a zoo model's graph comes from its snapshot without torch, which is
+    # imported by the first request that has to trace.
     stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
     stdout.flush()
     for line in stdin:

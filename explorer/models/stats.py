@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from explorer.files import write_json
+
 from explorer.models._api import get_model, get_model_info
 
 
@@ -259,9 +260,3 @@ def model_stats(name: str, *, use_cache: bool = True) -> dict[str, Any]:
     return cached[name]
 
 
-def human(n: float, unit: str = "") -> str:
-    """Compact number with a k/M/G/T suffix: 1.82 G."""
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip()

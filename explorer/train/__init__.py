@@ -10,67 +10,68 @@ Where things are: ``engine`` (the epoch loop, ``Trainer``), ``events`` (what it 
 summaries), ``runs`` (the run table: status, names, CSV export).
 """
 
-from explorer.train.checkpoint import CheckpointError, clean_stale_temporaries, load_checkpoint, save_checkpoint
-from explorer.train.config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig, make_config, preset
-from explorer.train.data import CLASS_NAMES, DataError, FashionData, load_fashion_mnist
-from explorer.train.control import TrainControl
-from explorer.train.engine import Trainer, train
-from explorer.train.events import (
-    BatchMetrics,
-    EpochMetrics,
-    Misclassified,
-    RunFinished,
-    RunStarted,
-    StateChanged,
-    TrainingError,
-    format_duration,
-)
-from explorer.train.memory import cpu_copy, keep_freed_memory
-from explorer.train.recipe import build_model, builder_options, training_model_name, xavier_init
-from explorer.train.history import RunHistory, RunRecord
-from explorer.train.runs import export_curves_csv, find_run, run_row, run_status
-from explorer.train.snapshots import SnapshotStore, snapshot_folder
-from explorer.train.summaries import SummaryRecorder, dead_relu_fraction
+from __future__ import annotations
 
-__all__ = [
-    "BatchMetrics",
-    "CLASS_NAMES",
-    "CheckpointError",
-    "DataError",
-    "EpochMetrics",
-    "FashionData",
-    "Misclassified",
-    "PRESETS",
-    "PRESET_DESCRIPTIONS",
-    "RunFinished",
-    "RunHistory",
-    "RunRecord",
-    "RunStarted",
-    "SnapshotStore",
-    "StateChanged",
-    "SummaryRecorder",
-    "TrainConfig",
-    "TrainControl",
-    "Trainer",
-    "TrainingError",
-    "build_model",
-    "builder_options",
-    "clean_stale_temporaries",
-    "cpu_copy",
-    "dead_relu_fraction",
-    "export_curves_csv",
-    "find_run",
-    "format_duration",
-    "keep_freed_memory",
-    "load_checkpoint",
-    "load_fashion_mnist",
-    "make_config",
-    "preset",
-    "run_row",
-    "run_status",
-    "save_checkpoint",
-    "snapshot_folder",
-    "train",
-    "training_model_name",
-    "xavier_init",
-]
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it. Importing the package imports none of
+# them (PEP 562): `runs`, `zoo list` and the window's runs table read run records without
+# waiting for torch, which the engine, data and recipe modules import.
+_WHERE = {
+    "BatchMetrics": "events",
+    "CLASS_NAMES": "data",
+    "CheckpointError": "checkpoint",
+    "DataError": "data",
+    "EpochMetrics": "events",
+    "FashionData": "data",
+    "Misclassified": "events",
+    "PRESETS": "config",
+    "PRESET_DESCRIPTIONS": "config",
+    "RunFinished": "events",
+    "RunHistory": "history",
+    "RunRecord": "history",
+    "RunStarted": "events",
+    "SnapshotStore": "snapshots",
+    "StateChanged": "events",
+    "SummaryRecorder": "summaries",
+    "TrainConfig": "config",
+    "TrainControl": "control",
+    "Trainer": "engine",
+    "TrainingError": "events",
+    "build_model": "recipe",
+    "builder_options": "recipe",
+    "clean_stale_temporaries": "checkpoint",
+    "cpu_copy": "memory",
+    "dead_relu_fraction": "summaries",
+    "export_curves_csv": "runs",
+    "find_run": "runs",
+    "format_duration": "events",
+    "keep_freed_memory": "memory",
+    "load_checkpoint": "checkpoint",
+    "load_fashion_mnist": "data",
+    "make_config": "config",
+    "preset": "config",
+    "run_row": "runs",
+    "run_status": "runs",
+    "save_checkpoint": "checkpoint",
+    "snapshot_folder": "snapshots",
+    "train": "engine",
+    "training_model_name": "recipe",
+    "xavier_init": "recipe",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -17,7 +17,8 @@ from explorer.models import (
     macs,
     meta_model,
 )
-from explorer.models.stats import human, model_stats
+from explorer.models.stats import model_stats
+from explorer.numbers import human
 
 
 def test_count_parameters_trainable_only():
