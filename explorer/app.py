@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from explorer import cli
 
@@ -17,6 +18,9 @@ def run_gui(args: argparse.Namespace) -> int:
         # A screenshot needs no display: render off screen unless one was asked for.
         import os
 
+        from explorer.exports import check_export_path
+
+        check_export_path(args.screenshot)  # a refused place or name fails before the window opens
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from explorer.platform_check import check_platform
@@ -61,7 +65,26 @@ def run_gui(args: argparse.Namespace) -> int:
     outcome = {"code": 1, "message": "timed out waiting for the window to be ready"}
 
     def save() -> None:
-        window.grab().save(args.screenshot)
+        # Encoded in memory, then written atomically as an export (not into the app's
+        # folders; a full disk or a bad name is the one-line error, never a false success).
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        from explorer.errors import UserError
+        from explorer.exports import write_export
+
+        kind = Path(args.screenshot).suffix.lstrip(".").upper() or "PNG"
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        encoded = window.grab().save(buffer, kind)
+        buffer.close()
+        try:
+            if not encoded:
+                raise UserError(f"cannot write {args.screenshot}: {kind} is not an image format this app writes")
+            write_export(args.screenshot, bytes(data.data()))
+        except UserError as exc:
+            fail(str(exc))
+            return
         outcome.update(code=0, message="")
         app.quit()
 

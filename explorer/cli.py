@@ -44,6 +44,8 @@ COMMANDS.update({
     "compare": ("explorer.commands.compare", "two models or epochs on one image, at matching stages"),
     "scoreboard": ("explorer.commands.scoreboard", "accuracy against compute: torchvision's figures, small forms"),
 })
+# Start-up without torch (issue 20).
+COMMANDS["snapshots"] = ("explorer.commands.snapshots", "write the registry and graph snapshots read before torch loads")
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:
@@ -69,11 +71,17 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+# Qt refuses windows over 16,777,215 pixels a side; no screen is near this one.
+MAX_WINDOW_SIDE = 16_384
+
+
 def _window_size(text: str) -> tuple[int, int]:
     """``WxH`` -> (W, H); argparse turns the ValueError into a one-line usage error."""
     width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+    if not sep or not width.isdigit() or not height.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1600x1000")
+    if not (1 <= int(width) <= MAX_WINDOW_SIDE and 1 <= int(height) <= MAX_WINDOW_SIDE):
+        raise argparse.ArgumentTypeError(f"width and height must be from 1 to {MAX_WINDOW_SIDE}, got {text!r}")
     return int(width), int(height)
 
 

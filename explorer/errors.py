@@ -24,5 +24,6 @@ def describe_os_error(exc: OSError) -> str:
         errno.ENOTDIR: "a part of the path is not a folder",
         errno.EIO: "input/output error",
         errno.EEXIST: "a file is in the way",
+        errno.ENAMETOOLONG: "file name too long",
     }
     return reasons.get(exc.errno, exc.strerror or type(exc).__name__)

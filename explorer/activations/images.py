@@ -160,6 +160,23 @@ def _bomb_message(name: str, exc: BaseException) -> str:
             "as a possible decompression bomb")
 
 
+def check_pixel_count(name: str, width: int, height: int) -> None:
+    """Refuse an image by its size alone (from a file's header, or a pasted picture's
+    dimensions), before any pixel is decoded or encoded.
+
+    Raises:
+        ImageError: no pixels, or more than ``MAX_PIXELS``.
+    """
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name} has no pixels ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name} is too large ({width}x{height}, {_megapixels(width * height)}): "
+            f"images over {_megapixels(MAX_PIXELS)} are refused as a possible "
+            "decompression bomb"
+        )
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:120]
@@ -210,16 +227,10 @@ def _decode(data: bytes, name: str, notices: list[str], chatter: list[str]) -> L
             ) from None
         except Exception as exc:  # noqa: BLE001 - plugins raise many types on bad headers
             raise ImageError(f"{name} is corrupt or truncated: {_reason(exc)}") from None
+        # Image.open has read only the header: the size is refused before decoding (here
+        # when Image.MAX_IMAGE_PIXELS was raised or disabled elsewhere).
         width, height = image.size
-        if width <= 0 or height <= 0:
-            raise ImageError(f"{name} has no pixels ({width}x{height})")
-        if width * height > MAX_PIXELS:
-            # Reached when Image.MAX_IMAGE_PIXELS was raised or disabled elsewhere.
-            raise ImageError(
-                f"{name} is too large ({width}x{height}, {_megapixels(width * height)}): "
-                f"images over {_megapixels(MAX_PIXELS)} are refused as a possible "
-                "decompression bomb"
-            )
+        check_pixel_count(name, width, height)
         fmt = image.format or ""
         try:
             # Counting frames seeks through the file (TIFF, GIF), so a corrupt one fails here.

@@ -6,9 +6,9 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
 from explorer.bench import SUITES
+from explorer.commands.options import EPOCHS, SUBSET
 
 # Suites that train for minutes to hours: run only when named, never by "all".
 LONG_SUITES = ("recipes",)
@@ -27,14 +27,18 @@ def add_parser(subparsers) -> None:
     recipes = p.add_argument_group("recipes suite (trains; subsets allowed)")
     recipes.add_argument("--models", nargs="+", metavar="NAME", help="small forms to train (default: all / one per family)")
     recipes.add_argument("--presets", nargs="+", metavar="NAME", help="'default' (each model's own recipe) and/or preset names")
-    recipes.add_argument("--epochs", type=int, metavar="N", help="override the epochs (floors apply only at 5)")
+    recipes.add_argument("--epochs", type=EPOCHS, metavar="N", help="override the epochs (floors apply only at 5)")
     recipes.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
-    recipes.add_argument("--subset", type=int, metavar="N",
+    recipes.add_argument("--subset", type=SUBSET, metavar="N",
                          help="train and test on the first N images of each split (floors need the whole set)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from explorer.exports import check_export_path, write_export
+
+    if args.out:
+        check_export_path(args.out)  # refused before minutes of measuring, not after
     suites = SUITES if args.suite == "all" else (args.suite,)
     results = []
     for suite in suites:
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     payload = results[0] if len(results) == 1 else {"suites": results}
     text = json.dumps(payload, indent=2)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        write_export(args.out, text + "\n")  # atomic: a full disk keeps the previous results
     if args.json:
         print(text)
     else:

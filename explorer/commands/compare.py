@@ -61,10 +61,9 @@ def _write_png(maps: list, path: str) -> None:
     for r in rows:
         sheet.paste(r, (0, y))
         y += r.height + 4
-    try:
-        sheet.save(path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from explorer.exports import write_image_export
+
+    write_image_export(sheet, path)  # atomic; never into the app's own folders
 
 
 def run_compare(args: argparse.Namespace) -> int:

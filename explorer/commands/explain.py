@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.options import float_range, int_range
 from explorer.errors import UserError
 
 #: Overlays of small inputs are enlarged to about this many pixels so they can be seen.
@@ -33,10 +34,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--method", choices=METHODS, default="gradcam")
     p.add_argument("--layer", metavar="NODE",
                    help="Grad-CAM's node id or module path; default: the last conv feature map")
-    p.add_argument("--target", metavar="CLASS", type=int,
+    p.add_argument("--target", metavar="CLASS", type=int_range(0, 99_999),
                    help="class index to explain; default: the predicted class")
     p.add_argument("--out", metavar="OVERLAY.png", help="write the map over the image here")
-    p.add_argument("--opacity", type=float, default=0.5, help="map opacity in the overlay (0-1)")
+    p.add_argument("--opacity", type=float_range(0, 1), default=0.5, help="map opacity in the overlay (0-1)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(run=run)
 
@@ -81,10 +82,9 @@ def write_overlay(display, values, path: str, opacity: float) -> list[int]:
     factor = max(1, OVERLAY_SIDE // max(rgba.shape[:2]))
     if factor > 1:
         rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
-    try:
-        Image.fromarray(rgba, "RGBA").save(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    from explorer.exports import write_image_export
+
+    write_image_export(Image.fromarray(rgba, "RGBA"), path)  # atomic; never into the app's folders
     return [int(rgba.shape[0]), int(rgba.shape[1])]
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from explorer.commands.options import float_range
 from explorer.errors import UserError
 
 SUFFIXES = (".svg", ".png", ".json")
@@ -26,7 +27,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-fold", action="store_true", help="do not fold runs of identical blocks")
     p.add_argument("--out", help="output file: .svg, .png or .json (default: print a summary)")
     p.add_argument("--theme", choices=("light", "dark"), default="light", help="colours for SVG/PNG")
-    p.add_argument("--scale", type=float, default=1.0, help="PNG pixels per scene pixel (default 1)")
+    p.add_argument("--scale", type=float_range(0.1, 16), default=1.0,
+                   help="PNG pixels per scene pixel, 0.1-16 (default 1)")
     p.add_argument("--direction", choices=("TB", "LR"), default="TB",
                    help="TB: top to bottom (default); LR: left to right")
     p.add_argument("--kwargs-json", default="{}", help="builder keyword arguments as a JSON object")
@@ -42,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out.name}: use a .svg, .png or .json file name")
     if out is not None and not out.parent.exists():
         raise UserError(f"--out: folder {out.parent} does not exist")
+    if out is not None:
+        from explorer.exports import check_export_path
+
+        out = check_export_path(out)  # before tracing: not into the app's folders, a name that fits
     try:
         kwargs = json.loads(args.kwargs_json)
     except ValueError:

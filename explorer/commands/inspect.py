@@ -88,10 +88,9 @@ def write_mosaic_png(value, path: str | Path, colormap: str, scale: str):
     factor = int(max(1, min(16, 512 // max(longest, 1))))
     if factor > 1:
         rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
-    try:
-        Image.fromarray(rgba, "RGBA").save(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    from explorer.exports import write_image_export
+
+    write_image_export(Image.fromarray(rgba, "RGBA"), path)  # atomic; never into the app's folders
     return mosaic
 
 
@@ -121,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         model, trained, weights_note = load_pretrained(args.name, allow_download=False)
         notices.append(weights_note)
     else:
-        from explorer.models.shipped import load_shipped, shipped_entry
+        from explorer.models.shipped import load_shipped, shipped_entry, unavailable_reason
 
         model = get_model(args.name)
         if shipped_entry(args.name) is not None:
@@ -129,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
             entry = load_shipped(model, args.name)
             trained = True
             notices.append(f"weights: {entry.label}")
+        elif (why := unavailable_reason(args.name)) is not None:
+            # A damaged manifest: say so, never run random weights silently.
+            notices.append(f"{why}; using random weights")
     prepared = preprocess(loaded.image, info)
     stepper = Stepper(model, device)
     stepper.set_input(prepared.tensor)

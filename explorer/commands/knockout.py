@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.options import int_range
 from explorer.errors import UserError
 
 
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> None:
                    help="what to switch off; repeat for several")
     p.add_argument("--weights", metavar="FILE|shipped",
                    help="trained weights: a state dict file, or 'shipped' for the bundled ones")
-    p.add_argument("--images", metavar="N", type=int, default=512,
+    p.add_argument("--images", metavar="N", type=int_range(1, 100_000), default=512,
                    help="test images to evaluate on (default 512)")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -7,6 +7,11 @@ import argparse
 import json
 from typing import Any
 
+from explorer.commands.options import THREADS, int_range
+
+# Batch: a reference model at 224 px takes about 1 GB of activations per 64 images.
+REPEATS, PROFILE_BATCH, TOP = int_range(1, 10_000), int_range(1, 1024), int_range(0, 100_000)
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``profile`` subcommand."""
@@ -19,10 +24,10 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("name", metavar="NAME", help="a model name from `cnn-explorer models`")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
-    p.add_argument("--repeats", type=int, default=20, help="timed passes (default 20)")
-    p.add_argument("--batch", type=int, default=1, help="images per pass (default 1)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own)")
-    p.add_argument("--top", type=int, default=0, help="only the N slowest nodes in the table")
+    p.add_argument("--repeats", type=REPEATS, default=20, help="timed passes, 1-10000 (default 20)")
+    p.add_argument("--batch", type=PROFILE_BATCH, default=1, help="images per pass, 1-1024 (default 1)")
+    p.add_argument("--threads", type=THREADS, help="CPU threads for torch, 1 to 4 per core (default: torch's own)")
+    p.add_argument("--top", type=TOP, default=0, help="only the N slowest nodes in the table (0: all)")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     p.set_defaults(run=run_profile)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.options import int_range
 from explorer.errors import UserError
 
 
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
     p.add_argument("--layer", metavar="NODE", required=True, help="graph node id or module path")
-    p.add_argument("--pixel", metavar=("Y", "X"), nargs=2, type=int, help="a unit of the node's map")
+    p.add_argument("--pixel", metavar=("Y", "X"), nargs=2, type=int_range(0, 1_000_000),
+                   help="a unit of the node's map (row and column from 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(run=run)
 

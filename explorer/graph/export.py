@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from explorer.errors import UserError
 from explorer.graph.layout import Layout
 from explorer.graph.model_graph import ModelGraph
 from explorer.graph.collapse import ViewGraph
@@ -49,8 +48,13 @@ def view_document(graph: ModelGraph, view: ViewGraph, layout: Layout) -> dict[st
     }
 
 
-def write_json(document: dict[str, Any], path: str | Path) -> None:
-    try:
-        Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+def write_json(document: dict[str, Any], path: str | Path) -> Path:
+    """Write ``document`` to ``path`` as an export (``exports.write_export``: atomic, never
+    into the app's own folders).
+
+    Raises:
+        UserError: the path is refused or the file cannot be written; the old file is intact.
+    """
+    from explorer.exports import write_export
+
+    return write_export(path, json.dumps(document, indent=1))

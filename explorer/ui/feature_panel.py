@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
     QHBoxLayout,
@@ -43,7 +43,7 @@ from explorer.ui.explain_view import ExplainView
 from explorer.ui.feature_details import DetailPages, NodeDetailTabs, PredictionBox
 from explorer.ui.feature_maps import MosaicView, most_varied_channel
 from explorer.ui.field_tracer import FieldTracer
-from explorer.ui.image_source import ImageSource
+from explorer.ui.image_source import ImageSource, offers_image
 from explorer.ui.knockout_view import KnockoutView
 from explorer.ui.pipeline_runner import PipelineRunner
 from explorer.ui.step_controls import StepControls
@@ -525,7 +525,7 @@ class FeatureMapPanel(QWidget):
     # ================================================================ Qt events
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+        if event.mimeData().hasUrls() or offers_image(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -534,8 +534,8 @@ class FeatureMapPanel(QWidget):
         data = event.mimeData()
         if data.hasUrls():
             self.handle_drop(list(data.urls()))
-        elif data.hasImage():
-            self.image_source.handle_image_data(QImage(data.imageData()), "dropped image")
+        elif offers_image(data):
+            self.image_source.handle_mime_image(data, "dropped image")
         event.acceptProposedAction()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override

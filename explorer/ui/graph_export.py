@@ -31,13 +31,20 @@ def export_view(graph: ModelGraph, view: ViewGraph, layout: Layout, path: str | 
                 theme: str = "light", scale: float = 1.0) -> Path:
     """Write what is drawn for ``view`` to an SVG, PNG (at ``scale``) or JSON file.
 
+    The file is drawn whole in memory and written atomically (a full disk leaves the
+    previous file intact and no partial one), never into the app's own folders.
+
     Raises:
-        UserError: the suffix is not .svg, .png or .json, or the file cannot be written.
+        UserError: the suffix is not .svg, .png or .json, the path is refused
+            (``exports.check_export_path``), or the file cannot be written.
     """
+    from explorer.exports import check_export_path
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UserError(f"cannot export to {path.name}: use a .svg, .png or .json file name")
+    path = check_export_path(path)
     if suffix == ".json":
         from explorer.graph.export import view_document, write_json
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QSplitter,
     QToolBar,
@@ -469,13 +470,19 @@ class GraphPanel(QWidget):
             self, "Export graph", str(Path(folder) / f"{name}.svg"),
             ";;".join(text for text, _suffix, _scale in FILE_CHOICES), FILE_CHOICES[0][0])
         if path:
+            typed = path
             path, scale = choice_for_filter(chosen, path)
-            self.export_to(path, scale=scale)
+            # The dialog asked before replacing the name it returned; a suffix added from
+            # the filter names another file, which export_to asks about itself.
+            self.export_to(path, scale=scale, confirmed=path == typed)
 
-    def export_to(self, path: str | Path, scale: float = 1.0) -> Path | None:
+    def export_to(self, path: str | Path, scale: float = 1.0, *, confirmed: bool = False) -> Path | None:
         """Write the whole graph as ``cnn-explorer graph --out`` does; None (and a banner)
-        when it cannot be written."""
+        when it cannot be written, or when the file exists and the user would not replace
+        it (asked unless ``confirmed``: the save dialog already asked for this path)."""
         if self.graph is None or self.view_graph is None:
+            return None
+        if not confirmed and Path(path).exists() and not self._may_replace(Path(path)):
             return None
         try:
             out = export_view(self.graph, self.view_graph, self.layout_data, path,
@@ -487,6 +494,17 @@ class GraphPanel(QWidget):
         self._export_folder = str(out.parent)
         self.exported.emit(str(out))
         return out
+
+    def _may_replace(self, path: Path) -> bool:
+        """Ask whether an existing file may be replaced by the export."""
+        answer = QMessageBox.question(
+            self,
+            "Replace file?",
+            f"{path.name} already exists in {path.parent}. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     # ------------------------------------------------------------ session events
 

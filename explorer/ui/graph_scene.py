@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -146,40 +146,60 @@ def frame_title_rows(frames: list[tuple[str, str, tuple[float, float, float, flo
 
 
 def render_scene(scene: QGraphicsScene, path: str | Path, *, scale: float = 1.0) -> Path:
-    """Write the whole scene to a PNG or SVG file.
+    """Write the whole scene to a PNG or SVG file: drawn whole in memory, then written
+    atomically as an export (``exports.write_export``), so a full disk or a refused place
+    leaves the previous file as it was and no partial one.
 
     Raises:
-        UserError: the suffix is neither .png nor .svg, or the file cannot be written.
+        UserError: the suffix is neither .png nor .svg, the path is refused (an app
+            folder, a name too long), or the file cannot be written.
     """
+    from explorer.exports import check_export_path, write_export
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".svg", ".png"):
         raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
+    check_export_path(path)  # before drawing: a refused place costs no rendering
+    return write_export(path, render_scene_bytes(scene, suffix, scale=scale, title=path.stem))
+
+
+def render_scene_bytes(scene: QGraphicsScene, suffix: str, *, scale: float = 1.0, title: str = "") -> bytes:
+    """The whole scene encoded as ``.svg`` or ``.png`` bytes (nothing is written).
+
+    Raises:
+        UserError: the image could not be encoded.
+    """
     # Cached items would paint their cached pixmaps: an SVG of bitmaps, without text.
     cached = [(item, item.cacheMode()) for item in scene.items()
               if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
     for item, _mode in cached:
         item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     try:
-        _render(scene, path, suffix, scale)
+        _render(scene, buffer, suffix.lower(), scale, title)
     finally:
+        buffer.close()
         for item, mode in cached:
             item.setCacheMode(mode)
-    if not path.exists() or path.stat().st_size == 0:
-        raise UserError(f"cannot write {path}")
-    return path
+    data = bytes(array.data())
+    if not data:
+        raise UserError(f"cannot draw the graph as {suffix.lstrip('.').upper()}")
+    return data
 
 
-def _render(scene: QGraphicsScene, path: Path, suffix: str, scale: float) -> None:
+def _render(scene: QGraphicsScene, buffer: QBuffer, suffix: str, scale: float, title: str) -> None:
     rect = scene.sceneRect()
     if suffix == ".svg":
         from PySide6.QtSvg import QSvgGenerator
 
         generator = QSvgGenerator()
-        generator.setFileName(str(path))
+        generator.setOutputDevice(buffer)
         generator.setSize(QSize(int(rect.width()), int(rect.height())))
         generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
-        generator.setTitle(path.stem)
+        generator.setTitle(title)
         painter = QPainter(generator)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         scene.render(painter, QRectF(0, 0, rect.width(), rect.height()), rect)
@@ -194,5 +214,5 @@ def _render(scene: QGraphicsScene, path: Path, suffix: str, scale: float) -> Non
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         scene.render(painter, QRectF(image.rect()), rect, Qt.AspectRatioMode.KeepAspectRatio)
         painter.end()
-        if not image.save(str(path)):
-            raise UserError(f"cannot write {path}")
+        if not image.save(buffer, "PNG"):
+            raise UserError("cannot encode the graph as PNG")

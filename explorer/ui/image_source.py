@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QThreadPool, QUrl, qWarning
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QThreadPool, QUrl, qWarning
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QSizePolicy, QSpinBox, QToolButton, QWidget
 from superqt.utils import FunctionWorker
 
-from explorer.activations.images import ImageError, LoadedImage, image_from_pil, load_image
+from explorer.activations.images import ImageError, LoadedImage, check_pixel_count, image_from_pil, load_image
 from explorer.activations.samples import SAMPLES, FashionTestImages, load_sample
 from explorer.errors import UserError
 from explorer.session import Session
 from explorer.ui.subscriptions import Subscriptions
 
+# Encoded image types a clipboard or drop may carry, tried in this order.
+ENCODED_IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif", "image/tiff", "image/webp")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.ppm *.pgm);;All files (*)"
 
 
@@ -116,12 +118,29 @@ class ImageSource(QWidget):
         self._load_async(lambda: load_image(path), extra_notice=extra)
 
     def handle_image_data(self, image: QImage, label: str) -> None:
-        """Use a dropped or pasted picture (not a file)."""
+        """Use a dropped or pasted picture (not a file): refused at once by its size, else
+        encoded and decoded off the GUI thread (a large one took seconds on it)."""
         if image.isNull():
             self.session.notify(f"the {label} cannot be read")
             return
-        encoded = png_bytes(image)
-        self._load_async(lambda: load_image(encoded, label=label))
+        try:
+            check_pixel_count(label, image.width(), image.height())
+        except ImageError as exc:
+            self._load_id += 1  # a decode still running was for an earlier image
+            self.session.notify(str(exc))
+            return
+        # QImage is implicitly shared and reentrant: the worker reads its own reference.
+        self._load_async(lambda: load_image(png_bytes(image), label=label))
+
+    def handle_mime_image(self, data: QMimeData, label: str) -> None:
+        """Use the picture a paste or drop carries. Its encoded bytes, when offered, go to
+        ``load_image`` off the GUI thread (the header's size is checked before decoding);
+        only without them is Qt's own decoded image used."""
+        encoded = encoded_image(data)
+        if encoded is not None:
+            self._load_async(lambda: load_image(encoded, label=label))
+        else:
+            self.handle_image_data(QImage(data.imageData()), label)
 
     def open_image_dialog(self) -> None:
         """Ask for an image file and open it."""
@@ -135,8 +154,8 @@ class ImageSource(QWidget):
         data = QGuiApplication.clipboard().mimeData()
         if data is None:
             self.session.notify("the clipboard is empty")
-        elif data.hasImage():
-            self.handle_image_data(QImage(data.imageData()), "clipboard image")
+        elif offers_image(data):
+            self.handle_mime_image(data, "clipboard image")
         elif data.hasUrls():
             self.handle_drop(list(data.urls()))
         else:
@@ -259,6 +278,22 @@ class ImageSource(QWidget):
 
     def _on_sample_chosen(self, index: int) -> None:
         self.load_sample(self.sample_combo.itemData(index))
+
+
+def offers_image(data: QMimeData) -> bool:
+    """Whether a clipboard or drop carries a picture (decoded by Qt, or encoded bytes)."""
+    return data.hasImage() or any(data.hasFormat(kind) for kind in ENCODED_IMAGE_TYPES)
+
+
+def encoded_image(data: QMimeData) -> bytes | None:
+    """The first encoded image a clipboard or drop offers, as bytes (None if none):
+    ``imageData()`` would decode it on the GUI thread whatever its size."""
+    for kind in ENCODED_IMAGE_TYPES:
+        if data.hasFormat(kind):
+            raw = bytes(data.data(kind).data())
+            if raw:
+                return raw
+    return None
 
 
 def png_bytes(image: QImage) -> bytes:

@@ -57,8 +57,7 @@ def test_missing_data_exits_1_naming_the_folder(tmp_path, capsys, monkeypatch):
     "argv, message",
     [
         (["train", "no_such_net"], "unknown model 'no_such_net'"),
-        (["train", "lenet_small", "--epochs", "0"], "epochs must be at least 1"),
-        (["train", "lenet_small", "--subset", "3"], "--subset must be at least 10"),
+        # --epochs 0 and --subset 3 are argparse's usage errors now: tests/core/test_cli_bounds.py
     ],
 )
 def test_user_errors_exit_1(argv, message, tiny_fashion_root, capsys):

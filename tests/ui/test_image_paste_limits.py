@@ -1,0 +1,90 @@
+"""Pasting or dropping a huge picture does not freeze the window (issue 17): a decoded one is
+refused by its size before it is encoded, an encoded one goes to a worker thread, which
+refuses it from its header without decoding; a usable picture is encoded off the GUI
+thread."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+
+import pytest
+from PIL import ImageFile
+from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QGuiApplication, QImage
+
+from explorer.session import Session
+from explorer.ui import image_source as image_source_module
+from explorer.ui.image_source import ImageSource
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def huge_png_header(width: int = 12_000, height: int = 12_000) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + _chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def source(qtbot):
+    session = Session()
+    widget = ImageSource(session)
+    qtbot.addWidget(widget)
+    widget.messages = []
+    session.message.connect(widget.messages.append)
+    yield widget
+    assert widget.stop()
+
+
+def test_a_huge_decoded_picture_is_refused_at_once_without_encoding(source, monkeypatch):
+    def never(image):
+        raise AssertionError("a refused picture was encoded")
+
+    monkeypatch.setattr(image_source_module, "png_bytes", never)
+    # One bit per pixel: 18 MB in the test, the same 144 megapixels as a screenshot paste.
+    huge = QImage(12_000, 12_000, QImage.Format.Format_Mono)
+    before = source.session.image  # the sample shown at start
+    source.handle_image_data(huge, "clipboard image")
+    # Refused in the call itself: nothing was handed to a worker, nothing to wait for.
+    assert not source.busy
+    assert source.messages == [("clipboard image is too large (12000x12000, 144.0 megapixels): images "
+                                "over 89.5 megapixels are refused as a possible decompression bomb")]
+    assert source.session.image is before
+
+
+def test_a_usable_picture_is_encoded_off_the_gui_thread(source, qtbot, monkeypatch):
+    threads: list[bool] = []
+    real = image_source_module.png_bytes
+
+    def recording(image):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(image)
+
+    monkeypatch.setattr(image_source_module, "png_bytes", recording)
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(0x336699)
+    source.handle_image_data(image, "dropped image")
+    qtbot.waitUntil(lambda: source.session.image.source == "dropped image", timeout=10_000)
+    assert threads == [False]
+    assert source.session.image.image.size == (40, 30)
+
+
+def test_an_encoded_huge_paste_is_refused_from_its_header_off_the_gui_thread(source, qtbot, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    data = QMimeData()
+    data.setData("image/png", huge_png_header())
+    before = source.session.image
+    QGuiApplication.clipboard().setMimeData(data)
+    source.paste_image()
+    assert source.messages == []  # handed to a worker: the click returns at once
+    qtbot.waitUntil(lambda: bool(source.messages), timeout=10_000)
+    assert source.messages[-1].startswith("clipboard image is too large (")
+    assert "144.0 megapixels" in source.messages[-1]
+    assert source.session.image is before
