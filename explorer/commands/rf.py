@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from explorer.commands.options import int_range
 from explorer.errors import UserError
+from explorer.graph.stored import named_graph
 
 
 def add_parser(subparsers) -> None:
@@ -73,9 +75,10 @@ def field_of(graph, layer: str, pixel: tuple[int, int] | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.graph import build_named_graph
-
-    payload = field_of(build_named_graph(args.name), args.layer, tuple(args.pixel) if args.pixel else None)
+    graph, notice = named_graph(args.name)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    payload = field_of(graph, args.layer, tuple(args.pixel) if args.pixel else None)
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0

@@ -8,7 +8,10 @@ never offers what the lab would refuse.
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: reading the graph needs no torch
+    from torch import nn
 
 from explorer.explain.knockout import KnockoutError, parse_knockout
 from explorer.graph.model_graph import ModelGraph

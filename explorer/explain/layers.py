@@ -7,7 +7,10 @@ whose output it is (a residual block ends at its add or the ReLU after it).
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: reading the graph needs no torch
+    from torch import nn
 
 from explorer.errors import UserError
 from explorer.graph.model_graph import ModelGraph

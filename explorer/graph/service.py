@@ -29,9 +29,9 @@ import time
 import traceback
 from typing import Any
 
-from explorer import snapshots
 from explorer.errors import UserError
-from explorer.graph import ModelGraph, ViewState, default_state, expanded_state, prepare_view
+from explorer.graph import ViewState, default_state, expanded_state, prepare_view
+from explorer.graph.stored import named_graph
 
 
 class GraphService:
@@ -53,36 +53,21 @@ class GraphService:
         if key in self._cache:
             return self._cache[key], 0.0
         start = time.perf_counter()
-        document, why = snapshots.read_graph(name, kwargs)
-        if document is not None:
-            graph = ModelGraph.from_dict(document)
-        else:
-            graph = self._trace(name, kwargs)
-            if why:
-                self.notice = f"the saved graph of {name} could not be used ({why}); traced it again"
-        elapsed = time.perf_counter() - start
-        self._cache[key] = graph
-        while len(self._cache) > self._keep:
-            self._cache.pop(next(iter(self._cache)))
-        return graph, elapsed
-
-    def _trace(self, name: str, kwargs: dict[str, Any]) -> Any:
         first = "torch" not in sys.modules
-        from explorer.graph import build_named_graph
-
-        graph = build_named_graph(name, kwargs)
-        if first and self._freeze:
+        graph, notice = named_graph(name, kwargs)
+        if notice:
+            self.notice = notice
+        if first and "torch" in sys.modules and self._freeze:
             # torch and the model zoo are ~200,000 long-lived objects: otherwise a full
             # collection that happens to start during a later trace scans them all (300 ms
             # seen on a loaded 2-core machine) although none of them will ever be garbage.
             gc.collect()
             gc.freeze()
-        if not snapshots.environ_disabled():
-            try:
-                snapshots.write_graph(snapshots.graph_cache_folder(), name, kwargs, graph.to_dict())
-            except OSError as exc:
-                self.notice = f"cannot keep the graph of {name} for the next start ({exc})"
-        return graph
+        elapsed = time.perf_counter() - start
+        self._cache[key] = graph
+        while len(self._cache) > self._keep:
+            self._cache.pop(next(iter(self._cache)))
+        return graph, elapsed
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         self.notice = None

@@ -18,6 +18,7 @@ graph column, drag and drop, closing); each view lives in a module of its own.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, qWarning
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from explorer import __version__
+from explorer import __version__, snapshots
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
 from explorer.ui.graph_worker import GraphWorkerClient
@@ -130,8 +131,15 @@ class MainWindow(QMainWindow):
             self._show_message(self.weights_memory.warning)
 
         self._build_menus()
-        # The graph worker process imports torch in parallel with the loader thread, so the
-        # first graph is not kept waiting for it.
+        # The model list comes from the registry snapshot at once: it is usable (search,
+        # choose) while torch loads; a choice made meanwhile opens when the core is ready.
+        catalog, why = snapshots.load_catalog()
+        if catalog is not None:
+            self.picker.set_models([SimpleNamespace(**entry) for entry in catalog.entries.values()])
+        elif why:
+            self._show_message(f"{why}; the model list appears once PyTorch has loaded")
+        # The graph worker process answers a zoo model from its snapshot and imports torch
+        # in parallel with the loader thread, so the first graph is not kept waiting for it.
         GraphWorkerClient.shared().start()
         self._loader = _CoreLoader(self.settings.get("device") or "auto", self)
         self._loader.loaded.connect(self._on_core_loaded)
@@ -200,7 +208,8 @@ class MainWindow(QMainWindow):
 
         self._device_label.setText(f"Device: {device}")
         self._device_label.setToolTip("Where forward passes and training run")
-        self.picker.set_models(infos)
+        if self.picker.names != [info.name for info in infos]:
+            self.picker.set_models(infos)
 
         self.builder = ModuleBuilder(self.session, self)
         self.graph_panel = GraphPanel(self.session)
@@ -278,6 +287,11 @@ class MainWindow(QMainWindow):
     def _on_model_chosen(self, name: str) -> None:
         if self.graph_panel is not None:
             self.open_model(name)
+            return
+        # Chosen from the snapshot's list before the core loaded: open it when it has.
+        self._initial_model = name
+        self.picker.select(name)
+        self.statusBar().showMessage(f"Opening {name} once PyTorch has loaded…")
 
     def _on_model_changed(self, session: Session) -> None:
         from explorer.models import get_model_info

@@ -58,14 +58,16 @@ print(json.dumps({"code": code, "heavy": heavy, "out": out.getvalue()[:200]}))
 
 
 @pytest.mark.parametrize("argv", [["models"], ["models", "--json", "--family", "resnet"], ["summary", "vgg16"],
-                                  ["summary", "googlenet", "--json"], ["runs"], ["runs", "--json"]])
+                                  ["summary", "googlenet", "--json"], ["runs"], ["runs", "--json"],
+                                  ["rf", "googlenet", "--layer", "inception3a", "--pixel", "3", "3"]])
 def test_commands_that_need_no_forward_pass_do_not_import_torch(argv):
     done = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TORCH, *argv], capture_output=True, text=True, timeout=120)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0 and result["heavy"] == [], (result, done.stderr[-2000:])
 
 
-@pytest.mark.parametrize("argv", [["models", "--json"], ["summary", "googlenet", "--json"], ["summary", "lenet5"]])
+@pytest.mark.parametrize("argv", [["models", "--json"], ["summary", "googlenet", "--json"], ["summary", "lenet5"],
+                                  ["rf", "densenet121", "--layer", "features.denseblock2", "--pixel", "5", "9", "--json"]])
 def test_the_snapshot_answers_as_the_live_registry_does(argv, monkeypatch, capsys):
     from explorer.cli import main
 

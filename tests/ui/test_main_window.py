@@ -408,3 +408,27 @@ def test_closing_during_a_run_asks_first(window, monkeypatch):
     assert "lenet_small is training" in asked[0]
     assert window.close() and not window.isVisible()
     window.session.training.set_state("stopped")  # no worker here to end it
+
+
+def test_the_model_list_is_usable_before_torch_has_loaded(qtbot, qt_warnings, monkeypatch):
+    """The picker fills from the registry snapshot in the constructor; a model chosen while
+    the core loads is the one opened once it has."""
+    from explorer.ui import main_window
+
+    started = []
+    monkeypatch.setattr(main_window._CoreLoader, "start", lambda self: started.append(self))
+    win = MainWindow(Settings(), initial_model="lenet_small")
+    qtbot.addWidget(win)
+    win.show()
+    from explorer.models import list_models
+
+    assert win.picker.names == list_models()
+    assert win.graph_panel is None  # the core has not loaded: nothing waits for it here
+    pick(qtbot, win, "resnet18_small")
+    assert "Opening resnet18_small once PyTorch has loaded" in win.statusBar().currentMessage()
+    started[0].run()  # the loader's work, on this thread
+    with qtbot.waitSignal(win.model_shown, timeout=120_000):
+        pass
+    assert win.current_model == "resnet18_small"
+    settle(qtbot, win)
+    win.close()
