@@ -48,12 +48,14 @@ def load_subject(spec: str, history=None) -> Subject:
     weights = "untrained"
     if info.form == "small":
         try:
-            from explorer.models.shipped import load_shipped, shipped_entry
+            from explorer.models.shipped import load_shipped, shipped_entry, unavailable_reason
         except ImportError:
             shipped_entry = None
         if shipped_entry is not None and shipped_entry(spec) is not None:
             load_shipped(model, spec)
             weights = "shipped Fashion-MNIST weights"
+        elif shipped_entry is not None and (why := unavailable_reason(spec)) is not None:
+            weights = f"{why}; using random weights"
     elif info.weights:
         from explorer.models.weights import load_pretrained
 

@@ -3,20 +3,23 @@
 ``zoo train`` trains each small form with its zoo recipe (``explorer.train.recipes``)
 through the same ``Trainer`` as ``cnn-explorer train``, then stores the weights in half
 precision and scores the *stored* weights on every test image and on the unaugmented
-training images. Each model's file and manifest record are written as soon as it
-finishes, so an interrupted run keeps what it finished.
+training images. Each model's file and manifest record are written together as soon as
+it finishes (``shipped.commit_weights``: an interrupt, a kill or a full disk leaves either
+the old pair or the new one), so an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import shlex
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from explorer.commands.options import EPOCHS, SUBSET, THREADS
 from explorer.errors import UserError
 
 # Per-epoch progress is scored on this many test images (the final score uses all of
@@ -36,9 +39,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to train")
     t.add_argument("--out", metavar="DIR", help="weights folder (default: the package's resources/weights)")
-    t.add_argument("--epochs", type=int, metavar="N", help="override every model's epoch count (quick checks)")
-    t.add_argument("--subset", type=int, metavar="N", help="train on the first N images only (quick checks)")
-    t.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
+    t.add_argument("--epochs", type=EPOCHS, metavar="N", help="override every model's epoch count (quick checks)")
+    t.add_argument("--subset", type=SUBSET, metavar="N", help="train on the first N images only (quick checks)")
+    t.add_argument("--threads", type=THREADS, metavar="N", help="CPU threads for torch (1 to 4 per core)")
     t.set_defaults(run=run_train)
     ls = sub.add_parser("list", help="list the shipped weights and their accuracy")
     ls.add_argument("--dir", metavar="DIR", help="weights folder (default: the package's)")
@@ -96,6 +99,11 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     keep_freed_memory()
     out = Path(args.out) if args.out else shipped.weights_folder()
+    try:
+        # Before hours of training: a manifest we could not update would be overwritten.
+        shipped.load_manifest(out)
+    except shipped.ManifestError as exc:
+        raise UserError(f"cannot update the weights in {out}: {exc}; move it away to start a new one") from None
     device = resolve_device(args.device)
     root = settings.data_dir(args.data_dir)
     data = load_fashion_mnist(root, device, download=True, subset=args.subset, val_fraction=0.0, seed=0)
@@ -131,16 +139,16 @@ def run_train(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         if finished is None or finished.status != "completed":
             raise UserError(f"{name}: training did not complete ({finished.message if finished else 'no result'})")
-        path = shipped.save_compact(trainer.model, out / f"{name}.pt")
+        # Serialised in memory, scored, then written with its manifest record in one
+        # recoverable step (shipped.commit_weights): an interrupt or a full disk never
+        # leaves the new weights under the old record's hash, nor a half file.
+        weights = shipped.compact_bytes(trainer.model)
         # Score what ships: the rounded weights, loaded the way the app loads them.
         stored = get_model(name)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
         stored.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         stored.to(device)
         record = {
-            "file": path.name,
-            "sha256": shipped.sha256_file(path),
-            "bytes": path.stat().st_size,
             "dtype": str(shipped.STORED_DTYPE).removeprefix("torch."),
             "params": count_parameters(stored),
             "epochs": config.epochs,
@@ -155,11 +163,8 @@ def run_train(args: argparse.Namespace) -> int:
             "device": str(device),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        manifest = shipped.read_manifest(out)
-        manifest["format"] = shipped.FORMAT
-        manifest["models"][name] = record
-        manifest["excluded"] = dict(ZOO_EXCLUDED)
-        shipped.write_manifest(manifest, out)
+        record = shipped.commit_weights(name, weights, record, out, excluded=ZOO_EXCLUDED)
+        path = out / record["file"]
         rows.append({"name": name, **record})
         print(
             f"{name}: test {record['test_accuracy']:.4f} train {record['train_accuracy']:.4f} "
@@ -173,12 +178,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from explorer.models import shipped
 
-    manifest = shipped.read_manifest(args.dir)
-    rows = [{"name": name, **record} for name, record in manifest["models"].items()]
+    # Invalid entries are skipped with a warning each; an unusable manifest is an error.
+    manifest = shipped.load_manifest(args.dir)
+    rows = [{"name": name, **entry.to_dict()} for name, entry in manifest.entries.items()]
     if not rows:
         print("no shipped weights")
         return 0
     print(_table(rows))
-    for name, why in manifest.get("excluded", {}).items():
+    for name, why in manifest.excluded.items():
         print(f"not shipped: {name}: {why}")
     return 0

@@ -76,6 +76,17 @@ def small_points(history=None) -> list[dict[str, Any]]:
         return stats[name]
 
     points = []
+    try:
+        from explorer.models.shipped import unavailable_reason
+    except ImportError:
+        unavailable_reason = None
+    # Bad manifest entries warn as the manifest is read; an unusable one warns here, and
+    # the runs' points are shown all the same.
+    why = unavailable_reason() if unavailable_reason is not None else None
+    if why is not None:
+        import warnings
+
+        warnings.warn(why, stacklevel=2)
     for name in list_models(form="small"):
         accuracy = _shipped_accuracy(name)
         s = facts(name)

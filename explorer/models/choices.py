@@ -48,12 +48,16 @@ def default_weights(name: str) -> WeightsChoice:
     seed.
     """
     from explorer.models import get_model_info
-    from explorer.models.shipped import shipped_entry
+    from explorer.models.shipped import shipped_entry, unavailable_reason
 
     info = get_model_info(name)
     entry = shipped_entry(name)
     if entry is not None:
         return WeightsChoice("shipped", test_accuracy=getattr(entry, "test_accuracy", None))
+    if info.form == "small" and unavailable_reason(name) is not None:
+        # Its weights should ship but the manifest (or its entry) is damaged: ask for them
+        # anyway, so loading fails with the reason and the fallback to random says it.
+        return WeightsChoice("shipped")
     if info.weights:
         return WeightsChoice("imagenet")
     return WeightsChoice("random", seed=seed_for(name))
@@ -216,7 +220,8 @@ def resolve_and_build(name: str, wanted: WeightsChoice | None) -> Built:
         if choice.kind == "random":
             raise
         fallback = WeightsChoice("random", seed=seed_for(name))
-        return Built(fallback, build_with_weights(name, fallback), f"{exc} (seed {fallback.seed})",
+        why = str(exc) if "random weights" in str(exc) else f"{exc}; using random weights"
+        return Built(fallback, build_with_weights(name, fallback), f"{why} (seed {fallback.seed})",
                      choice, fallback=True)
 
 

@@ -9,10 +9,8 @@ the stored (rounded) weights, so loading them reproduces the figures.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import hashlib
-import json
+import io
 import os
 import pickle
 from collections.abc import Mapping
@@ -22,65 +20,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from explorer.errors import ModelError
+from explorer import files
+from explorer.errors import ModelError, describe_os_error
+from explorer.models import manifest as _manifest
+from explorer.models import weights_journal as _journal
+from explorer.models.manifest import (  # noqa: F401  (part of this module's interface)
+    FORMAT,
+    MANIFEST,
+    Manifest,
+    ManifestError,
+    ShippedEntry,
+    file_problem,
+)
+from explorer.models.weights_journal import JOURNAL  # noqa: F401
 
-MANIFEST = "manifest.json"
 STORED_DTYPE = torch.float16
-FORMAT = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class ShippedEntry:
-    """One model's record in the manifest.
-
-    Attributes:
-        name: registry name of the small form.
-        file: state dict file name inside the weights folder.
-        sha256: hash of that file.
-        bytes: its size.
-        test_accuracy: accuracy of the stored weights on the test split they were scored on.
-        train_accuracy: accuracy of the stored weights on the (unaugmented) training images.
-        epochs: training epochs.
-        seed: the run's seed.
-        command: the command that trained it.
-        params: trainable parameters.
-        seconds: wall-clock training time.
-        dataset: name, file hashes and image counts of the data it was trained and scored on.
-        recipe: every training option (TrainConfig as a dict).
-        torch: torch version that trained it.
-        date: ISO date and time the run finished.
-        device: where it trained.
-    """
-
-    name: str
-    file: str
-    sha256: str
-    bytes: int
-    test_accuracy: float
-    train_accuracy: float
-    epochs: int
-    seed: int
-    command: str
-    params: int = 0
-    seconds: float = 0.0
-    dataset: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    recipe: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    torch: str = ""
-    date: str = ""
-    device: str = ""
-
-    @property
-    def label(self) -> str:
-        """What the weights choice shows, e.g. "Fashion-MNIST, shipped: test 0.912"."""
-        return f"Fashion-MNIST, shipped: test {self.test_accuracy:.3f}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ShippedEntry:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+# A weights file is under 30 MB (the whole set is capped there).
+WEIGHTS_LIMIT = 256 * 1024 * 1024
 
 
 def weights_folder() -> Path:
@@ -90,58 +46,80 @@ def weights_folder() -> Path:
     return resources_root() / "weights"
 
 
-def read_manifest(folder: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The manifest as stored; an empty one when the folder has none.
+def _folder(folder: str | os.PathLike | None) -> Path:
+    try:
+        return Path(folder or weights_folder())
+    except FileNotFoundError as exc:
+        raise ManifestError(f"shipped weights unavailable: {exc}") from None
+
+
+# The manifest (explorer.models.manifest) and changing a file with its record
+# (explorer.models.weights_journal), for the package's weights folder unless told another.
+
+
+def load_manifest(folder: str | os.PathLike | None = None) -> Manifest:
+    """The validated manifest (see ``explorer.models.manifest.load``).
 
     Raises:
-        ModelError: the manifest exists but is not valid JSON of the expected shape.
+        ManifestError: it cannot be used at all; the message says why.
     """
-    path = Path(folder or weights_folder()) / MANIFEST
-    if not path.is_file():
-        return {"format": FORMAT, "models": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"shipped weights manifest {path} is unreadable ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        raise ModelError(f"shipped weights manifest {path} has no 'models' table")
-    return data
+    return _manifest.load(_folder(folder))
+
+
+def read_manifest(folder: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The manifest as stored (a copy, bad entries included); an empty one when the folder
+    has none. Raises ManifestError when it cannot be used at all."""
+    return _manifest.read(_folder(folder))
 
 
 def write_manifest(data: Mapping[str, Any], folder: str | os.PathLike | None = None) -> Path:
     """Write the manifest atomically (sorted, indented: it is reviewed in diffs)."""
-    path = Path(folder or weights_folder()) / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return _manifest.write(data, _folder(folder))
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_manifest(folder: str, stamp: int) -> dict[str, Any]:
-    # Pickers ask about every model; parse the manifest once per change of the file.
-    return read_manifest(folder)
+def recover(folder: str | os.PathLike | None = None) -> bool:
+    """Finish (or roll back) a weights-and-manifest change an interrupted writer left."""
+    return _journal.recover(_folder(folder))
+
+
+def commit_weights(
+    name: str,
+    weights: bytes,
+    record: Mapping[str, Any],
+    folder: str | os.PathLike | None = None,
+    *,
+    excluded: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Store ``weights`` as NAME.pt and ``record`` as its manifest entry, together (see
+    ``explorer.models.manifest.commit``); returns the record as written."""
+    return _manifest.commit(name, weights, record, _folder(folder), excluded=excluded)
 
 
 def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> ShippedEntry | None:
     """The manifest record of ``name``'s shipped weights, or None when none ship.
 
-    A missing or unreadable manifest means "nothing shipped" here, so pickers can ask
-    about every model; ``load_shipped`` reports the problem when someone loads one.
+    A missing or unusable manifest, or an invalid entry, means "nothing shipped" here, so
+    pickers can ask about every model; ``unavailable_reason`` says why, and
+    ``load_shipped`` raises it when someone loads one.
     """
     try:
-        path = Path(folder or weights_folder()) / MANIFEST
-        stamp = path.stat().st_mtime_ns if path.is_file() else 0
-        record = _cached_manifest(str(path.parent), stamp)["models"].get(name)
-    except (ModelError, FileNotFoundError):
+        return load_manifest(folder).entries.get(name)
+    except ModelError:
         return None
-    if not isinstance(record, Mapping):
+
+
+def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None = None) -> str | None:
+    """Why shipped weights that should be there are not: the whole manifest is unusable,
+    or (given ``name``, a form that ships weights) its entry was skipped. None otherwise."""
+    from explorer.train.recipes import ZOO_EPOCHS
+
+    if name is not None and name not in ZOO_EPOCHS:
         return None
     try:
-        return ShippedEntry.from_dict({**record, "name": name})
-    except TypeError:
-        return None
+        manifest = load_manifest(folder)
+    except ModelError as exc:
+        return str(exc)
+    return _manifest.skipped_reason(manifest, name) if name is not None else None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -160,14 +138,21 @@ def compact_state(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+def compact_bytes(model: nn.Module) -> bytes:
+    """``compact_state(model)`` serialised by ``torch.save`` in memory (so a full disk is
+    met by our atomic writer, never half way through torch's own)."""
+    buffer = io.BytesIO()
+    torch.save(compact_state(model), buffer)
+    return buffer.getvalue()
+
+
 def save_compact(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Save ``compact_state(model)`` atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(compact_state(model), tmp)
-    os.replace(tmp, path)
-    return path
+    """Save ``compact_state(model)`` atomically to ``path``.
+
+    Raises:
+        WriteError: it could not be written; a previous file is intact, no temporary left.
+    """
+    return files.write_atomic(path, compact_bytes(model), action="save weights")
 
 
 def check_tensors(state: Mapping[str, Any], source: str) -> None:
@@ -186,25 +171,32 @@ def load_shipped(model: nn.Module, name: str, folder: str | os.PathLike | None =
         The manifest record (for its accuracy and label).
 
     Raises:
-        ModelError: nothing ships for ``name``, the file is missing or does not match the
-            manifest's hash, it is not a tensors-only state dict, holds non-finite values, or
-            does not fit ``model``.
+        ModelError: nothing ships for ``name`` (a ManifestError when the manifest is
+            unusable; its entry's problem when that was skipped), the file is missing or
+            does not match the manifest's hash, it is not a tensors-only state dict, holds
+            non-finite values, or does not fit ``model``.
     """
-    try:
-        folder = Path(folder or weights_folder())
-    except FileNotFoundError as exc:
-        raise ModelError(str(exc)) from None
-    entry = shipped_entry(name, folder)
+    folder = _folder(folder)
+    manifest = load_manifest(folder)
+    entry = manifest.entries.get(name)
     if entry is None:
-        read_manifest(folder)  # a broken manifest says so instead of "no weights"
-        raise ModelError(f"no shipped Fashion-MNIST weights for {name}")
+        raise ModelError(_manifest.skipped_reason(manifest, name) or f"no shipped Fashion-MNIST weights for {name}")
+    problem = file_problem(folder, entry.file)  # checked when read; checked again: links change
+    if problem is not None:
+        raise ModelError(f"shipped weights for {name} unavailable: manifest {manifest.path}: {problem}")
     path = folder / entry.file
     if not path.is_file():
         raise ModelError(f"shipped weights for {name} are missing from this installation ({path})")
-    if sha256_file(path) != entry.sha256:
+    try:
+        # One read for the hash and the load: the file cannot change between the two.
+        data = files.read_regular(path, limit=WEIGHTS_LIMIT)
+    except (OSError, ValueError) as exc:
+        why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        raise ModelError(f"shipped weights {path.name} cannot be read ({why})") from None
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
         raise ModelError(f"shipped weights {path.name} do not match the manifest's hash (damaged file?)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ModelError(f"shipped weights {path.name} are unreadable ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(state, Mapping):
