@@ -34,7 +34,8 @@ LOG_FIELDS = (
 
 
 def add_parser(subparsers) -> None:
-    from explorer.train.config import OPTIMIZERS, PRESETS
+    from explorer.commands.options import BATCH, EPOCHS, SUBSET, float_range
+    from explorer.train.config import MAX_LR, OPTIMIZERS, PRESETS
 
     p = subparsers.add_parser(
         "train",
@@ -46,13 +47,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("name", metavar="NAME", nargs="?",
                    help="model (its small form is trained, e.g. resnet18 -> resnet18_small); "
                    "optional with --resume")
-    p.add_argument("--epochs", type=int, metavar="N", help="passes over the training images")
-    p.add_argument("--batch-size", type=int, metavar="B", help="images per step")
-    p.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    p.add_argument("--epochs", type=EPOCHS, metavar="N", help="passes over the training images (1-10000)")
+    p.add_argument("--batch-size", type=BATCH, metavar="B", help="images per step (1-65536)")
+    p.add_argument("--lr", type=float_range(0, MAX_LR, above=True), metavar="LR",
+                   help=f"learning rate (above 0, at most {MAX_LR:g})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimiser (sgd uses momentum 0.9 unless a preset says otherwise)")
     p.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME", help=f"recipe: {', '.join(PRESETS)}")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw (downloaded there if missing and online)")
-    p.add_argument("--subset", type=int, metavar="N", help="use only the first N training (and test) images")
+    p.add_argument("--subset", type=SUBSET, metavar="N", help="use only the first N training (and test) images")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="where to train (default auto)")
     p.add_argument("--out", metavar="CKPT", help="checkpoint file, rewritten atomically after each epoch")
     p.add_argument("--resume", metavar="CKPT",

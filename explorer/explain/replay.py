@@ -132,6 +132,20 @@ class EpochReplay:
     def has_node(self, node: str | None) -> bool:
         return node is not None and node in self._names
 
+    def record(self, epoch: int) -> dict[str, Any] | None:
+        """The test record of ``epoch`` (None for the starting weights, or when it is
+        damaged: the epoch still replays and ``store.damaged`` says why)."""
+        if epoch not in self.store.record_epochs():
+            return None
+        try:
+            return self.store.load_record(epoch)
+        except UserError:
+            return None
+
+    def frame_and_record(self, epoch: int, image: LoadedImage, node: str | None = None) -> tuple[EpochFrame, dict | None]:
+        """``frame`` and ``record`` of one epoch together (what the time machine shows)."""
+        return self.frame(epoch, image, node), self.record(epoch)
+
     def frame(self, epoch: int, image: LoadedImage, node: str | None = None, colormap: str = "viridis",
               scale: str = "shared") -> EpochFrame:
         """Epoch ``epoch`` for ``image``: maps at ``node`` (the first convolution's output

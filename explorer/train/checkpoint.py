@@ -23,6 +23,7 @@ import io
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -206,13 +207,24 @@ class CheckpointLock:
             return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            tries = 0
             while True:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                # O_NONBLOCK: a FIFO in the lock's place must not hang the start.
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o644)
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    raise CheckpointError(f"cannot lock checkpoint {self.path}: {self.lock_path} is not a "
+                                          f"regular file; remove it")
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = self._holder()
                     os.close(fd)
+                    tries += 1
+                    if tries < 20:
+                        # The runs table tests the lock for a moment (never longer): look again.
+                        time.sleep(0.01)
+                        continue
+                    holder = self._holder()
                     raise CheckpointError(
                         f"checkpoint {self.path} is being written by another run ({holder}); "
                         f"choose another --out or wait for that run to end"
@@ -235,8 +247,10 @@ class CheckpointLock:
         return self
 
     def _holder(self) -> str:
+        from explorer.files import read_regular
+
         try:
-            info = json.loads(self.lock_path.read_text(encoding="utf-8"))
+            info = json.loads(read_regular(self.lock_path, limit=4096).decode("utf-8"))
             return f"process {int(info['pid'])} on {info.get('host', '?')}, started {info.get('started', '?')}"
         except (OSError, ValueError, KeyError, TypeError):
             return "a process that is starting"

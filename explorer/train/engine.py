@@ -250,7 +250,18 @@ class Trainer:
             TrainingError: out of memory, or the loss diverged.
             UserError: missing or corrupt data, a bad checkpoint, an unknown model.
         """
-        self._setup()
+        try:
+            self._setup()
+        except BaseException as exc:
+            # A start that fails after the journal opened (the first snapshot cannot be
+            # written) closes the record and lets go of the checkpoint at once.
+            journal = getattr(self, "journal", None)
+            if journal is not None:
+                if journal.record.status == "running":
+                    reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+                    journal.finish("failed", reason)
+                journal.close()
+            raise
         try:
             yield from self._run()
         except UserError as exc:

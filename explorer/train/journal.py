@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from explorer import settings
+from explorer.errors import UserError
 from explorer.train.checkpoint import CheckpointLock, save_checkpoint
 from explorer.train.config import TrainConfig
 from explorer.train.events import RunFinished
@@ -65,7 +66,7 @@ class RunJournal:
         self.lock = CheckpointLock(self.checkpoint_path).acquire() if self.checkpoint_path else None
         record = None
         if history is not None and resuming:
-            with contextlib.suppress(OSError, ValueError, TypeError):
+            with contextlib.suppress(OSError, ValueError):
                 record = history.load(run_id)
         self.record = record or RunRecord(
             run_id=run_id,
@@ -77,18 +78,35 @@ class RunJournal:
         self.record.config = config.to_dict()
         self.record.curves = curves
         self.record.checkpoint = str(self.checkpoint_path) if self.checkpoint_path else None
-        self.save_record()
+        try:
+            # A run that cannot be recorded stops here, before any training, with the reason.
+            self.save_record(strict=True)
+        except BaseException:
+            self.close()
+            raise
 
-    def save_record(self) -> None:
-        if self.history is not None:
-            # The user may have renamed the run while it trains: keep that name.
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                self.record.name = self.history.load(self.record.run_id).name
-            try:
-                self.history.save(self.record)
-            except OSError as exc:
-                # Losing the history entry must not end a run that is training fine.
-                self.record.message = f"cannot write run history: {exc}"
+    def save_record(self, strict: bool = False) -> None:
+        """Write the record, keeping a name the user gave the run meanwhile (under the
+        record's lock, so a rename and this save never undo each other).
+
+        Args:
+            strict: raise when it cannot be written (at the start); later, losing the
+                history entry must not end a run that is training fine.
+        """
+        if self.history is None:
+            return
+
+        def merge(on_disk: RunRecord | None) -> RunRecord:
+            if on_disk is not None:
+                self.record.name = on_disk.name
+            return self.record
+
+        try:
+            self.history.update(self.record.run_id, merge)
+        except OSError as exc:
+            if strict:
+                raise UserError(f"cannot record the run: {exc}") from None
+            self.record.message = f"cannot write run history: {exc}"
 
     def end_epoch(self, epoch: int, model: nn.Module, optimizer_state: dict[str, Any], extra: dict[str, Any]) -> Path | None:
         """Save the checkpoint (if any) and the record after ``epoch``.

@@ -19,19 +19,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from explorer.errors import UserError
+from explorer.errors import UserError, describe_os_error
 from explorer.files import WriteError, write_atomic
 from explorer.train.checkpoint import CheckpointError, save_checkpoint
 
 SNAPSHOT_FORMAT = "cnn-explorer-snapshot"
 _WEIGHTS = re.compile(r"^epoch-(\d{4,})\.pt$")
 _RECORD = re.compile(r"^epoch-(\d{4,})\.json$")
+CLASSES = 10  # Fashion-MNIST's: the confusion matrix is CLASSES x CLASSES
 
 
 def snapshot_folder(checkpoint: str | os.PathLike) -> Path:
@@ -68,6 +70,7 @@ class SnapshotStore:
         self.folder = Path(folder)
         self.keep_epochs = keep_epochs
         self.cap_bytes = None if cap_mb is None else int(cap_mb * 1024 * 1024)
+        self.damaged: dict[int, str] = {}  # epochs whose summary could not be read, and why
 
     # ---------------------------------------------------------------- writing
 
@@ -157,14 +160,23 @@ class SnapshotStore:
         return state
 
     def load_record(self, epoch: int) -> dict[str, Any]:
-        """Epoch ``epoch``'s summaries, ``confusion``, ``predictions`` and ``labels``."""
+        """Epoch ``epoch``'s summaries, ``confusion``, ``predictions`` and ``labels``, checked
+        (``check_epoch_record``) before anything draws them.
+
+        Raises:
+            UserError: there is none, or it is damaged (one line naming the file).
+        """
+        from explorer.files import read_json
+
         path = self.folder / f"epoch-{epoch:04d}.json"
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return check_epoch_record(read_json(path), epoch)
         except FileNotFoundError:
             raise UserError(f"no summary for epoch {epoch} in {self.folder}") from None
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {path}: {exc}") from None
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {describe_os_error(exc)}") from None
+        except ValueError as exc:
+            raise UserError(f"epoch {epoch}'s summary {path} is damaged: {' '.join(str(exc).split())}") from None
 
     def confusion(self, epoch: int) -> list[list[int]]:
         """The 10x10 test confusion matrix at ``epoch`` (rows: true class)."""
@@ -177,5 +189,73 @@ class SnapshotStore:
         return [i for i, (t, p) in enumerate(pairs) if t == true_class and p == predicted_class]
 
     def summaries(self) -> dict[int, dict[str, Any]]:
-        """Every epoch's per-layer summaries, by epoch."""
-        return {e: self.load_record(e)["summaries"] for e in self.record_epochs()}
+        """Every epoch's per-layer summaries, by epoch. A damaged epoch is left out with a
+        one-line warning (also kept in ``damaged``), so the others still show."""
+        found: dict[int, dict[str, Any]] = {}
+        self.damaged: dict[int, str] = {}
+        for epoch in self.record_epochs():
+            try:
+                found[epoch] = self.load_record(epoch)["summaries"]
+            except UserError as exc:
+                self.damaged[epoch] = str(exc)
+                warnings.warn(f"skipping {exc}", stacklevel=2)
+        return found
+
+
+class EpochRecordError(ValueError):
+    """An epoch record does not match what ``save_record`` writes."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _class_list(value: Any, what: str) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < CLASSES
+                                              for v in value):
+        raise EpochRecordError(f"{what} is not a list of class numbers 0-{CLASSES - 1}")
+    return value
+
+
+def check_epoch_record(data: Any, epoch: int) -> dict[str, Any]:
+    """``data`` if it is a whole epoch record (what ``save_record`` writes), else ValueError
+    saying what is wrong: its summaries, a 10 x 10 confusion matrix of counts, predictions
+    and labels of one length. Missing optional parts read as empty."""
+    if not isinstance(data, dict):
+        raise EpochRecordError("not a JSON object")
+    if data.get("epoch", epoch) != epoch:
+        raise EpochRecordError(f"holds epoch {data.get('epoch')!r}")
+    summaries = data.setdefault("summaries", {})
+    if not isinstance(summaries, dict):
+        raise EpochRecordError("'summaries' is not a table")
+    layers = summaries.get("layers", {})
+    if not isinstance(layers, dict):
+        raise EpochRecordError("'layers' is not a table")
+    for name, layer in layers.items():
+        histogram = layer.get("histogram") if isinstance(layer, dict) else None
+        if (
+            not isinstance(layer, dict)
+            or not all(_number(layer.get(k)) for k in ("grad_norm", "weight_change", "weight_norm") if k in layer)
+            or (histogram is not None and not (
+                isinstance(histogram, dict) and _number(histogram.get("min")) and _number(histogram.get("max"))
+                and isinstance(histogram.get("counts"), list) and all(_number(c) for c in histogram["counts"])))
+        ):
+            raise EpochRecordError(f"layer {name!r}'s summary is not numbers")
+    dead = summaries.get("dead_relu", {})
+    if not isinstance(dead, dict) or not all(_number(v) for v in dead.values()):
+        raise EpochRecordError("'dead_relu' is not a table of fractions")
+    confusion = data.get("confusion")
+    if confusion is not None and not (
+        isinstance(confusion, list) and len(confusion) == CLASSES
+        and all(isinstance(row, list) and len(row) == CLASSES for row in confusion)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for row in confusion for v in row)
+    ):
+        raise EpochRecordError(f"'confusion' is not a {CLASSES} x {CLASSES} table of counts")
+    predictions, labels = data.get("predictions"), data.get("labels")
+    if (predictions is not None or labels is not None) and len(_class_list(predictions, "'predictions'")) != len(
+        _class_list(labels, "'labels'")
+    ):
+        raise EpochRecordError(f"{len(predictions)} predictions for {len(labels)} labels")
+    if data.get("test_acc") is not None and not _number(data["test_acc"]):
+        raise EpochRecordError("'test_acc' is not a number")
+    return data

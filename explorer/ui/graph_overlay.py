@@ -86,12 +86,16 @@ def run_summaries(weights) -> dict[str, Any] | None:
     """The summaries a run kept for the epoch of ``weights`` (a run's choice), or None."""
     if weights is None or weights.kind != "run" or not weights.path or weights.epoch is None:
         return None
+    from explorer.errors import UserError
     from explorer.train.snapshots import SnapshotStore, snapshot_folder
 
     store = SnapshotStore(snapshot_folder(weights.path))
     if weights.epoch not in store.record_epochs():
         return None
-    return store.load_record(weights.epoch)["summaries"]
+    try:
+        return store.load_record(weights.epoch)["summaries"]
+    except UserError:
+        return None  # damaged: the overlay is offered only for epochs it can draw
 
 
 def measure(source: str, module, name: str, image, device: str, input_shape) -> dict[str, dict[str, float]]:

@@ -51,10 +51,16 @@ class RunsModel(QAbstractTableModel):
         self._session = session
         self.records: list[RunRecord] = []
         self._sizes: dict[str, float] = {}
+        self._skipped: list[str] = []
 
     def reload(self) -> None:
         self.beginResetModel()
         self.records = [r for r in reversed(self._history.list_runs()) if r.curves.get("epoch")]
+        skipped = getattr(self._history, "skipped", [])
+        if skipped and skipped != self._skipped:  # each damaged record said once, in one line
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            self._session.notify(skipped[0] + more)
+        self._skipped = list(skipped)
         self._sizes = {r.run_id: SnapshotStore(snapshot_folder(r.checkpoint)).disk_bytes() / 2**20
                        if r.checkpoint else 0.0 for r in self.records}
         self.endResetModel()
@@ -150,7 +156,7 @@ class RunsModel(QAbstractTableModel):
         record = self.records[index.row()]
         try:
             self.records[index.row()] = self._history.rename(record.run_id, str(value))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, UserError) as exc:  # a control character, a long name, a lock
             self._session.notify(f"cannot rename run {record.run_id}: {exc}")
             return False
         self.dataChanged.emit(index, index)

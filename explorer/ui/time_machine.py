@@ -51,13 +51,6 @@ def _load(checkpoint: str, replay: Any) -> Iterator[tuple[Any, list[int], dict[i
         replay.preload([epoch])
 
 
-def _replay_epoch(replay: Any, epoch: int, image: Any, node: str | None) -> tuple[Any, dict | None]:
-    """One epoch's frame and its test record (None for the starting weights)."""
-    frame = replay.frame(epoch, image, node)
-    record = replay.store.load_record(epoch) if epoch in replay.store.record_epochs() else None
-    return frame, record
-
-
 class TimeMachineView(QWidget):
     """Scrubber, replayed maps/kernels/top-5, layer history and the epoch's confusion matrix.
 
@@ -259,6 +252,9 @@ class TimeMachineView(QWidget):
         self.slider.blockSignals(False)
         self.slider.setEnabled(len(epochs) > 1)
         kept = f"{len(epochs)} epochs kept" if epochs else "no epoch weights kept"
+        damaged = sorted(replay.store.damaged)
+        if damaged:
+            kept += f" · damaged summary of epoch {', '.join(map(str, damaged))} skipped"
         self.title.setText(f"Time machine: {self._name} · {kept}")
         self.loaded.emit()
         if epochs and (self.epoch != old or self._record is None):
@@ -302,7 +298,7 @@ class TimeMachineView(QWidget):
             self.maps_label.setText(NO_IMAGE)
             return
         self._asked_at = time.perf_counter()
-        self._frames.submit(_replay_epoch, self._replay, epoch, image, self._session.node)
+        self._frames.submit(self._replay.frame_and_record, epoch, image, self._session.node)
 
     def _show_label(self) -> None:
         epoch = self.epoch
@@ -326,8 +322,10 @@ class TimeMachineView(QWidget):
         if record is not None and record.get("confusion"):
             self.confusion.set_matrix(record["confusion"], frame.epoch)
         else:
+            damaged = self._replay.store.damaged if self._replay is not None else {}
             self.confusion.clear(f"No test results for epoch {frame.epoch} (the starting weights)"
-                                 if frame.epoch == 0 else "")
+                                 if frame.epoch == 0 else
+                                 f"Epoch {frame.epoch}'s summary is damaged; skipped" if frame.epoch in damaged else "")
         if self.cell is not None:
             self.show_cell(*self.cell)
         self.last_redraw_ms = (time.perf_counter() - self._asked_at) * 1000
