@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # for annotations only: reading the graph needs no torch
     from torch import nn
 
-from explorer.explain.knockout import KnockoutError, parse_knockout
+from explorer.explain.knockout_spec import KnockoutError, parse_knockout
 from explorer.graph.model_graph import ModelGraph
 
 MAX_GROUPS = 64  # a dense layer's input groups (DenseNet-201's last layer has 49)

@@ -258,11 +258,3 @@ def summary(attrs: dict[str, Any]) -> str:
     if category == "output":
         return "output"
     return layer_type
-
-
-def format_shape(shape: list[int] | None) -> str:
-    """``[1, 64, 56, 56]`` -> ``64×56×56`` (batch dimension dropped)."""
-    if not shape:
-        return ""
-    dims = shape[1:] if len(shape) > 1 else shape
-    return "×".join(str(d) for d in dims)

@@ -196,3 +196,11 @@ class ModelGraph:
             total_params=data.get("total_params", 0),
             paper=data.get("paper"),
         )
+
+
+def format_shape(shape: list[int] | None) -> str:
+    """``[1, 64, 56, 56]`` -> ``64×56×56`` (batch dimension dropped)."""
+    if not shape:
+        return ""
+    dims = shape[1:] if len(shape) > 1 else shape
+    return "×".join(str(d) for d in dims)

@@ -1,57 +1,55 @@
 """The model zoo: registry, architectures (reference and small forms), weights and stats.
 
 No Qt here. Everything else reaches models through ``list_models``/``get_model``.
-Importing this package imports every architecture module, whose ``@register_model``
-decorators fill the registry (as ``torchvision.models`` and ``timm.models`` do).
+The architecture modules' ``@register_model`` decorators fill the registry (as
+``torchvision.models`` and ``timm.models`` do) the first time the registry is asked
+(``_api._registered``). Importing this package imports neither them nor torch (PEP 562):
+the window reads its weights memory (``explorer.models.choices``) and the CLI the shipped
+manifest before torch has loaded.
 """
 
-from explorer.models._api import (
-    FASHION_MNIST_MEAN,
-    FASHION_MNIST_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ModelError,
-    ModelInfo,
-    get_model,
-    get_model_info,
-    list_models,
-    register_model,
-    small_form_of,
-)
-# After _api, whose register_model the architecture modules use; in paper order.
-from explorer.models import architectures  # noqa: F401  (registers every model)
-from explorer.models.stats import (
-    LayerRow,
-    count_flops,
-    count_parameters,
-    layer_summary,
-    macs,
-    meta_model,
-    model_stats,
-)
-from explorer.models.weights import Pretrained, load_pretrained, load_state_dict_file, weights_cache_path
+from __future__ import annotations
 
-__all__ = [
-    "FASHION_MNIST_MEAN",
-    "FASHION_MNIST_STD",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ModelError",
-    "ModelInfo",
-    "get_model",
-    "get_model_info",
-    "list_models",
-    "register_model",
-    "small_form_of",
-    "LayerRow",
-    "count_flops",
-    "count_parameters",
-    "layer_summary",
-    "macs",
-    "meta_model",
-    "model_stats",
-    "Pretrained",
-    "load_pretrained",
-    "load_state_dict_file",
-    "weights_cache_path",
-]
+import importlib
+from typing import Any
+
+# Each public name and the module that defines it, imported on first use.
+_WHERE = {
+    "FASHION_MNIST_MEAN": "_api",
+    "FASHION_MNIST_STD": "_api",
+    "IMAGENET_MEAN": "_api",
+    "IMAGENET_STD": "_api",
+    "ModelError": "_api",
+    "ModelInfo": "_api",
+    "get_model": "_api",
+    "get_model_info": "_api",
+    "list_models": "_api",
+    "register_model": "_api",
+    "small_form_of": "_api",
+    "LayerRow": "stats",
+    "count_flops": "stats",
+    "count_parameters": "stats",
+    "layer_summary": "stats",
+    "macs": "stats",
+    "meta_model": "stats",
+    "model_stats": "stats",
+    "Pretrained": "weights",
+    "load_pretrained": "weights",
+    "load_state_dict_file": "weights",
+    "weights_cache_path": "weights",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

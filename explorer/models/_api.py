@@ -9,6 +9,7 @@ torchvision's and timm's package ``__init__`` do; this module imports none of th
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any, Literal
@@ -99,6 +100,13 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
+def _registered() -> dict[str, ModelInfo]:
+    """The registry, filled on first use: importing the architecture modules runs their
+    ``@register_model`` decorators (they import this module, which imports none of them)."""
+    importlib.import_module("explorer.models.architectures")
+    return _REGISTRY
+
+
 def register_model(**facts: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register the decorated builder under ``facts["name"]`` with the given metadata."""
 
@@ -116,14 +124,14 @@ def list_models(form: Form | None = None, family: str | None = None) -> list[str
     """Names of registered models, in registration order (families in paper order)."""
     return [
         name
-        for name, info in _REGISTRY.items()
+        for name, info in _registered().items()
         if (form is None or info.form == form) and (family is None or info.family == family)
     ]
 
 
 def get_model_info(name: str) -> ModelInfo:
     try:
-        return _REGISTRY[name]
+        return _registered()[name]
     except KeyError:
         raise ModelError(f"unknown model {name!r}; `cnn-explorer models` lists them") from None
 
@@ -144,7 +152,7 @@ def small_form_of(reference_name: str) -> str | None:
     A small form names its reference in ``small_of``; a variant (``googlenet_tv``) falls back
     to the small form of the model it departs from. A small form is its own small form.
     """
-    info = _REGISTRY.get(reference_name)
+    info = _registered().get(reference_name)
     if info is None:
         return None
     if info.form == "small":

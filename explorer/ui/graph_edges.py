@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from explorer.graph.facts import format_shape
+from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
 from explorer.ui.graph_text import LOD_EDGE_LABEL, LOD_TEXT
 from explorer.ui.graph_text import font as _font

@@ -13,7 +13,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from explorer.graph.facts import format_shape
+from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
 from explorer.ui.graph_edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
 from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part of this module's API

@@ -29,13 +29,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
+    QSplitter,
     QStackedWidget,
     QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from explorer import __version__, snapshots
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
+from explorer.ui.graph_panel import GraphPanel
 from explorer.ui.graph_worker import GraphWorkerClient
 from explorer.ui.main_thread_gc import collect_on_main_thread
 from explorer.ui.model_picker import ModelPicker
@@ -99,7 +104,9 @@ class MainWindow(QMainWindow):
         self._subscriptions.connect(self.session.model_changed, self._on_model_changed)
         self._subscriptions.connect(self.session.message, self._show_message)
         self.builder = None
-        self.graph_panel = self.graph_overlay = self.feature_panel = self.training_panel = None
+        self._core_ready = False
+        self._titles: dict[str, str] = {}
+        self.graph_overlay = self.feature_panel = self.training_panel = None
         self.side_by_side = self.scoreboard = None
 
         self.setWindowTitle("cnn-explorer")
@@ -117,10 +124,22 @@ class MainWindow(QMainWindow):
         self._models_dock = dock
 
         self._stack = QStackedWidget()
-        self._loading = QLabel("Loading PyTorch and the model zoo…")
+        # Before torch has loaded the graph is already drawn (from its snapshot, by the
+        # graph service) beside a progress line where the live feature maps will be.
+        self.graph_panel = GraphPanel(self.session, theme=self.settings.get("theme") or "light")
+        self.graph_panel.graph_ready.connect(self._on_graph_ready)
+        self.graph_panel.failed.connect(self._show_message)
+        self.graph_panel.exported.connect(self._on_graph_exported)
+        self._loading = QLabel("Loading PyTorch for the live feature maps…")
+        self._loading.setObjectName("core-loading")
         self._loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._loading.setStyleSheet("font-size: 16px; color: palette(mid);")
-        self._stack.addWidget(self._loading)
+        self._loading.setWordWrap(True)
+        self._loading.setStyleSheet("font-size: 15px; color: palette(mid);")
+        self._loading_bar = QProgressBar()
+        self._loading_bar.setRange(0, 0)  # busy: an import has no fraction to show
+        self._loading_bar.setMaximumWidth(320)
+        self._preview_widget = self._preview_page()
+        self._stack.addWidget(self._preview_widget)
         self.setCentralWidget(self._stack)
 
         self._device_label = QLabel("Device: …")
@@ -136,6 +155,9 @@ class MainWindow(QMainWindow):
         catalog, why = snapshots.load_catalog()
         if catalog is not None:
             self.picker.set_models([SimpleNamespace(**entry) for entry in catalog.entries.values()])
+            self._titles = {name: entry["title"] for name, entry in catalog.entries.items()}
+            if self._initial_model in self.picker.names:
+                self._preview(self._initial_model)
         elif why:
             self._show_message(f"{why}; the model list appears once PyTorch has loaded")
         # The graph worker process answers a zoo model from its snapshot and imports torch
@@ -196,11 +218,35 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
 
+    def _preview_page(self) -> QWidget:
+        """The graph and its details beside the loading line, until the core has loaded."""
+        waiting = QWidget()
+        column = QVBoxLayout(waiting)
+        column.addStretch(1)
+        column.addWidget(self._loading)
+        column.addWidget(self._loading_bar, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addStretch(1)
+        graph_column = QSplitter(Qt.Orientation.Vertical)
+        graph_column.addWidget(self.graph_panel)
+        graph_column.addWidget(self.graph_panel.details_widget)
+        graph_column.setSizes([700, 160])
+        page = QSplitter(Qt.Orientation.Horizontal)
+        page.addWidget(graph_column)
+        page.addWidget(waiting)
+        page.setSizes([580, 600])
+        return page
+
+    def _preview(self, name: str) -> None:
+        """Draw ``name``'s graph before the core has loaded; it opens fully once it has."""
+        self._initial_model = name
+        self.picker.select(name)
+        self.graph_panel.show_model(name)
+        self.setWindowTitle(f"{self._titles.get(name, name)} — cnn-explorer")
+
     def _on_core_loaded(self, infos: list, device: str) -> None:
         from explorer.ui.explore_page import explore_page
         from explorer.ui.feature_panel import FeatureMapPanel
         from explorer.ui.graph_overlay import GraphOverlay
-        from explorer.ui.graph_panel import GraphPanel
         from explorer.ui.module_builder import ModuleBuilder
         from explorer.ui.scoreboard_view import ScoreboardView
         from explorer.ui.side_by_side import SideBySideView
@@ -212,7 +258,6 @@ class MainWindow(QMainWindow):
             self.picker.set_models(infos)
 
         self.builder = ModuleBuilder(self.session, self)
-        self.graph_panel = GraphPanel(self.session)
         # None lets the panels resolve the folder when they need it (env, settings, cache).
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
@@ -232,19 +277,19 @@ class MainWindow(QMainWindow):
         size_before = self.size()
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
+        # The graph and its details now live in the explore page; the rest goes.
+        self._stack.removeWidget(self._preview_widget)
+        self._preview_widget.deleteLater()
         # While the panels settle their minimum is briefly wider than it ends (the layer
         # details move out of the graph panel), and Qt widens the window for it and never
         # narrows it back: give the window the size it had once the layouts have settled.
         self._size_before_load = size_before
         QTimer.singleShot(0, self, self._restore_size)
 
-        self.graph_panel.graph_ready.connect(self._on_graph_ready)
-        self.graph_panel.failed.connect(self._show_message)
-        self.graph_panel.exported.connect(self._on_graph_exported)
-
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
             action.setEnabled(True)
+        self._core_ready = True
         self.statusBar().showMessage("Ready. Pick a model; drop an image on the window to see its feature maps.", 8000)
         self.ready.emit()
         from explorer.models import list_models
@@ -263,6 +308,7 @@ class MainWindow(QMainWindow):
             self.resize(wanted)
 
     def _on_core_failed(self, message: str) -> None:
+        self._loading_bar.hide()
         self._loading.setText(message)
         self._show_message(message)
 
@@ -285,12 +331,12 @@ class MainWindow(QMainWindow):
         self.session.set_model(name, weights)
 
     def _on_model_chosen(self, name: str) -> None:
-        if self.graph_panel is not None:
+        if self._core_ready:
             self.open_model(name)
             return
-        # Chosen from the snapshot's list before the core loaded: open it when it has.
-        self._initial_model = name
-        self.picker.select(name)
+        # Chosen from the snapshot's list before the core loaded: its graph now, the rest
+        # when the core is ready.
+        self._preview(name)
         self.statusBar().showMessage(f"Opening {name} once PyTorch has loaded…")
 
     def _on_model_changed(self, session: Session) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
-from explorer.graph.facts import format_shape
+from explorer.graph.model_graph import format_shape
 
 _HIDDEN = {"members", "label", "summary", "id", "blocks", "aux", "paper"}
 _ORDER = ("module_path", "layer_type", "category", "block_type", "op", "target", "shape",

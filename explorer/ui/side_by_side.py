@@ -40,7 +40,7 @@ SAMPLE = "ankle_boot"  # the input until the explorer has an image
 def describe(label: str, value: Any) -> str:
     """One line under a pane: the stage, its output shape, and the class for the output."""
     from explorer.activations.predictions import class_names
-    from explorer.graph.facts import format_shape
+    from explorer.graph.model_graph import format_shape
 
     if value is None:
         return f"{label}: no tensor"

@@ -410,9 +410,11 @@ def test_closing_during_a_run_asks_first(window, monkeypatch):
     window.session.training.set_state("stopped")  # no worker here to end it
 
 
-def test_the_model_list_is_usable_before_torch_has_loaded(qtbot, qt_warnings, monkeypatch):
-    """The picker fills from the registry snapshot in the constructor; a model chosen while
-    the core loads is the one opened once it has."""
+def test_the_model_list_and_graph_come_before_torch_has_loaded(qtbot, qt_warnings, monkeypatch):
+    """The picker fills from the registry snapshot in the constructor and the graph is drawn
+    from its snapshot while the core loads; a model chosen meanwhile shows its graph at once
+    and is the one opened once the core has loaded."""
+    from explorer.models import list_models
     from explorer.ui import main_window
 
     started = []
@@ -420,15 +422,20 @@ def test_the_model_list_is_usable_before_torch_has_loaded(qtbot, qt_warnings, mo
     win = MainWindow(Settings(), initial_model="lenet_small")
     qtbot.addWidget(win)
     win.show()
-    from explorer.models import list_models
-
     assert win.picker.names == list_models()
-    assert win.graph_panel is None  # the core has not loaded: nothing waits for it here
+    assert win.feature_panel is None  # the core has not loaded: nothing here waits for it
+    assert win.findChild(main_window.QLabel, "core-loading").text() == "Loading PyTorch for the live feature maps…"
+    qtbot.waitUntil(lambda: win.graph_panel.graph is not None and win.graph_panel.graph.name == "lenet_small",
+                    timeout=60_000)
     pick(qtbot, win, "resnet18_small")
     assert "Opening resnet18_small once PyTorch has loaded" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: win.graph_panel.graph is not None and win.graph_panel.graph.name == "resnet18_small",
+                    timeout=60_000)
     started[0].run()  # the loader's work, on this thread
     with qtbot.waitSignal(win.model_shown, timeout=120_000):
         pass
     assert win.current_model == "resnet18_small"
     settle(qtbot, win)
+    assert win.findChild(main_window.QLabel, "core-loading") is None or not win.findChild(
+        main_window.QLabel, "core-loading").isVisible()
     win.close()
