@@ -1,6 +1,7 @@
 """The paper's note for each block type and a few layer kinds, shown in the details panel.
 
-Facts follow /work/shared/design/ARCHITECTURES.md (the papers and torchvision).
+Facts follow the papers each note cites (LeNet-5, AlexNet, VGG, NiN, GoogLeNet, the Inception
+and BN papers, ResNet, DenseNet, MobileNet v1/v2) and torchvision's implementations.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The papers' own numbers, to show beside the ones measured here, and why they differ.
 
-Facts follow /work/shared/design/ARCHITECTURES.md. ``params`` are trainable parameters,
+Each figure names its paper, table or section (e.g. GoogLeNet's Table 1, LeNet-5's Sec. II.B,
+ResNet's Table 1). ``params`` are trainable parameters,
 ``macs`` multiply-accumulates (what papers call FLOPs or "ops"; torch's counter, and
 ``cnn-explorer models``' FLOPs column, count 2 per multiply-add). A figure a paper prints
 rounded ("2.7K") is stored as the number it stands for and printed as it appears.

@@ -5,7 +5,7 @@ Two tables live here:
 - ``DEFAULT_RECIPES``: per family, the recipe ``make_config`` applies when no preset is
   chosen (``cnn-explorer train NAME`` and the Training tab open with it). It must learn in
   five epochs on the 8,226-image subset: at least 0.80 test accuracy for the ReLU-era
-  forms, 0.75 for the two LeNets (README, "Default recipes", has the measured numbers).
+  forms, 0.75 for the two LeNets (docs/recipes.md has the measured numbers).
 - ``ZOO_RECIPE`` and ``ZOO_EPOCHS``: what ``cnn-explorer zoo train`` trains the shipped
   weights with: the family default plus augmentation, label smoothing, all training images
   (no validation split) and an epoch count per model sized to a CPU budget.
@@ -73,7 +73,7 @@ ZOO_OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 #: Epochs per shipped model, sized to about 100 minutes for the whole zoo on two CPU cores
-#: shared with other jobs (see README, "Shipped weights"): cheap forms and the ones that
+#: shared with other jobs (see docs/recipes.md, "Shipped weights"): cheap forms and the ones that
 #: lagged after a first, shorter pass get more.
 ZOO_EPOCHS: dict[str, int] = {
     "resnet18_small": 15,
@@ -97,7 +97,7 @@ ZOO_EPOCHS: dict[str, int] = {
     "densenet201_small": 8,
 }
 
-#: Small forms left out of the shipped set, with the reason (README says it too).
+#: Small forms left out of the shipped set, with the reason (docs/recipes.md says it too).
 ZOO_EXCLUDED: dict[str, str] = {
     "resnet101_small": "2.68 M parameters (5.4 MB in fp16) would push the set past 30 MB; "
     "it is resnet50_small with more bottleneck blocks, and takes ~2x its CPU time per epoch",
@@ -175,7 +175,7 @@ PRESET_SUITS: dict[str, tuple[str, ...]] = {"textbook-lenet": ("lenet", "lenet_s
 
 #: The textbook presets' plain SGD needs about d2l's number of optimiser steps to reach
 #: d2l's figures: d2l's steps (10 epochs of 60,000 images) and what was measured here with
-#: fewer (`bench recipes`, README). The same epochs on a smaller set are fewer steps, so
+#: fewer (`bench recipes`, docs/recipes.md). The same epochs on a smaller set are fewer steps, so
 #: the form says so (``short_schedule``).
 PRESET_STEPS: dict[str, tuple[int, str]] = {
     "textbook-lenet": (
