@@ -23,7 +23,7 @@ from typing import Any
 import platformdirs
 
 from explorer.errors import describe_os_error
-from explorer.files import WriteError, write_json
+from explorer.files import WriteError, set_aside, write_json
 
 APP = "cnn-explorer"
 THEMES = ("light", "dark")
@@ -52,9 +52,11 @@ SCHEMA: dict[str, Setting] = {
     "theme": Setting("light", lambda v: v in THEMES, f"one of {', '.join(THEMES)}"),
     "data_dir": Setting(None, _is_folder_text, "a folder path or null"),
     "device": Setting("auto", lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
-    # The registry is not imported here (it needs torch); the window checks the name.
+    # The registry is not imported here (it needs torch); the window checks the name. A
+    # first launch opens the trained small ResNet-18 (shipped weights, a built-in sample),
+    # whose maps show what a network learned; the reference model is one click above it.
     "last_model": Setting(
-        "resnet18", lambda v: isinstance(v, str) and bool(_MODEL_NAME.fullmatch(v)), "a model name"
+        "resnet18_small", lambda v: isinstance(v, str) and bool(_MODEL_NAME.fullmatch(v)), "a model name"
     ),
 }
 DEFAULTS: dict[str, Any] = {key: setting.default for key, setting in SCHEMA.items()}
@@ -180,7 +182,7 @@ class Settings:
             raise IsADirectoryError(21, "the settings path is a folder", str(self.path))
         if self._unparsed and self.path.is_file():
             # Keep what the user had: it may be a hand edit that is one comma off.
-            os.replace(self.path, self.path.with_name(self.path.name + ".bad"))
+            set_aside(self.path, ".bad")
             self._unparsed = False
         write_json(self.path, {**self._unknown, **self._values, **self._refused}, indent=2, action="save settings to")
 

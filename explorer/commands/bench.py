@@ -8,7 +8,7 @@ import json
 import sys
 
 from explorer.bench import SUITES
-from explorer.commands.options import EPOCHS, SUBSET
+from explorer.commands.options import EPOCHS, SUBSET, int_range
 
 # Suites that train for minutes to hours: run only when named, never by "all".
 LONG_SUITES = ("recipes",)
@@ -24,6 +24,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and models")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--out", metavar="FILE.json", help="also write the JSON results here")
+    p.add_argument("--repeats", type=int_range(1, 100), metavar="N",
+                   help="startup suite: fresh processes per figure, the median reported (default 5, 1 with --quick)")
     recipes = p.add_argument_group("recipes suite (trains; subsets allowed)")
     recipes.add_argument("--models", nargs="+", metavar="NAME", help="small forms to train (default: all / one per family)")
     recipes.add_argument("--presets", nargs="+", metavar="NAME", help="'default' (each model's own recipe) and/or preset names")
@@ -47,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if suite in LONG_SUITES:
             results.append(module.run(quick=args.quick, data_dir=args.data_dir, models=args.models,
                                       presets=args.presets, epochs=args.epochs, subset=args.subset))
+        elif suite == "startup":
+            results.append(module.run(quick=args.quick, repeats=args.repeats))
         else:
             results.append(module.run(quick=args.quick))
     payload = results[0] if len(results) == 1 else {"suites": results}

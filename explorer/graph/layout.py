@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import igraph
 
 from explorer.graph.collapse import ViewGraph
 
@@ -99,6 +98,10 @@ def layout_view(view: ViewGraph, direction: str = "TB") -> Layout:
     if across:
         sizes = {u: (h, w) for u, (w, h) in sizes.items()}
     laid_edges = [(u, v) for u, v, a in view.graph.edges(data=True) if not a.get("bundled")]
+    # Imported here, not at the top: igraph imports matplotlib on import (0.6-0.9 s), and
+    # the window, which only draws layouts the graph service computed, never needs it.
+    import igraph
+
     g = igraph.Graph(n=len(units), edges=[(index[u], index[v]) for u, v in laid_edges], directed=True)
     col = max(w for w, _ in sizes.values()) + H_GAP if sizes else 1.0
     row = max(h for _, h in sizes.values()) + (ACROSS_GAP if across else V_GAP) if sizes else 1.0

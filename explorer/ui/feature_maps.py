@@ -66,7 +66,8 @@ class MosaicView(QWidget):
         self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         options.addWidget(self.hover_label, 1)
         layout.addLayout(options)
-        self.pane = ImagePane(min_size=200)
+        # 160: at 1024x700 the mosaic, its readouts and the top-5 fit the height together.
+        self.pane = ImagePane(min_size=160)
         self.pane.setToolTip("All channels of the node; click one to enlarge it")
         self.pane.clicked.connect(self._on_clicked)
         self.pane.hovered.connect(self._on_hovered)

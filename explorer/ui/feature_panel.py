@@ -54,6 +54,16 @@ from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 PLAY_INTERVAL_MS = 300
 
 
+class _ViewportHeightLayout(QVBoxLayout):
+    """The panel's column, reporting no height-for-width: its wrapped labels otherwise make
+    the scroll area around the panel give it its whole preferred height (1,413 px), which
+    put the top-5 below the fold at 1440x900. So the mosaic and the top-5 share the height
+    in view, and the panel scrolls only below its minimum."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
+
+
 class FeatureMapPanel(QWidget):
     """Feature maps of the current node, stepping controls, input, weights, predictions.
 
@@ -112,7 +122,7 @@ class FeatureMapPanel(QWidget):
     def _build_ui(self, data_root: str | Path | None) -> None:
         # Narrow (~480 px and up): the mosaic on top, input, top-5 and details below it.
         # Wide: the mosaic left, the rest in a column on the right (switched in resizeEvent).
-        outer = QVBoxLayout(self)
+        outer = _ViewportHeightLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.setSpacing(4)
 
@@ -190,7 +200,7 @@ class FeatureMapPanel(QWidget):
         self._below_layout.setDirection(
             QBoxLayout.Direction.TopToBottom if wide else QBoxLayout.Direction.LeftToRight)
         self.predictions_box.setMaximumWidth(16_777_215 if wide else 240)
-        self.predictions_box.input_pane.setMinimumSize(100, 140 if wide else 100)
+        self.predictions_box.input_pane.setMinimumSize(100, 140 if wide else 70)
         total = self._split.width() if wide else self._split.height()
         self._split.setSizes([int(total * 0.6), int(total * 0.4)])
 

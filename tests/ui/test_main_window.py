@@ -439,3 +439,28 @@ def test_the_model_list_and_graph_come_before_torch_has_loaded(qtbot, qt_warning
     assert win.findChild(main_window.QLabel, "core-loading") is None or not win.findChild(
         main_window.QLabel, "core-loading").isVisible()
     win.close()
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1024, 700)])
+def test_a_first_launch_opens_the_trained_small_form_with_its_maps_and_top5_in_view(qtbot, qt_warnings, size):
+    from PySide6.QtCore import QPoint, QRect
+
+    win = MainWindow(Settings())  # nothing remembered: the first launch
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    with qtbot.waitSignal(win.model_shown, timeout=120_000):
+        pass
+    settle(qtbot, win)
+    assert win.current_model == "resnet18_small"
+    panel = win.feature_panel
+    assert panel.weights_selector.combo.currentText().startswith("Fashion-MNIST, shipped: test 0.")
+    qtbot.waitUntil(lambda: panel.view_state is not None and panel.view_state.mosaic is not None, timeout=60_000)
+    assert panel.view_state.model_name == "resnet18_small" and win.session.image is not None
+    table = panel.predictions_box.top5_table
+    qtbot.waitUntil(lambda: table.item(0, 0) is not None, timeout=60_000)
+    scroll = panel.parentWidget().parentWidget()  # the explore page's scroll area
+    viewport = scroll.viewport()
+    shown = QRect(table.mapTo(viewport, QPoint(0, 0)), table.size())
+    assert viewport.rect().contains(shown), (shown, viewport.rect())
+    win.close()
