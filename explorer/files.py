@@ -183,6 +183,19 @@ def replace(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def set_aside(path: str | os.PathLike, suffix: str = ".bad") -> Path:
+    """Rename ``path`` to ``path`` + ``suffix`` (over an older one), keeping a damaged file
+    the user may want back before a fresh one is written in its place; the new name.
+
+    Raises:
+        OSError: it could not be renamed (``path`` is left where it was).
+    """
+    path = Path(path)
+    aside = path.with_name(path.name + suffix)
+    os.replace(path, aside)
+    return aside
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, action: str = "write") -> Path:
     """Replace ``path`` with ``data`` all at once (text is written as UTF-8).
 

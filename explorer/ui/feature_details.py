@@ -5,6 +5,8 @@ what they are given; ``clear`` returns them to their empty state (another model 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -25,19 +28,19 @@ from PySide6.QtWidgets import (
 from explorer.activations.mosaic import KernelView, colorize, make_mosaic
 from explorer.activations.predictions import Predictions
 from explorer.ui.feature_views import HistogramPlot, ImagePane
+from explorer.ui.file_export import image_bytes, save_export
 
 CHANNEL_HINT = "Click a channel in the mosaic to enlarge it"
 KERNEL_HINT = "Learned kernels appear here for convolution layers"
 SAVED_MIN_SIDE = 256  # a 7x7 map saved pixel for pixel is a speck: enlarge it, blocky
 
 
-def save_rgba_png(rgba: np.ndarray, path: str) -> bool:
-    """Write an (H, W, 4) uint8 image to ``path`` as PNG, enlarged by whole pixels."""
+def rgba_png_bytes(rgba: np.ndarray) -> bytes:
+    """An (H, W, 4) uint8 image encoded as PNG in memory, enlarged by whole pixels."""
     factor = max(1, -(-SAVED_MIN_SIDE // max(1, min(rgba.shape[:2]))))
     big = np.ascontiguousarray(np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1))
     h, w = big.shape[:2]
-    image = QImage(big.data, w, h, w * 4, QImage.Format.Format_RGBA8888)
-    return image.save(path, "PNG")
+    return image_bytes(QImage(big.data, w, h, w * 4, QImage.Format.Format_RGBA8888))
 
 
 class PredictionBox(QWidget):
@@ -102,6 +105,7 @@ class NodeDetailTabs(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.currentChanged.connect(self._fit_current_page)
         channel_page = QWidget()
         channel_layout = QVBoxLayout(channel_page)
         channel_layout.setContentsMargins(2, 2, 2, 2)
@@ -159,17 +163,27 @@ class NodeDetailTabs(QTabWidget):
 
     def save_channel(self) -> None:
         """Ask for a file name and save the enlarged channel there as PNG."""
-        rgba = self._channel_rgba
-        if rgba is None:
+        if self._channel_rgba is None:
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save channel as PNG", f"channel-{self._channel_number}.png",
                                               "PNG images (*.png)")
         if not path:
             return
+        typed = path
         if not path.lower().endswith(".png"):
             path += ".png"
-        if not save_rgba_png(rgba, path):
-            self.channel_label.setText(f"Could not write {path}")
+        # The dialog asked before replacing the name it returned, not one with ".png" added.
+        self.save_channel_to(path, confirmed=path == typed)
+
+    def save_channel_to(self, path: str | Path, *, confirmed: bool = False) -> Path | None:
+        """Save the enlarged channel to ``path`` as PNG (``file_export.save_export``: asks
+        before replacing unless ``confirmed``); None, and the reason below the channel, when
+        it was not written."""
+        rgba = self._channel_rgba
+        if rgba is None:
+            return None
+        return save_export(self, path, lambda _checked: rgba_png_bytes(rgba),
+                           report=self.channel_label.setText, confirmed=confirmed)
 
     def show_kernels(self, kernels: KernelView | None) -> None:
         if kernels is not None:
@@ -191,8 +205,18 @@ class NodeDetailTabs(QTabWidget):
         self.kernel_pane.set_rgba(None)
         self.kernel_label.setText(KERNEL_HINT)
 
+    def _fit_current_page(self, _index: int = -1) -> None:
+        """Only the page shown counts for the tabs' minimum height: the tallest hidden page
+        (the knockout lab) otherwise kept the top-5 below the fold at 1024x700."""
+        for index in range(self.count()):
+            page = self.widget(index)
+            vertical = QSizePolicy.Policy.Preferred if index == self.currentIndex() else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(page.sizePolicy().horizontalPolicy(), vertical)
+        self.updateGeometry()
+
     def tabInserted(self, index: int) -> None:  # noqa: N802 - Qt override
         super().tabInserted(index)
+        self._fit_current_page()
         self.pages_changed.emit()
 
     def tabRemoved(self, index: int) -> None:  # noqa: N802 - Qt override

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QSplitter,
     QToolBar,
@@ -50,6 +49,7 @@ from explorer.graph import (
 from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
 from explorer.session import Session
+from explorer.ui.file_export import save_export
 from explorer.ui.graph_knockouts import GraphKnockoutMenu
 from explorer.ui.graph_export import FILE_CHOICES, choice_for_filter, export_view
 from explorer.ui.graph_legend import GraphSidebar
@@ -102,6 +102,7 @@ class GraphPanel(QWidget):
         self.source = GraphSource(self)
         self.source.prepared.connect(self._on_source_prepared)
         self.source.failed.connect(self._on_source_failed)
+        self.source.notice.connect(self.session.notify)
         self.client = self.source.client
 
         self.fit_button = self._tool("Fit", "Fit the graph to the window (0)", self.view.fit_to_window)
@@ -482,29 +483,15 @@ class GraphPanel(QWidget):
         it (asked unless ``confirmed``: the save dialog already asked for this path)."""
         if self.graph is None or self.view_graph is None:
             return None
-        if not confirmed and Path(path).exists() and not self._may_replace(Path(path)):
-            return None
-        try:
-            out = export_view(self.graph, self.view_graph, self.layout_data, path,
-                              theme=self.theme, scale=scale)
-        except UserError as exc:
-            self._set_banner(str(exc))
+        out = save_export(self, path, lambda checked: export_view(
+            self.graph, self.view_graph, self.layout_data, checked, theme=self.theme, scale=scale),
+            report=self._set_banner, confirmed=confirmed)
+        if out is None:
             return None
         self._set_banner("")
         self._export_folder = str(out.parent)
         self.exported.emit(str(out))
         return out
-
-    def _may_replace(self, path: Path) -> bool:
-        """Ask whether an existing file may be replaced by the export."""
-        answer = QMessageBox.question(
-            self,
-            "Replace file?",
-            f"{path.name} already exists in {path.parent}. Replace it?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
 
     # ------------------------------------------------------------ session events
 

@@ -50,10 +50,13 @@ class GraphSource(QObject):
         prepared(object): ``(generation, graph, view, layout, ready)``; ``ready`` is True
             for a newly opened graph, False for another view of the same one.
         failed(object): ``(generation, message)``, the message for the user.
+        notice(str): one line for the user about a graph that was shown all the same (a
+            saved graph that was stale or damaged and was traced again).
     """
 
     prepared = Signal(object)
     failed = Signal(object)
+    notice = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +130,8 @@ class GraphSource(QObject):
         if not reply.get("ok"):
             self.failed.emit((generation, reply.get("error", "unknown error")))
             return
+        if reply.get("notice"):
+            self.notice.emit(str(reply["notice"]))
         QTimer.singleShot(0, self, functools.partial(self._parse_reply, generation, reply, None))
 
     def _parse_reply(self, generation: int, reply: dict, graph: ModelGraph | None) -> None:

@@ -25,6 +25,7 @@ from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
 from explorer.train.runs import export_curves_csv, run_status
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
+from explorer.ui.file_export import image_bytes, save_export
 from explorer.ui.training_runs import RUN_STATES, TOOLTIP_KEYS, weights_of
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -303,27 +304,30 @@ class RunsTable(QWidget):
         self._session.set_model(record.model, weights)
         self._session.notify(f"{record.model}: weights of {weights.label()}")
 
-    def export_csv(self, path: str) -> bool:
-        """Write the current run's curves to ``path``; says so in the status bar."""
+    def export_csv(self, path: str, *, confirmed: bool = False) -> bool:
+        """Write the current run's curves to ``path``; says so in the status bar (asks before
+        replacing a file unless ``confirmed``: the save dialog asked)."""
         record = self.current_run()
         if record is None:
             return False
-        try:
-            written = export_curves_csv(record, path)
-        except UserError as exc:
-            self._session.notify(str(exc))
+        written = save_export(self, path, lambda checked: export_curves_csv(record, checked),
+                              report=self._session.notify, confirmed=confirmed)
+        if written is None:
             return False
         self._session.notify(f"wrote {len(record.curves['epoch'])} epochs of {record.name or record.run_id} to {written}")
         return True
 
-    def export_png(self, path: str) -> bool:
-        """Save the plots as they are drawn now as a PNG image."""
+    def export_png(self, path: str, *, confirmed: bool = False) -> bool:
+        """Save the plots as they are drawn now as a PNG image (rendered in memory, written
+        whole; asks before replacing a file unless ``confirmed``)."""
         if self._plots is None:
             return False
-        if not self._plots.grab().save(path, "PNG"):
-            self._session.notify(f"cannot write {path}")
+        plots = self._plots
+        written = save_export(self, path, lambda _checked: image_bytes(plots.grab()),
+                              report=self._session.notify, confirmed=confirmed)
+        if written is None:
             return False
-        self._session.notify(f"saved the plots to {path}")
+        self._session.notify(f"saved the plots to {written}")
         return True
 
     def _on_csv_clicked(self) -> None:
@@ -333,9 +337,11 @@ class RunsTable(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export curves as CSV", f"{record.name or record.run_id}.csv",
                                               "CSV files (*.csv)")
         if path:
-            self.export_csv(path)
+            self.export_csv(path, confirmed=True)  # the dialog asked about this very name
 
     def _on_png_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save plots as PNG", "training-curves.png", "PNG images (*.png)")
         if path:
-            self.export_png(path)
+            # The dialog asked before replacing the name it returned, not one with ".png" added.
+            named = path if path.lower().endswith(".png") else path + ".png"
+            self.export_png(named, confirmed=named == path)

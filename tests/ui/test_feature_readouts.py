@@ -11,6 +11,9 @@ from PySide6.QtGui import QImage
 
 from explorer.activations.predictions import FASHION_MNIST_CLASSES
 from explorer.session import WeightsChoice
+from explorer.ui.feature_details import NodeDetailTabs
+
+from .export_checks import assert_export_is_safe
 
 MODEL = "lenet5_small"
 RANDOM = WeightsChoice("random", seed=3)
@@ -113,3 +116,12 @@ def test_class_scores_are_counted_as_scores_and_the_mosaic_options_rest(qtbot, q
     channels = panel.view_state.mosaic.channels
     assert panel.maps.stats_label.text().startswith(f"{channels} channel{'s' if channels > 1 else ''}  ·  min")
     assert panel.maps.colormap_combo.isEnabled() and panel.maps.scale_combo.isEnabled()
+
+
+def test_the_channel_export_asks_keeps_the_old_file_on_a_full_disk_and_avoids_the_runs_folder(
+        qtbot, tmp_path, monkeypatch):
+    tabs = NodeDetailTabs()
+    qtbot.addWidget(tabs)
+    tabs.show_channel(np.arange(49, dtype=np.float32).reshape(7, 7), 3, "viridis", True)
+    assert_export_is_safe(lambda path, confirmed: tabs.save_channel_to(path, confirmed=confirmed),
+                          tabs.channel_label.text, tmp_path, "channel.png", monkeypatch)

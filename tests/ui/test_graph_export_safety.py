@@ -43,7 +43,7 @@ def answers(monkeypatch):
         asked.append(text)
         return replies.pop(0)
 
-    monkeypatch.setattr("explorer.ui.graph_panel.QMessageBox.question", question)
+    monkeypatch.setattr("explorer.ui.file_export.QMessageBox.question", question)
     return asked, replies
 
 

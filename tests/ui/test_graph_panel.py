@@ -258,3 +258,17 @@ def test_scene_population_yields_after_each_time_budget_and_completes(qtbot):
     assert list(scene.populate_steps(view, layout, chunk=10, budget_s=60.0)) == \
         list(range(10, total + 1, 10)) + [total]
     assert set(scene.nodes) == set(view.order)
+
+
+def test_a_graph_that_was_traced_again_says_so_in_the_status(qtbot, panel):
+    """The graph service's notice (a saved graph was stale or damaged and traced again)
+    reaches the user as a session message."""
+    from explorer.graph.service import GraphService
+
+    reply = GraphService().handle({"id": 41, "op": "open", "name": "lenet_small", "kwargs": {}, "state": None})
+    reply["notice"] = "the saved graph of lenet_small could not be used (stale); traced it again"
+    messages = []
+    panel.session.message.connect(messages.append)
+    panel.source._request_id = 41
+    panel.source._on_reply(reply)
+    assert messages == [reply["notice"]]

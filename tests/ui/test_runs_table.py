@@ -16,6 +16,8 @@ from explorer.train import RunHistory, RunRecord
 from explorer.ui.runs_table import COLUMNS, STATUS
 from explorer.ui.training_panel import TrainingPanel
 
+from .export_checks import assert_export_is_safe
+
 
 def column(title: str) -> int:
     return [c[0] for c in COLUMNS].index(title)
@@ -151,3 +153,17 @@ def test_export_csv_and_png_write_files_and_say_so(qtbot, panel, tmp_path, monke
     qtbot.mouseClick(runs.png_button, Qt.MouseButton.LeftButton)
     image = QImage(str(picture))
     assert not image.isNull() and image.width() > 300 and str(picture) in messages[-1]
+
+
+@pytest.mark.parametrize("kind", ["png", "csv"])
+def test_exports_ask_before_replacing_keep_the_old_file_on_a_full_disk_and_avoid_the_runs_folder(
+        panel, tmp_path, monkeypatch, kind):
+    messages = [""]
+    panel._session.message.connect(messages.append)
+    runs = panel.runs
+    runs.table.selectRow(runs.row_of("run-2"))
+    export = runs.export_png if kind == "png" else runs.export_csv
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert_export_is_safe(lambda path, confirmed: export(str(path), confirmed=confirmed), lambda: messages[-1],
+                          folder, f"curves.{kind}", monkeypatch)
