@@ -211,9 +211,9 @@ class MainWindow(QMainWindow):
         self._across_action = view_menu.addAction("Graph &left to right")
         self._across_action.setCheckable(True)
         self._across_action.setToolTip("Lay the architecture graph out left to right instead of top to bottom")
-        self._across_action.setEnabled(False)  # enabled once the graph panel exists
         self._across_action.toggled.connect(self._on_across_toggled)
-        self._core_actions.append(self._across_action)
+        for action in self._core_actions:  # no widget is disabled without saying why
+            action.setStatusTip("Available once PyTorch has loaded (a few seconds after start)")
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
@@ -289,6 +289,7 @@ class MainWindow(QMainWindow):
         self.set_theme(self.settings.get("theme") or "light", remember=False)
         for action in self._core_actions:
             action.setEnabled(True)
+            action.setStatusTip("")
         self._core_ready = True
         self.statusBar().showMessage("Ready. Pick a model; drop an image on the window to see its feature maps.", 8000)
         self.ready.emit()
