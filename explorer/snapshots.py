@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,24 @@ def load_catalog(path: Path | None = None) -> tuple[Catalog | None, str | None]:
     except (OSError, ValueError, KeyError) as exc:
         return None, f"the registry snapshot is {exc}" if isinstance(exc, ValueError) else f"cannot read the registry snapshot ({exc})"
     return Catalog({m["name"]: m for m in models}), None
+
+
+def usable_catalog() -> Catalog | None:
+    """The registry as the commands and the scoreboard read it: the shipped snapshot when it
+    is current (no torch import), else None after a warning saying why (unless snapshots
+    are switched off): the caller then measures the live registry."""
+    catalog, why = load_catalog()
+    if catalog is not None:
+        return catalog
+    if why and not environ_disabled():
+        warnings.warn(f"{why}; measuring the models live", stacklevel=3)
+    return None
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of ``distribution`` as snapshot keys hold it (local build tag
+    dropped; "absent" when not installed), read from its metadata, not by importing it."""
+    return _installed(distribution).split("+")[0]
 
 
 # ---- graphs ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from typing import Any
 
 from explorer import snapshots
@@ -46,12 +45,7 @@ def add_parser(subparsers: Any) -> None:
 def _catalog() -> Any:
     """The registry as the commands read it: the shipped snapshot when it is current (no
     torch import), else the live registry (a warning says why)."""
-    catalog, why = snapshots.load_catalog()
-    if catalog is not None:
-        return catalog
-    if why and not snapshots.environ_disabled():
-        warnings.warn(f"{why}; measuring the models live", stacklevel=2)
-    return None
+    return snapshots.usable_catalog()
 
 
 def _resolve_family(family: str | None, families: list[str]) -> str | None:

@@ -2,8 +2,9 @@
 Scoreboard tab in text.
 
 Two tables, never mixed on one accuracy column: torchvision's published ImageNet-1K top-1
-of every reference classifier (its figure, read offline from its weights metadata), and
-the Fashion-MNIST test accuracy of the small forms, shipped weights and the user's runs.
+of every reference classifier (its figure, from its weights metadata, shipped as data:
+no torch import), and the Fashion-MNIST test accuracy of the small forms, shipped
+weights and the user's runs.
 """
 
 from __future__ import annotations

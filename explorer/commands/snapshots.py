@@ -1,5 +1,6 @@
 """`cnn-explorer snapshots`: write the registry and graph snapshots the window and the CLI
-read before torch is loaded (``explorer/snapshots.py``), or check them (``--check``).
+read before torch is loaded (``explorer/snapshots.py``) and torchvision's scoreboard table
+(``explorer.metrics.scoreboard``), or check them (``--check``).
 
 Run it after changing an architecture, the registry or the tracer; the test suite fails
 until the shipped snapshots equal the live ones.
@@ -16,6 +17,8 @@ from typing import Any
 
 from explorer import snapshots
 from explorer.graph import build_named_graph
+from explorer.json_output import finite_json
+from explorer.metrics import scoreboard
 from explorer.models import (
     count_parameters,
     get_model_info,
@@ -36,8 +39,9 @@ def add_parser(subparsers: Any) -> None:
         "snapshots",
         help="write the registry and graph snapshots shipped in resources/snapshots",
         description="Measure every registered model (facts, parameters, FLOPs, per-layer "
-        "summary) and trace its graph with the default builder options, and write them as "
-        "the snapshots the window and the CLI read before torch is loaded.",
+        "summary) and trace its graph with the default builder options, read torchvision's "
+        "ImageNet figures for the scoreboard, and write them as the snapshots the window and "
+        "the CLI read before torch is loaded.",
     )
     p.add_argument("--check", action="store_true", help="only say which snapshots differ from the live ones (exit 1 if any)")
     p.add_argument("--root", metavar="DIR", help="resources folder to write into (default: the package's)")
@@ -107,15 +111,21 @@ def run(args: argparse.Namespace) -> int:
                 same, name = False, f"{name} ({exc})"
             if not same:
                 differing.append(f"graph of {name}")
+        table, why = scoreboard.load_reference_table(scoreboard.reference_table_path(root))
+        if table is None or finite_json(table) != finite_json(scoreboard.live_reference_points()):
+            differing.append(f"torchvision scoreboard table ({why or 'differs'})")
         for line in differing:
             print(f"stale: {line}", file=sys.stderr)
-        print(f"{len(names) + 1 - len(differing)} of {len(names) + 1} snapshots match the live registry and tracer")
+        total = len(names) + 2
+        print(f"{total - len(differing)} of {total} snapshots match the live registry, tracer and torchvision")
         return 1 if differing else 0
     snapshots.write_document(snapshots.catalog_path(root), "registry", {"models": catalog})
+    scoreboard.write_reference_table(scoreboard.reference_table_path(root))
     for old in graphs_folder.glob("*.json.gz") if graphs_folder.is_dir() else []:
         if old.name.split(".")[0] not in names:
             old.unlink()
     for name in names:
         snapshots.write_graph(graphs_folder, name, {}, live_graph(name))
-    print(f"wrote the registry snapshot ({len(names)} models) and {len(names)} graph snapshots under {root / 'snapshots'}")
+    print(f"wrote the registry snapshot ({len(names)} models), {len(names)} graph snapshots and torchvision's "
+          f"scoreboard table under {root / 'snapshots'}")
     return 0

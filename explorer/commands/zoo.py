@@ -176,10 +176,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from explorer.models import shipped
+    # The manifest reader needs no torch (explorer.models.shipped, which loads the weights, does).
+    from explorer.models import manifest as shipped_manifest
 
     # Invalid entries are skipped with a warning each; an unusable manifest is an error.
-    manifest = shipped.load_manifest(args.dir)
+    manifest = shipped_manifest.load(shipped_manifest.folder_or_default(args.dir))
     rows = [{"name": name, **entry.to_dict()} for name, entry in manifest.entries.items()]
     if not rows:
         print("no shipped weights")

@@ -293,6 +293,58 @@ def skipped_reason(manifest: Manifest, name: str) -> str | None:
     return f"shipped weights for {name} unavailable: manifest {manifest.path}: entry {name!r}: {manifest.skipped[name]}"
 
 
+# ------------------------------------------------------------------ the package's weights
+
+# What the pickers, ``zoo list`` and the scoreboard ask, without torch
+# (``explorer.models.shipped`` hands these on).
+
+
+def weights_folder() -> Path:
+    """``resources/weights`` of this installation (it may not exist yet)."""
+    from explorer.resources import resources_root
+
+    return resources_root() / "weights"
+
+
+def folder_or_default(folder: str | os.PathLike | None) -> Path:
+    """``folder``, or the package's weights folder when None.
+
+    Raises:
+        ManifestError: this installation has no resources folder.
+    """
+    try:
+        return Path(folder or weights_folder())
+    except FileNotFoundError as exc:
+        raise ManifestError(f"shipped weights unavailable: {exc}") from None
+
+
+def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> ShippedEntry | None:
+    """The manifest record of ``name``'s shipped weights, or None when none ship.
+
+    A missing or unusable manifest, or an invalid entry, means "nothing shipped" here, so
+    pickers can ask about every model; ``unavailable_reason`` says why, and
+    ``explorer.models.shipped.load_shipped`` raises it when someone loads one.
+    """
+    try:
+        return load(folder_or_default(folder)).entries.get(name)
+    except ModelError:
+        return None
+
+
+def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None = None) -> str | None:
+    """Why shipped weights that should be there are not: the whole manifest is unusable,
+    or (given ``name``, a form that ships weights) its entry was skipped. None otherwise."""
+    from explorer.train.recipes import ZOO_EPOCHS
+
+    if name is not None and name not in ZOO_EPOCHS:
+        return None
+    try:
+        manifest = load(folder_or_default(folder))
+    except ModelError as exc:
+        return str(exc)
+    return skipped_reason(manifest, name) if name is not None else None
+
+
 def write(data: Mapping[str, Any], folder: Path) -> Path:
     """Write the manifest atomically (sorted, indented: it is reviewed in diffs).
 

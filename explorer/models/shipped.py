@@ -40,17 +40,13 @@ WEIGHTS_LIMIT = 256 * 1024 * 1024
 
 
 def weights_folder() -> Path:
-    """``resources/weights`` of this installation (it may not exist yet)."""
-    from explorer.resources import resources_root
-
-    return resources_root() / "weights"
+    """``resources/weights`` of this installation (it may not exist yet; see
+    ``explorer.models.manifest.weights_folder``, which readers without torch use)."""
+    return _manifest.weights_folder()
 
 
 def _folder(folder: str | os.PathLike | None) -> Path:
-    try:
-        return Path(folder or weights_folder())
-    except FileNotFoundError as exc:
-        raise ManifestError(f"shipped weights unavailable: {exc}") from None
+    return _manifest.folder_or_default(folder)
 
 
 # The manifest (explorer.models.manifest) and changing a file with its record
@@ -96,30 +92,15 @@ def commit_weights(
 
 
 def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> ShippedEntry | None:
-    """The manifest record of ``name``'s shipped weights, or None when none ship.
-
-    A missing or unusable manifest, or an invalid entry, means "nothing shipped" here, so
-    pickers can ask about every model; ``unavailable_reason`` says why, and
-    ``load_shipped`` raises it when someone loads one.
-    """
-    try:
-        return load_manifest(folder).entries.get(name)
-    except ModelError:
-        return None
+    """The manifest record of ``name``'s shipped weights, or None when none ship (see
+    ``explorer.models.manifest.shipped_entry``); ``load_shipped`` raises why."""
+    return _manifest.shipped_entry(name, folder)
 
 
 def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None = None) -> str | None:
-    """Why shipped weights that should be there are not: the whole manifest is unusable,
-    or (given ``name``, a form that ships weights) its entry was skipped. None otherwise."""
-    from explorer.train.recipes import ZOO_EPOCHS
-
-    if name is not None and name not in ZOO_EPOCHS:
-        return None
-    try:
-        manifest = load_manifest(folder)
-    except ModelError as exc:
-        return str(exc)
-    return _manifest.skipped_reason(manifest, name) if name is not None else None
+    """Why shipped weights that should be there are not (see
+    ``explorer.models.manifest.unavailable_reason``). None otherwise."""
+    return _manifest.unavailable_reason(name, folder)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -5,7 +5,8 @@ The left panel is torchvision's published ImageNet-1K top-1 of every reference c
 small forms: shipped weights as circles, the user's runs as triangles. The data is
 :func:`explorer.metrics.scoreboard.scoreboard`, read in the background. Hovering a point
 names it; clicking one opens that model in the explorer through the session (a run's point
-with that run's weights). The chart exports as PNG or SVG (pyqtgraph's exporters).
+with that run's weights). The chart exports as PNG (pyqtgraph's exporter) or SVG (Qt's
+SVG painter), drawn in memory and written whole (``file_export.save_export``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import exporters
-from PySide6.QtCore import QEvent, QPointF, QRect, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 from explorer.errors import UserError
 from explorer.session import Session, WeightsChoice
 from explorer.ui.background import LatestJob
+from explorer.ui.file_export import image_bytes, save_export
 
 # Marker and colour per source: one fact, used by the plot and its legend.
 MARKERS = {"torchvision": ("o", (70, 120, 200, 170)), "shipped": ("o", (230, 130, 30, 190)),
@@ -159,7 +161,8 @@ class ScoreboardView(QWidget):
         return self.job.busy
 
     def reload(self) -> None:
-        """Read the scoreboard again in the background (torchvision's metadata, the runs)."""
+        """Read the scoreboard again in the background: the shipped torchvision table, the
+        registry snapshot, the manifest and the runs (no torch import while they are current)."""
         from explorer.metrics.scoreboard import scoreboard
 
         self.job.submit(scoreboard, self._history)
@@ -281,44 +284,61 @@ class ScoreboardView(QWidget):
 
     # ----- export -------------------------------------------------------------------------
 
-    def export(self, path: str | Path) -> Path:
-        """Write the chart (both panels) to a ``.png`` or ``.svg`` file.
+    def chart_bytes(self, path: str | Path) -> bytes:
+        """The chart (both panels) drawn in memory as the ``.png`` or ``.svg`` that ``path``
+        names (nothing is written).
 
         Raises:
-            UserError: another suffix, or the file cannot be written.
+            UserError: another suffix, or the chart could not be drawn.
         """
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".png":
             exporter = exporters.ImageExporter(self.chart.scene())
             exporter.parameters()["width"] = max(1200, int(self.chart.width()))
-            exporter.export(str(path))
-        elif suffix == ".svg":
-            # pyqtgraph's SVGExporter cannot parse what this Qt writes for a scatter plot
-            # ("not enough values to unpack" in correctCoordinates): Qt's own SVG painter
-            # draws the chart as vectors instead.
-            generator = QSvgGenerator()
-            generator.setFileName(str(path))
-            generator.setSize(self.chart.size())
-            generator.setViewBox(QRect(0, 0, self.chart.width(), self.chart.height()))
-            generator.setTitle("cnn-explorer zoo scoreboard")
-            painter = QPainter(generator)
-            self.chart.render(painter)
-            painter.end()
-        else:
+            return image_bytes(exporter.export(toBytes=True))
+        if suffix != ".svg":
             raise UserError(f"cannot export to {path.name}: use a .png or .svg file name")
-        if not path.exists() or path.stat().st_size == 0:
-            raise UserError(f"cannot write {path}")
-        return path
+        # pyqtgraph's SVGExporter cannot parse what this Qt writes for a scatter plot
+        # ("not enough values to unpack" in correctCoordinates): Qt's own SVG painter
+        # draws the chart as vectors instead.
+        array = QByteArray()
+        buffer = QBuffer(array)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        generator = QSvgGenerator()
+        generator.setOutputDevice(buffer)
+        generator.setSize(self.chart.size())
+        generator.setViewBox(QRect(0, 0, self.chart.width(), self.chart.height()))
+        generator.setTitle("cnn-explorer zoo scoreboard")
+        painter = QPainter(generator)
+        self.chart.render(painter)
+        painter.end()
+        buffer.close()
+        if array.isEmpty():
+            raise UserError(f"cannot draw the scoreboard as SVG for {path.name}")
+        return bytes(array.data())
+
+    def export(self, path: str | Path, *, confirmed: bool = False) -> Path | None:
+        """Write the chart (both panels) to a ``.png`` or ``.svg`` file, drawn in memory and
+        written whole (``file_export.save_export``: asks before replacing a file unless
+        ``confirmed``). The path written, or None with the reason in the status line."""
+        if Path(path).suffix.lower() not in (".png", ".svg"):
+            self.status.setText(f"cannot export to {Path(path).name}: use a .png or .svg file name")
+            return None
+        written = save_export(self, path, self.chart_bytes, report=self.status.setText, confirmed=confirmed)
+        if written is not None:
+            self.session.notify(f"scoreboard saved to {written}")
+        return written
 
     def _on_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export scoreboard", "scoreboard.svg",
-                                              "SVG drawing (*.svg);;PNG image (*.png)")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export scoreboard", "scoreboard.svg",
+                                                   "SVG drawing (*.svg);;PNG image (*.png)")
         if path:
-            try:
-                self.session.notify(f"scoreboard saved to {self.export(path)}")
-            except UserError as exc:
-                self.status.setText(str(exc))
+            named = path
+            if Path(path).suffix.lower() not in (".png", ".svg"):
+                named += ".png" if "png" in chosen.lower() else ".svg"  # the filter chosen
+            # The dialog asked before replacing the name it returned, not one with a suffix added.
+            self.export(named, confirmed=named == path)
 
     def stop(self) -> None:
         self.job.stop()

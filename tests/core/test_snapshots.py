@@ -59,7 +59,8 @@ print(json.dumps({"code": code, "heavy": heavy, "out": out.getvalue()[:200]}))
 
 @pytest.mark.parametrize("argv", [["models"], ["models", "--json", "--family", "resnet"], ["summary", "vgg16"],
                                   ["summary", "googlenet", "--json"], ["runs"], ["runs", "--json"],
-                                  ["rf", "googlenet", "--layer", "inception3a", "--pixel", "3", "3"]])
+                                  ["rf", "googlenet", "--layer", "inception3a", "--pixel", "3", "3"],
+                                  ["zoo", "list"], ["scoreboard", "--json"], ["scoreboard", "--panel", "reference"]])
 def test_commands_that_need_no_forward_pass_do_not_import_torch(argv):
     done = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TORCH, *argv], capture_output=True, text=True, timeout=120)
     result = json.loads(done.stdout.strip().splitlines()[-1])

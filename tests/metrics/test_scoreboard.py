@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import types
+import warnings
 
+import pytest
 import torchvision
 from torchvision.models import get_model_weights
 
@@ -22,9 +25,9 @@ def test_every_torchvision_classifier_with_its_published_figures():
 
 
 def test_small_forms_show_shipped_and_runs_marked_apart(tmp_path, monkeypatch):
-    import explorer.models.shipped as shipped
+    from explorer.models import manifest
 
-    monkeypatch.setattr(shipped, "shipped_entry",
+    monkeypatch.setattr(manifest, "shipped_entry",
                         lambda name: types.SimpleNamespace(test_accuracy=0.91) if name == "lenet_small" else None)
     history = RunHistory(tmp_path)
     history.save(RunRecord(run_id="r1", model="lenet_small", config={}, status="completed", name="mine",
@@ -60,3 +63,65 @@ def test_scoreboard_cli_tables_and_json(capsys, monkeypatch, tmp_path):
     assert main(["scoreboard", "--panel", "reference"]) == 0
     out = capsys.readouterr().out
     assert "torchvision's figure" in out and "resnet50" in out
+
+
+REGENERATE = "run `cnn-explorer snapshots` and commit resources/snapshots"
+
+
+def test_the_shipped_torchvision_table_equals_torchvisions_metadata_field_by_field():
+    shipped, why = scoreboard.load_reference_table()
+    assert shipped is not None, f"{why}: {REGENERATE}"
+    live = scoreboard.live_reference_points()
+    assert [p["name"] for p in shipped] == [p["name"] for p in live], REGENERATE
+    for stored, measured in zip(shipped, live):
+        for field in stored.keys() | measured.keys():
+            assert stored.get(field) == measured.get(field), f"{stored['name']}.{field} differs: {REGENERATE}"
+    # And against torchvision's own metadata, not only this module's reading of it.
+    document = json.loads(scoreboard.reference_table_path().read_text())
+    assert document["torchvision"] == torchvision.__version__.split("+")[0]
+    for point in shipped:
+        weights = get_model_weights(point["name"]).DEFAULT
+        meta = weights.meta
+        assert point["weights"] == weights.name and point["params"] == meta["num_params"]
+        assert point["gmacs"] == meta["_ops"]
+        assert point["top1"] * 100 == pytest.approx(meta["_metrics"]["ImageNet-1K"]["acc@1"], rel=1e-12)
+        assert point["top5"] * 100 == pytest.approx(meta["_metrics"]["ImageNet-1K"]["acc@5"], rel=1e-12)
+
+
+def _table_copy(tmp_path, monkeypatch, change) -> None:
+    document = json.loads(scoreboard.reference_table_path().read_text())
+    path = tmp_path / "torchvision_scoreboard.json"
+    path.write_text(change(document))
+    monkeypatch.setattr(scoreboard, "reference_table_path", lambda root=None: path)
+
+
+@pytest.mark.parametrize("case, why", [
+    ("another torchvision", r"stale \(made with torchvision 0\.1\.0, this is [0-9.]+\)"),
+    ("damaged", r"damaged \(not a whole JSON file\)"),
+    ("a bad point", r"damaged \(top1 of a point is not float\)"),
+])
+def test_a_stale_or_damaged_torchvision_table_is_read_live_with_a_one_line_warning(tmp_path, monkeypatch, case, why):
+    def change(document):
+        if case == "damaged":
+            return json.dumps(document)[:200]
+        if case == "a bad point":
+            document["points"][3]["top1"] = "85%"
+        else:
+            document["torchvision"] = "0.1.0"
+        return json.dumps(document)
+
+    _table_copy(tmp_path, monkeypatch, change)
+    with pytest.warns(UserWarning, match=rf"^the torchvision scoreboard table is {why}; "
+                                         r"reading torchvision's weights metadata live$"):
+        points = scoreboard.reference_points()
+    assert points == scoreboard.live_reference_points()
+
+
+def test_the_torchvision_table_round_trips_and_is_skipped_quietly_when_snapshots_are_off(tmp_path, monkeypatch):
+    path = scoreboard.write_reference_table(tmp_path / "snapshots" / "table.json", scoreboard.live_reference_points())
+    assert scoreboard.load_reference_table(path) == (scoreboard.live_reference_points(), None)
+    assert path.read_text().count("\n") == len(scoreboard.live_reference_points()) + 7  # one point a line
+    monkeypatch.setenv("CNN_EXPLORER_NO_SNAPSHOTS", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert scoreboard.reference_points() == scoreboard.live_reference_points()

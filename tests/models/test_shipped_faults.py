@@ -4,7 +4,7 @@ manifest shape, for each reader (zoo list, inspect, compare, scoreboard, loading
 window's default weights).
 
 Each test works on a copy of the shipped manifest and two small weight files in tmp_path,
-with ``shipped.weights_folder`` pointed at it: the real resources are never touched.
+with ``manifest.weights_folder`` pointed at it: the real resources are never touched.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from explorer import files
 from explorer.cli import main
 from explorer.errors import ModelError
-from explorer.models import get_model, shipped
+from explorer.models import get_model, manifest, shipped
 
 REAL = shipped.weights_folder()
 NAME, OTHER = "lenet_small", "lenet5_small"
@@ -40,7 +40,8 @@ def weights(tmp_path, monkeypatch, isolated_folders) -> Path:
     folder.mkdir(parents=True)
     for file in (shipped.MANIFEST, f"{NAME}.pt", f"{OTHER}.pt"):
         shutil.copy(REAL / file, folder / file)
-    monkeypatch.setattr(shipped, "weights_folder", lambda: folder)
+    # The manifest module holds the package's folder for every reader (``shipped`` too).
+    monkeypatch.setattr(manifest, "weights_folder", lambda: folder)
     return folder
 
 

@@ -6,11 +6,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.metrics import scoreboard
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
 from explorer.ui.scoreboard_view import ScoreboardView
+
+from .export_checks import assert_export_is_safe
 
 
 @pytest.fixture
@@ -79,5 +82,27 @@ def test_export_png_and_svg(board, tmp_path):
     root = ET.parse(svg).getroot()
     assert root.tag.endswith("svg")
     assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 50  # the bubbles, as vectors
-    with pytest.raises(Exception, match="png or .svg"):
-        view.export(tmp_path / "board.jpg")
+    assert view.export(tmp_path / "board.jpg") is None and "png or .svg" in view.status.text()
+    assert not (tmp_path / "board.jpg").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_export_asks_before_replacing_keeps_the_old_file_on_a_full_disk_and_avoids_the_runs_folder(
+        board, tmp_path, monkeypatch, suffix):
+    view, _session, _history = board
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert_export_is_safe(lambda path, confirmed: view.export(path, confirmed=confirmed), view.status.text,
+                          folder, f"board{suffix}", monkeypatch)
+
+
+def test_a_suffix_added_from_the_filter_names_a_file_the_dialog_never_asked_about(board, tmp_path, monkeypatch):
+    view, _session, _history = board
+    existing = tmp_path / "board.png"
+    existing.write_bytes(b"old")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a, **k: asked.append(text)
+                        or QMessageBox.StandardButton.No)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "board"), "PNG image (*.png)"))
+    view._on_export()
+    assert len(asked) == 1 and existing.read_bytes() == b"old"
