@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,16 @@ def collect_garbage_on_the_main_thread():
             if counts[generation] > thresholds[generation]:
                 gc.collect(generation)
                 break
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+@pytest.fixture
+def huge_png() -> bytes:
+    """A 200-byte PNG whose header claims 12,000 x 12,000 8-bit RGB pixels (a decompression
+    bomb's shape: it must be refused from the header, before decoding)."""
+    header = struct.pack(">IIBBBBB", 12_000, 12_000, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + _png_chunk(b"IEND", b""))

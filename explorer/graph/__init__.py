@@ -9,8 +9,7 @@ Typical use::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from explorer.lazy import lazy_names
 
 from explorer.graph.layout import Layout, layout_view
 from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
@@ -37,13 +36,7 @@ _TRACING = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _TRACING.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _TRACING)
 
 
 def prepare_view(graph: ModelGraph, state: ViewState | None = None) -> tuple[ViewGraph, Layout]:

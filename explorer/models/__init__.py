@@ -10,8 +10,7 @@ manifest before torch has loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from explorer.lazy import lazy_names
 
 # Each public name and the module that defines it, imported on first use.
 _WHERE = {
@@ -42,14 +41,4 @@ _WHERE = {
 __all__ = list(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -12,8 +12,7 @@ summaries), ``runs`` (the run table: status, names, CSV export).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from explorer.lazy import lazy_names
 
 # Each public name and the module that defines it. Importing the package imports none of
 # them (PEP 562): `runs`, `zoo list` and the window's runs table read run records without
@@ -64,14 +63,4 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

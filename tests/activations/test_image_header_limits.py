@@ -8,24 +8,11 @@ it must not decode it at all (``ImageFile.load`` is made to fail the test if cal
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image, ImageFile
 
 from explorer.activations.images import ImageError, check_pixel_count, load_image
-
-
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def huge_png_header(width: int = 12_000, height: int = 12_000) -> bytes:
-    """A tiny file whose header claims ``width`` x ``height`` 8-bit RGB pixels."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + _chunk(b"IEND", b""))
 
 
 @pytest.fixture
@@ -36,8 +23,8 @@ def no_decoding(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
 
 
-def test_the_file_is_tiny_and_its_header_reads_as_huge(monkeypatch):
-    data = huge_png_header()
+def test_the_file_is_tiny_and_its_header_reads_as_huge(monkeypatch, huge_png):
+    data = huge_png
     assert len(data) < 200
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # read the header without Pillow's check
     with Image.open(io.BytesIO(data)) as image:
@@ -45,8 +32,8 @@ def test_the_file_is_tiny_and_its_header_reads_as_huge(monkeypatch):
 
 
 @pytest.mark.parametrize("as_file", [False, True])
-def test_huge_header_is_refused_without_decoding(as_file, tmp_path, no_decoding):
-    data = huge_png_header()
+def test_huge_header_is_refused_without_decoding(as_file, tmp_path, no_decoding, huge_png):
+    data = huge_png
     if as_file:
         source = tmp_path / "huge.png"
         source.write_bytes(data)
@@ -57,10 +44,10 @@ def test_huge_header_is_refused_without_decoding(as_file, tmp_path, no_decoding)
         load_image(source, label=None if as_file else name)
 
 
-def test_refused_even_when_pillows_own_limit_was_lifted(monkeypatch, no_decoding):
+def test_refused_even_when_pillows_own_limit_was_lifted(monkeypatch, no_decoding, huge_png):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     with pytest.raises(ImageError, match=r"12000x12000, 144\.0 megapixels"):
-        load_image(huge_png_header(), label="pasted")
+        load_image(huge_png, label="pasted")
 
 
 def test_check_pixel_count_by_size_alone():

@@ -5,9 +5,7 @@ thread."""
 
 from __future__ import annotations
 
-import struct
 import threading
-import zlib
 
 import pytest
 from PIL import ImageFile
@@ -17,16 +15,6 @@ from PySide6.QtGui import QGuiApplication, QImage
 from explorer.session import Session
 from explorer.ui import image_source as image_source_module
 from explorer.ui.image_source import ImageSource
-
-
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def huge_png_header(width: int = 12_000, height: int = 12_000) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + _chunk(b"IEND", b""))
 
 
 @pytest.fixture
@@ -73,13 +61,13 @@ def test_a_usable_picture_is_encoded_off_the_gui_thread(source, qtbot, monkeypat
     assert source.session.image.image.size == (40, 30)
 
 
-def test_an_encoded_huge_paste_is_refused_from_its_header_off_the_gui_thread(source, qtbot, monkeypatch):
+def test_an_encoded_huge_paste_is_refused_from_its_header_off_the_gui_thread(source, qtbot, monkeypatch, huge_png):
     def refuse(self, *args, **kwargs):
         raise AssertionError("the image was decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
     data = QMimeData()
-    data.setData("image/png", huge_png_header())
+    data.setData("image/png", huge_png)
     before = source.session.image
     QGuiApplication.clipboard().setMimeData(data)
     source.paste_image()
