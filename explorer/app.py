@@ -36,13 +36,12 @@ def run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    import pyqtgraph
-
     from explorer.resources import resource_path
     from explorer.settings import Settings
     from explorer.ui.main_window import MainWindow
 
-    pyqtgraph.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    # pyqtgraph's options are set by the window once the core has loaded, before the
+    # first plot: importing it here would hold up the first screen by 0.4 s.
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnn-explorer")
     app.setDesktopFileName("cnn-explorer")

@@ -162,4 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # This process lays graphs out and never draws a chart: keep igraph from importing
+    # matplotlib for its optional plotting (0.6 s of the first graph's start-up).
+    sys.modules.setdefault("matplotlib", None)
     raise SystemExit(main())

@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
 from explorer import __version__, snapshots
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
-from explorer.ui.graph_panel import GraphPanel
 from explorer.ui.graph_worker import GraphWorkerClient
 from explorer.ui.main_thread_gc import collect_on_main_thread
 from explorer.ui.model_picker import ModelPicker
@@ -52,21 +51,33 @@ class _CoreLoader(QThread):
 
     loaded = Signal(list, str)  # ModelInfo records, compute device description
     failed = Signal(str)
+    graph_view_loaded = Signal()  # the graph panel's modules are imported (no torch)
 
     def __init__(self, device_choice: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._device_choice = device_choice
 
     def run(self) -> None:
+        # The graph view first: its modules (networkx, the scene's items; 0.4 s) load here
+        # rather than on the GUI thread, which keeps the model list answering meanwhile.
+        import explorer.ui.graph_panel  # noqa: F401
+
+        self.graph_view_loaded.emit()
         try:
             from explorer.devices import choose_device, describe_device
             from explorer.models import get_model_info, list_models
 
             infos = [get_model_info(name) for name in list_models()]
-            # Importing the panels' heavy core here keeps their first use quick.
-            import explorer.graph  # noqa: F401
+            # Importing the panels' heavy core here keeps their first use quick, and the
+            # panels' own modules (pyqtgraph, 0.4 s, among them): the GUI thread then only
+            # builds them. Module code makes no widgets, so it may run on this thread.
             import explorer.activations  # noqa: F401
             import explorer.train  # noqa: F401
+            import explorer.ui.feature_panel  # noqa: F401
+            import explorer.ui.graph_overlay  # noqa: F401
+            import explorer.ui.scoreboard_view  # noqa: F401
+            import explorer.ui.side_by_side  # noqa: F401
+            import explorer.ui.training_panel  # noqa: F401
 
             device = describe_device(choose_device(self._device_choice))
         except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
@@ -125,11 +136,9 @@ class MainWindow(QMainWindow):
 
         self._stack = QStackedWidget()
         # Before torch has loaded the graph is already drawn (from its snapshot, by the
-        # graph service) beside a progress line where the live feature maps will be.
-        self.graph_panel = GraphPanel(self.session, theme=self.settings.get("theme") or "light")
-        self.graph_panel.graph_ready.connect(self._on_graph_ready)
-        self.graph_panel.failed.connect(self._show_message)
-        self.graph_panel.exported.connect(self._on_graph_exported)
+        # graph service) beside a progress line where the live feature maps will be. The
+        # graph panel itself is made right after the first paint (_create_graph_panel).
+        self.graph_panel = None
         self._loading = QLabel("Loading PyTorch for the live feature maps…")
         self._loading.setObjectName("core-loading")
         self._loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -166,6 +175,7 @@ class MainWindow(QMainWindow):
         self._loader = _CoreLoader(self.settings.get("device") or "auto", self)
         self._loader.loaded.connect(self._on_core_loaded)
         self._loader.failed.connect(self._on_core_failed)
+        self._loader.graph_view_loaded.connect(self._create_graph_panel)
         self._loader.start()
 
     # ----- set-up -------------------------------------------------------------------------
@@ -219,31 +229,49 @@ class MainWindow(QMainWindow):
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
 
     def _preview_page(self) -> QWidget:
-        """The graph and its details beside the loading line, until the core has loaded."""
+        """The graph column (filled by ``_create_graph_panel``) beside the loading line,
+        until the core has loaded."""
         waiting = QWidget()
         column = QVBoxLayout(waiting)
         column.addStretch(1)
         column.addWidget(self._loading)
         column.addWidget(self._loading_bar, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addStretch(1)
-        graph_column = QSplitter(Qt.Orientation.Vertical)
-        graph_column.addWidget(self.graph_panel)
-        graph_column.addWidget(self.graph_panel.details_widget)
-        graph_column.setSizes([700, 160])
+        self._graph_column = QSplitter(Qt.Orientation.Vertical)
         page = QSplitter(Qt.Orientation.Horizontal)
-        page.addWidget(graph_column)
+        page.addWidget(self._graph_column)
         page.addWidget(waiting)
         page.setSizes([580, 600])
         return page
+
+    def _create_graph_panel(self) -> None:
+        """The graph panel, made once the loader thread has imported its modules, so the
+        model list answers while they load."""
+        if self.graph_panel is not None:
+            return
+        from explorer.ui.graph_panel import GraphPanel
+
+        self.graph_panel = GraphPanel(self.session, theme=self.settings.get("theme") or "light")
+        self.graph_panel.graph_ready.connect(self._on_graph_ready)
+        self.graph_panel.failed.connect(self._show_message)
+        self.graph_panel.exported.connect(self._on_graph_exported)
+        self._graph_column.addWidget(self.graph_panel)
+        self._graph_column.addWidget(self.graph_panel.details_widget)
+        self._graph_column.setSizes([700, 160])
+        if not self._core_ready and self._initial_model in self.picker.names:
+            self.graph_panel.show_model(self._initial_model)
 
     def _preview(self, name: str) -> None:
         """Draw ``name``'s graph before the core has loaded; it opens fully once it has."""
         self._initial_model = name
         self.picker.select(name)
-        self.graph_panel.show_model(name)
+        if self.graph_panel is not None:
+            self.graph_panel.show_model(name)
         self.setWindowTitle(f"{self._titles.get(name, name)} — cnn-explorer")
 
     def _on_core_loaded(self, infos: list, device: str) -> None:
+        import pyqtgraph
+
         from explorer.ui.explore_page import explore_page
         from explorer.ui.feature_panel import FeatureMapPanel
         from explorer.ui.graph_overlay import GraphOverlay
@@ -251,6 +279,11 @@ class MainWindow(QMainWindow):
         from explorer.ui.scoreboard_view import ScoreboardView
         from explorer.ui.side_by_side import SideBySideView
         from explorer.ui.training_panel import TrainingPanel
+
+        # Set before the first plot is made (the panels below); not at start-up, where
+        # importing pyqtgraph (0.4 s with numpy) would hold up the model list.
+        pyqtgraph.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+        self._create_graph_panel()  # when the core loaded before the first paint
 
         self._device_label.setText(f"Device: {device}")
         self._device_label.setToolTip("Where forward passes and training run")
@@ -427,6 +460,8 @@ class MainWindow(QMainWindow):
             self.settings.set("theme", name)
 
     def _on_across_toggled(self, across: bool) -> None:
+        if self.graph_panel is None:
+            return
         self.graph_panel.set_direction("LR" if across else "TB")
 
     def _on_theme_action(self, action: QAction) -> None:
