@@ -4,6 +4,7 @@ scores its manifest accuracy, and the loader refuses anything damaged."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,9 @@ def scored_data(fashion_root):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_reach_their_manifest_accuracy(name, scored_data):
-    torch.set_num_threads(2)
+    # Two threads when the suite runs alone; one per xdist worker, two of which share the
+    # two cores (two threads each made every later test on that worker slower).
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
     model = get_model(name)
     entry = shipped.load_shipped(model, name)
     assert len(scored_data.test_labels) == entry.dataset["test_images"]
