@@ -58,10 +58,13 @@ class _CoreLoader(QThread):
         self._device_choice = device_choice
 
     def run(self) -> None:
-        # The graph view first: its modules (networkx, the scene's items; 0.4 s) load here
-        # rather than on the GUI thread, which keeps the model list answering meanwhile.
-        import explorer.ui.graph_panel  # noqa: F401
-
+        try:
+            # The graph view first: its modules (networkx, the scene's items; 0.4 s) load
+            # here rather than on the GUI thread, which keeps the model list answering.
+            import explorer.ui.graph_panel  # noqa: F401
+        except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
+            self.failed.emit(f"cannot load the graph view: {exc}")
+            return
         self.graph_view_loaded.emit()
         try:
             from explorer.devices import choose_device, describe_device
