@@ -43,9 +43,11 @@ _NOT_SOURCES = {"graph/collapse.py", "graph/layout.py", "graph/service.py", "gra
 _LIMIT = 64 * 1024 * 1024
 
 
-def _installed(distribution: str) -> str:
+def installed_version(distribution: str) -> str:
+    """The installed version of ``distribution`` as snapshot keys hold it (local build tag
+    dropped; "absent" when not installed), read from its metadata, not by importing it."""
     try:
-        return metadata.version(distribution)
+        return metadata.version(distribution).split("+")[0]
     except metadata.PackageNotFoundError:
         return "absent"
 
@@ -65,8 +67,8 @@ def current_key() -> dict[str, str]:
         digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
     return {
         "version": __version__,
-        "torch": _installed("torch").split("+")[0],
-        "torchvision": _installed("torchvision").split("+")[0],
+        "torch": installed_version("torch"),
+        "torchvision": installed_version("torchvision"),
         # A frozen bundle ships bytecode only: its snapshots were made with its sources.
         "source": digest.hexdigest()[:16] if sources else "bundled",
     }
@@ -174,12 +176,6 @@ def usable_catalog() -> Catalog | None:
     if why and not environ_disabled():
         warnings.warn(f"{why}; measuring the models live", stacklevel=3)
     return None
-
-
-def installed_version(distribution: str) -> str:
-    """The installed version of ``distribution`` as snapshot keys hold it (local build tag
-    dropped; "absent" when not installed), read from its metadata, not by importing it."""
-    return _installed(distribution).split("+")[0]
 
 
 # ---- graphs ---------------------------------------------------------------------------

@@ -27,6 +27,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from explorer.errors import UserError
+from explorer.files import read_regular, write_atomic
+from explorer.json_output import finite_json
+from explorer.models import manifest
+from explorer.resources import resources_root
+from explorer.snapshots import environ_disabled, installed_version, usable_catalog
+from explorer.train.history import RunHistory
+from explorer.train.runs import run_status
+
 REFERENCE_SOURCE = "torchvision weights metadata (ImageNet-1K top-1, torchvision's figure)"
 REFERENCE_TABLE = "snapshots/torchvision_scoreboard.json"
 REFERENCE_FORMAT = "cnn-explorer-torchvision-scoreboard"
@@ -39,8 +48,6 @@ def reference_table_path(root: Path | None = None) -> Path:
     """Where the shipped torchvision table is (``root``: a resources folder; default the
     package's)."""
     if root is None:
-        from explorer.resources import resources_root
-
         root = resources_root()
     return root / REFERENCE_TABLE
 
@@ -48,10 +55,6 @@ def reference_table_path(root: Path | None = None) -> Path:
 def write_reference_table(path: Path, points: list[dict[str, Any]] | None = None) -> Path:
     """Write the torchvision table (default: read live now) with the installed torchvision
     version, atomically (``cnn-explorer snapshots``)."""
-    from explorer.files import write_atomic
-    from explorer.json_output import finite_json
-    from explorer.snapshots import installed_version
-
     head = {"format": REFERENCE_FORMAT, "torchvision": installed_version("torchvision"), "source": REFERENCE_SOURCE}
     points = finite_json(points if points is not None else live_reference_points())
     # One point a line: a new torchvision's changes read as a short diff.
@@ -80,9 +83,6 @@ def load_reference_table(path: Path | None = None) -> tuple[list[dict[str, Any]]
     """The shipped torchvision table's points, or None and why it cannot be used (one line):
     missing, damaged, switched off, or made with another torchvision version than the one
     installed (read from its metadata: torchvision is not imported)."""
-    from explorer.files import read_regular
-    from explorer.snapshots import environ_disabled, installed_version
-
     if environ_disabled():
         return None, "snapshots are switched off (CNN_EXPLORER_NO_SNAPSHOTS)"
     try:
@@ -113,8 +113,6 @@ def reference_points() -> list[dict[str, Any]]:
     """One point per torchvision classification model, with its DEFAULT weights' figures:
     the shipped table when it is current (no torch import), else read live from
     torchvision (a warning says why, unless snapshots are switched off)."""
-    from explorer.snapshots import environ_disabled
-
     points, why = load_reference_table()
     if points is not None:
         return points
@@ -148,8 +146,6 @@ def live_reference_points() -> list[dict[str, Any]]:
 
 
 def _shipped_accuracy(name: str) -> float | None:
-    from explorer.models import manifest
-
     entry = manifest.shipped_entry(name)
     accuracy = getattr(entry, "test_accuracy", None) if entry is not None else None
     return float(accuracy) if isinstance(accuracy, (int, float)) else None
@@ -158,11 +154,6 @@ def _shipped_accuracy(name: str) -> float | None:
 def small_points(history=None) -> list[dict[str, Any]]:
     """Shipped small forms and the user's runs (``history``: a RunHistory; default the
     app's own run folder)."""
-    from explorer.errors import UserError
-    from explorer.models import manifest
-    from explorer.snapshots import usable_catalog
-    from explorer.train.history import RunHistory
-    from explorer.train.runs import run_status
 
     # The registry snapshot's counts (no torch); the live registry when it cannot be used.
     catalog = usable_catalog()

@@ -240,7 +240,7 @@ def _stamp(path: Path) -> Any:
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
-def load(folder: Path) -> Manifest:
+def load(folder: str | os.PathLike | None = None) -> Manifest:
     """The manifest of the weights folder ``folder``, validated.
 
     A replacement an interrupted ``zoo train`` left half done is finished first (or rolled
@@ -252,6 +252,7 @@ def load(folder: Path) -> Manifest:
         ManifestError: the manifest cannot be read, is not JSON, has no "models" table, or
             is of a newer format; the message says why.
     """
+    folder = folder_or_default(folder)  # None: the package's weights folder
     path = folder / MANIFEST
     settled = recover(folder)
     stamp = _stamp(path)
@@ -276,13 +277,14 @@ def load(folder: Path) -> Manifest:
     return result
 
 
-def read(folder: Path) -> dict[str, Any]:
+def read(folder: str | os.PathLike | None = None) -> dict[str, Any]:
     """The manifest as stored (a copy; bad entries included); an empty one when the folder
     has none.
 
     Raises:
         ManifestError: the manifest cannot be used at all (see ``load``).
     """
+    folder = folder_or_default(folder)  # None: the package's weights folder
     return copy.deepcopy(load(folder).data)
 
 
@@ -345,10 +347,11 @@ def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None
     return skipped_reason(manifest, name) if name is not None else None
 
 
-def write(data: Mapping[str, Any], folder: Path) -> Path:
+def write(data: Mapping[str, Any], folder: str | os.PathLike | None = None) -> Path:
     """Write the manifest atomically (sorted, indented: it is reviewed in diffs).
 
     ``zoo train`` changes a weights file and its record together with ``commit``."""
+    folder = folder_or_default(folder)  # None: the package's weights folder
     return files.write_atomic(folder / MANIFEST, manifest_text(data), action="write")
 
 
@@ -356,7 +359,7 @@ def manifest_text(data: Mapping[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def commit(name: str, weights: bytes, record: Mapping[str, Any], folder: Path, *,
+def commit(name: str, weights: bytes, record: Mapping[str, Any], folder: str | os.PathLike | None = None, *,
            excluded: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Store ``weights`` as ``NAME.pt`` and ``record`` as its manifest entry, together
     (``weights_journal.replace_together``: a kill or a full disk at any step leaves the old
@@ -371,6 +374,7 @@ def commit(name: str, weights: bytes, record: Mapping[str, Any], folder: Path, *
             was needed); the previous weights and manifest are intact, no temporary is left.
         ManifestError: the existing manifest cannot be read (it would be overwritten).
     """
+    folder = folder_or_default(folder)  # None: the package's weights folder
     file = f"{name}.pt"
     record = {**record, "file": file, "sha256": hashlib.sha256(weights).hexdigest(), "bytes": len(weights)}
     data = read(folder)

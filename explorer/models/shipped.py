@@ -23,84 +23,29 @@ from torch import nn
 from explorer import files
 from explorer.errors import ModelError, describe_os_error
 from explorer.models import manifest as _manifest
-from explorer.models import weights_journal as _journal
-from explorer.models.manifest import (  # noqa: F401  (part of this module's interface)
+# The manifest (explorer.models.manifest) and changing a weights file with its record
+# (explorer.models.weights_journal, through manifest.commit) are part of this module's
+# interface under the names its callers have always used.
+from explorer.models.manifest import (  # noqa: F401
     FORMAT,
     MANIFEST,
     Manifest,
     ManifestError,
     ShippedEntry,
     file_problem,
+    shipped_entry,
+    unavailable_reason,
+    weights_folder,
 )
+from explorer.models.manifest import commit as commit_weights  # noqa: F401
+from explorer.models.manifest import load as load_manifest  # noqa: F401
+from explorer.models.manifest import read as read_manifest  # noqa: F401
+from explorer.models.manifest import write as write_manifest  # noqa: F401
 from explorer.models.weights_journal import JOURNAL  # noqa: F401
 
 STORED_DTYPE = torch.float16
 # A weights file is under 30 MB (the whole set is capped there).
 WEIGHTS_LIMIT = 256 * 1024 * 1024
-
-
-def weights_folder() -> Path:
-    """``resources/weights`` of this installation (it may not exist yet; see
-    ``explorer.models.manifest.weights_folder``, which readers without torch use)."""
-    return _manifest.weights_folder()
-
-
-def _folder(folder: str | os.PathLike | None) -> Path:
-    return _manifest.folder_or_default(folder)
-
-
-# The manifest (explorer.models.manifest) and changing a file with its record
-# (explorer.models.weights_journal), for the package's weights folder unless told another.
-
-
-def load_manifest(folder: str | os.PathLike | None = None) -> Manifest:
-    """The validated manifest (see ``explorer.models.manifest.load``).
-
-    Raises:
-        ManifestError: it cannot be used at all; the message says why.
-    """
-    return _manifest.load(_folder(folder))
-
-
-def read_manifest(folder: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The manifest as stored (a copy, bad entries included); an empty one when the folder
-    has none. Raises ManifestError when it cannot be used at all."""
-    return _manifest.read(_folder(folder))
-
-
-def write_manifest(data: Mapping[str, Any], folder: str | os.PathLike | None = None) -> Path:
-    """Write the manifest atomically (sorted, indented: it is reviewed in diffs)."""
-    return _manifest.write(data, _folder(folder))
-
-
-def recover(folder: str | os.PathLike | None = None) -> bool:
-    """Finish (or roll back) a weights-and-manifest change an interrupted writer left."""
-    return _journal.recover(_folder(folder))
-
-
-def commit_weights(
-    name: str,
-    weights: bytes,
-    record: Mapping[str, Any],
-    folder: str | os.PathLike | None = None,
-    *,
-    excluded: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Store ``weights`` as NAME.pt and ``record`` as its manifest entry, together (see
-    ``explorer.models.manifest.commit``); returns the record as written."""
-    return _manifest.commit(name, weights, record, _folder(folder), excluded=excluded)
-
-
-def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> ShippedEntry | None:
-    """The manifest record of ``name``'s shipped weights, or None when none ship (see
-    ``explorer.models.manifest.shipped_entry``); ``load_shipped`` raises why."""
-    return _manifest.shipped_entry(name, folder)
-
-
-def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None = None) -> str | None:
-    """Why shipped weights that should be there are not (see
-    ``explorer.models.manifest.unavailable_reason``). None otherwise."""
-    return _manifest.unavailable_reason(name, folder)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -157,7 +102,7 @@ def load_shipped(model: nn.Module, name: str, folder: str | os.PathLike | None =
             does not match the manifest's hash, it is not a tensors-only state dict, holds
             non-finite values, or does not fit ``model``.
     """
-    folder = _folder(folder)
+    folder = _manifest.folder_or_default(folder)
     manifest = load_manifest(folder)
     entry = manifest.entries.get(name)
     if entry is None:
