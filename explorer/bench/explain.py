@@ -138,7 +138,7 @@ def heartbeat_while_explaining(model_name: str = "resnet18_small", node: str = "
     from explorer.bench.heartbeat import Heartbeat
     from explorer.models import get_model
     from explorer.session import WeightsChoice
-    from explorer.ui.feature_panel import FeatureMapPanel
+    from explorer.ui.maps.panel import FeatureMapPanel
 
     panel = FeatureMapPanel(device="cpu")
     panel.resize(1000, 700)

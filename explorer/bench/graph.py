@@ -56,9 +56,9 @@ def _app():
 def _widgets() -> tuple[type, type, type]:
     """The graph's scene, view and minimap classes (imported here: Qt only when asked for;
     call it before a timed part so that the import is not timed)."""
-    from explorer.ui.graph_minimap import GraphMinimap
-    from explorer.ui.graph_scene import GraphScene
-    from explorer.ui.graph_view import GraphView
+    from explorer.ui.graph.minimap import GraphMinimap
+    from explorer.ui.graph.scene import GraphScene
+    from explorer.ui.graph.view import GraphView
 
     return GraphScene, GraphView, GraphMinimap
 
@@ -94,7 +94,7 @@ def _dispose(app, scene, *widgets) -> None:
 def default_view_times(names: list[str], repeats: int = 5) -> dict[str, float]:
     """Milliseconds from a built model to a populated scene, median of ``repeats``, per model."""
     from explorer.graph import build_graph, prepare_view, resolve_model
-    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph.scene import GraphScene
 
     _app()
     out = {}
@@ -203,7 +203,7 @@ def minimap_pan_ms(frames: int = 60) -> float:
 def heartbeat_while_preparing(names: list[str]) -> dict[str, float]:
     """Longest GUI-thread gap (ms) while the panel prepares each model in its subprocess."""
     from explorer.bench.heartbeat import max_gap_while
-    from explorer.ui.graph_panel import GraphPanel
+    from explorer.ui.graph.panel import GraphPanel
 
     _app()
     panel = GraphPanel()

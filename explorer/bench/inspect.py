@@ -122,7 +122,7 @@ def mosaic_draw_ms(channels: int = 256, size: int = 56, repeats: int = 20) -> di
     app = _app()
     from explorer.activations.mosaic import as_channels
     from explorer.activations.pipeline import render as _render
-    from explorer.ui.feature_views import ImagePane
+    from explorer.ui.maps.views import ImagePane
 
     pane = ImagePane(min_size=600)
     pane.resize(800, 800)
@@ -152,7 +152,7 @@ def heartbeat_while_stepping(model_name: str = "resnet50", single_steps: int = 2
 
     app = _app()
     from explorer.bench.heartbeat import Heartbeat
-    from explorer.ui.feature_panel import FeatureMapPanel
+    from explorer.ui.maps.panel import FeatureMapPanel
 
     model = getattr(torchvision.models, model_name)()
     panel = FeatureMapPanel(device="auto")

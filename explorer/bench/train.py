@@ -117,7 +117,7 @@ def gui_run(data_root: Path, config: TrainConfig) -> tuple[float, float, float]:
     from PySide6.QtWidgets import QApplication
 
     from explorer.bench.heartbeat import max_gap_while
-    from explorer.ui.training_panel import TrainingPanel
+    from explorer.ui.training.panel import TrainingPanel
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as folder:

@@ -96,7 +96,7 @@ def _export(graph, view, layout, out: Path, theme: str, scale: float) -> None:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["cnn-explorer"])  # noqa: F841 (kept alive)
-    from explorer.ui.graph_export import export_view
+    from explorer.ui.graph.export import export_view
 
     # The window's Export… goes through the same function: the two files are the same.
     export_view(graph, view, layout, out, theme=theme, scale=scale)

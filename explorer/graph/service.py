@@ -1,6 +1,6 @@
 """The graph service: a subprocess that traces and lays out graphs, so the window never stalls.
 
-Its Qt client is ``explorer.ui.graph_worker.GraphWorkerClient``.
+Its Qt client is ``explorer.ui.graph.worker.GraphWorkerClient``.
 
 Pure-Python graph work holds the interpreter lock even in a thread (8 s of it in a
 QThread stalled the GUI thread for 294 ms at a time; in a subprocess, 9 ms). The window

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from explorer import __version__, snapshots
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
-from explorer.ui.graph_worker import GraphWorkerClient
+from explorer.ui.graph.worker import GraphWorkerClient
 from explorer.ui.main_thread_gc import collect_on_main_thread
 from explorer.ui.model_picker import ModelPicker
 from explorer.ui.subscriptions import Subscriptions
@@ -61,7 +61,7 @@ class _CoreLoader(QThread):
         try:
             # The graph view first: its modules (networkx, the scene's items; 0.4 s) load
             # here rather than on the GUI thread, which keeps the model list answering.
-            import explorer.ui.graph_panel  # noqa: F401
+            import explorer.ui.graph.panel  # noqa: F401
         except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
             self.failed.emit(f"cannot load the graph view: {exc}")
             return
@@ -76,11 +76,11 @@ class _CoreLoader(QThread):
             # builds them. Module code makes no widgets, so it may run on this thread.
             import explorer.activations  # noqa: F401
             import explorer.train  # noqa: F401
-            import explorer.ui.feature_panel  # noqa: F401
-            import explorer.ui.graph_overlay  # noqa: F401
-            import explorer.ui.scoreboard_view  # noqa: F401
-            import explorer.ui.side_by_side  # noqa: F401
-            import explorer.ui.training_panel  # noqa: F401
+            import explorer.ui.maps.panel  # noqa: F401
+            import explorer.ui.graph.overlay  # noqa: F401
+            import explorer.ui.compare.scoreboard  # noqa: F401
+            import explorer.ui.compare.side_by_side  # noqa: F401
+            import explorer.ui.training.panel  # noqa: F401
 
             device = describe_device(choose_device(self._device_choice))
         except Exception as exc:  # noqa: BLE001 - reported in the window, not raised
@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         model list answers while they load."""
         if self.graph_panel is not None:
             return
-        from explorer.ui.graph_panel import GraphPanel
+        from explorer.ui.graph.panel import GraphPanel
 
         self.graph_panel = GraphPanel(self.session, theme=self.settings.get("theme") or "light")
         self.graph_panel.graph_ready.connect(self._on_graph_ready)
@@ -276,12 +276,12 @@ class MainWindow(QMainWindow):
         import pyqtgraph
 
         from explorer.ui.explore_page import explore_page
-        from explorer.ui.feature_panel import FeatureMapPanel
-        from explorer.ui.graph_overlay import GraphOverlay
+        from explorer.ui.maps.panel import FeatureMapPanel
+        from explorer.ui.graph.overlay import GraphOverlay
         from explorer.ui.module_builder import ModuleBuilder
-        from explorer.ui.scoreboard_view import ScoreboardView
-        from explorer.ui.side_by_side import SideBySideView
-        from explorer.ui.training_panel import TrainingPanel
+        from explorer.ui.compare.scoreboard import ScoreboardView
+        from explorer.ui.compare.side_by_side import SideBySideView
+        from explorer.ui.training.panel import TrainingPanel
 
         # Set before the first plot is made (the panels below); not at start-up, where
         # importing pyqtgraph (0.4 s with numpy) would hold up the model list.

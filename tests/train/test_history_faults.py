@@ -298,7 +298,7 @@ def test_the_window_refuses_a_name_with_control_characters(runs, qtbot):
     from PySide6.QtCore import Qt
 
     from explorer.session import Session
-    from explorer.ui.runs_table import NAME, RunsModel
+    from explorer.ui.training.runs_table import NAME, RunsModel
 
     session = Session()
     notes: list[str] = []
@@ -311,7 +311,7 @@ def test_the_window_refuses_a_name_with_control_characters(runs, qtbot):
 
 def test_the_runs_table_says_which_record_it_skipped(runs, qtbot):
     from explorer.session import Session
-    from explorer.ui.runs_table import RunsModel
+    from explorer.ui.training.runs_table import RunsModel
 
     write(runs, "run-bad.json", json.dumps({**GOOD, "run_id": "run-bad", "final": []}))
     session = Session()

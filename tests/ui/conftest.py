@@ -61,7 +61,7 @@ def feature_panel(qtbot):
 
     from explorer.models import get_model
     from explorer.session import Session
-    from explorer.ui.feature_panel import FeatureMapPanel
+    from explorer.ui.maps.panel import FeatureMapPanel
 
     panels = []
 

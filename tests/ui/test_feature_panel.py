@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication, QImage
 
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
-from explorer.ui.feature_panel import FeatureMapPanel
+from explorer.ui.maps.panel import FeatureMapPanel
 
 MODEL = "resnet18_small"  # residual adds and in-place ReLU, fast at 28x28
 
@@ -256,7 +256,7 @@ def test_paste_open_dialog_and_samples(panel, qtbot, tmp_path, monkeypatch):
     assert panel.messages[-1] == "the clipboard holds no image"
 
     path = _png(tmp_path / "picked.png")
-    monkeypatch.setattr("explorer.ui.image_source.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("explorer.ui.maps.image_source.QFileDialog.getOpenFileName",
                         lambda *a, **k: (str(path), ""))
     qtbot.mouseClick(panel.image_source.open_button, Qt.MouseButton.LeftButton)
     _wait_image(qtbot, panel, "picked.png")

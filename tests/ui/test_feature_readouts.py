@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage
 
 from explorer.activations.predictions import FASHION_MNIST_CLASSES
 from explorer.session import WeightsChoice
-from explorer.ui.feature_details import NodeDetailTabs
+from explorer.ui.maps.details import NodeDetailTabs
 
 from .export_checks import assert_export_is_safe
 
@@ -81,7 +81,7 @@ def test_save_png_writes_the_enlarged_channel(qtbot, qt_warnings, panel, tmp_pat
         asked.append(args)
         return str(target), "PNG images (*.png)"
 
-    monkeypatch.setattr("explorer.ui.feature_details.QFileDialog.getSaveFileName", fake_dialog)
+    monkeypatch.setattr("explorer.ui.maps.details.QFileDialog.getSaveFileName", fake_dialog)
     tabs = panel.detail_tabs
     assert tabs.save_button.isEnabled()
     qtbot.mouseClick(tabs.save_button, Qt.MouseButton.LeftButton)
@@ -100,7 +100,7 @@ def test_save_png_writes_the_enlarged_channel(qtbot, qt_warnings, panel, tmp_pat
 
 def test_cancelled_dialog_writes_nothing(qtbot, qt_warnings, panel, tmp_path, monkeypatch):
     _go(qtbot, panel, 1)
-    monkeypatch.setattr("explorer.ui.feature_details.QFileDialog.getSaveFileName", lambda *a, **k: ("", ""))
+    monkeypatch.setattr("explorer.ui.maps.details.QFileDialog.getSaveFileName", lambda *a, **k: ("", ""))
     qtbot.mouseClick(panel.detail_tabs.save_button, Qt.MouseButton.LeftButton)
     assert not any(tmp_path.rglob("*.png"))
     assert np.asarray(panel.detail_tabs._channel_rgba).ndim == 3

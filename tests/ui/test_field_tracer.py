@@ -51,7 +51,7 @@ def test_effective_field_saturates_its_strongest_pixels_and_leaves_the_rest_plai
     """A gradient is heavy-tailed: scaled to its maximum it showed one bright speck over a
     dimmed input. Its top pixels are full colour; where it is zero the input is plain."""
     from explorer.activations.colormaps import lookup_table
-    from explorer.ui.field_tracer import ERF_OPACITY, ERF_PERCENTILE
+    from explorer.ui.explain.field_tracer import ERF_OPACITY, ERF_PERCENTILE
 
     _click_channel_pixel(qtbot, panel, 3, 3)
     field = panel.field.field

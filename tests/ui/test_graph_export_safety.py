@@ -13,7 +13,7 @@ from torch import nn
 from explorer import files
 from explorer.session import Session
 from explorer.train.history import runs_dir
-from explorer.ui.graph_panel import GraphPanel
+from explorer.ui.graph.panel import GraphPanel
 
 OLD = b"an older drawing\n"
 
@@ -72,7 +72,7 @@ def test_a_suffix_added_from_the_filter_names_a_file_the_dialog_never_asked_abou
     asked, replies = answers
     existing = tmp_path / "view.svg"
     existing.write_bytes(OLD)
-    monkeypatch.setattr("explorer.ui.graph_panel.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("explorer.ui.graph.panel.QFileDialog.getSaveFileName",
                         lambda _parent, _title, _default, filters, _selected: (str(tmp_path / "view"),
                                                                                 filters.split(";;")[0]))
     replies.append(QMessageBox.StandardButton.No)

@@ -11,8 +11,8 @@ from torchvision.models.resnet import BasicBlock
 from explorer.graph.layout import layout_view
 from explorer.graph.trace import build_graph
 from explorer.graph.collapse import default_state, expand, make_view
-from explorer.ui import graph_items as gi
-from explorer.ui.graph_scene import GraphScene, frame_title_rows, render_scene
+from explorer.ui.graph import items as gi
+from explorer.ui.graph.scene import GraphScene, frame_title_rows, render_scene
 
 
 class _Inception(nn.Module):

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
-from explorer.ui.graph_panel import GraphPanel
+from explorer.ui.graph.panel import GraphPanel
 
 MODEL = "resnet18_small"
 RANDOM = WeightsChoice("random", seed=1)

@@ -9,8 +9,8 @@ import pytest
 
 from explorer.metrics.overlays import aggregate, static_metrics
 from explorer.session import Session, WeightsChoice
-from explorer.ui.graph_overlay import BY_KEY, GraphOverlay, format_value
-from explorer.ui.graph_panel import GraphPanel
+from explorer.ui.graph.overlay import BY_KEY, GraphOverlay, format_value
+from explorer.ui.graph.panel import GraphPanel
 
 
 @pytest.fixture

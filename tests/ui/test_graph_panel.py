@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QImage
 from torch import nn
 
 from explorer.session import Session
-from explorer.ui.graph_panel import GraphPanel
+from explorer.ui.graph.panel import GraphPanel
 from explorer.ui.theme import category_color, load_theme
 
 
@@ -178,7 +178,7 @@ def test_export_writes_the_whole_graph_as_vector_text_without_marks(qtbot, panel
         offered.update(default=default, filters=filters.split(";;"), selected=selected)
         return str(tmp_path / "view"), offered["filters"][0]  # no suffix typed: the filter's
 
-    monkeypatch.setattr("explorer.ui.graph_panel.QFileDialog.getSaveFileName", dialog)
+    monkeypatch.setattr("explorer.ui.graph.panel.QFileDialog.getSaveFileName", dialog)
     qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
     assert offered["default"].endswith("small.svg")  # the model's name, not graph.png
     assert [f.split(" (")[-1] for f in offered["filters"]] == ["*.svg)", "*.png)", "*.png)", "*.png)",
@@ -243,7 +243,7 @@ def test_show_model_runs_in_the_subprocess(qtbot, panel):
 
 def test_scene_population_yields_after_each_time_budget_and_completes(qtbot):
     from explorer.graph import build_graph, expanded_state, prepare_view
-    from explorer.ui.graph_scene import GraphScene
+    from explorer.ui.graph.scene import GraphScene
 
     graph = build_graph(SmallResNet(), (1, 1, 28, 28))
     view, layout = prepare_view(graph, expanded_state(graph))

@@ -16,15 +16,15 @@ from torch import nn
 
 from explorer.graph import build_graph, expanded_state, layout_view, make_view, prepare_view
 from explorer.session import Session
-from explorer.ui.graph_items import (
+from explorer.ui.graph.items import (
     LOD_DETAIL,
     MIN_LABEL_BOX_PX,
     SHORT_NAME_MIN_PX,
     elide_name,
     short_name_pixels,
 )
-from explorer.ui.graph_panel import GraphPanel
-from explorer.ui.graph_scene import GraphScene
+from explorer.ui.graph.panel import GraphPanel
+from explorer.ui.graph.scene import GraphScene
 
 
 class Chain(nn.Module):

@@ -13,8 +13,8 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QImage
 
 from explorer.session import Session
-from explorer.ui import image_source as image_source_module
-from explorer.ui.image_source import ImageSource
+from explorer.ui.maps import image_source as image_source_module
+from explorer.ui.maps.image_source import ImageSource
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from explorer.explain.knockout_report import HELD_OUT
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
 from explorer.train.data import image_count
-from explorer.ui.feature_panel import FeatureMapPanel
+from explorer.ui.maps.panel import FeatureMapPanel
 
 MODEL = "resnet18_small"
 RANDOM = WeightsChoice("random", seed=1)

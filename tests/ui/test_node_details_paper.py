@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explorer.graph import build_named_graph, prepare_view
-from explorer.ui.node_details import NodeDetails
+from explorer.ui.graph.details import NodeDetails
 
 
 def _details(qtbot, attrs):

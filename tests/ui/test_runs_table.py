@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QSlider
 
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
-from explorer.ui.runs_table import COLUMNS, STATUS
-from explorer.ui.training_panel import TrainingPanel
+from explorer.ui.training.runs_table import COLUMNS, STATUS
+from explorer.ui.training.panel import TrainingPanel
 
 from .export_checks import assert_export_is_safe
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from explorer.metrics import scoreboard
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
-from explorer.ui.scoreboard_view import ScoreboardView
+from explorer.ui.compare.scoreboard import ScoreboardView
 
 from .export_checks import assert_export_is_safe
 

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.session import Session, WeightsChoice
-from explorer.ui.side_by_side import SideBySideView
+from explorer.ui.compare.side_by_side import SideBySideView
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from explorer.explain.replay import EpochReplay
 from explorer.session import Session
 from explorer.train import EpochMetrics, RunHistory, RunStarted, TrainConfig, Trainer, load_fashion_mnist
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
-from explorer.ui.time_machine import TimeMachineView
+from explorer.ui.training.time_machine import TimeMachineView
 
 CONFIG = dict(model="lenet_small", epochs=3, batch_size=32, lr=3e-3, optimizer="adam", device="cpu", width_mult=0.5)
 

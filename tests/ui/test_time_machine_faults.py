@@ -12,7 +12,7 @@ import torch
 from explorer.session import Session
 from explorer.train import RunHistory, TrainConfig, Trainer, load_fashion_mnist
 from explorer.train.snapshots import snapshot_folder
-from explorer.ui.time_machine import TimeMachineView
+from explorer.ui.training.time_machine import TimeMachineView
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from explorer.ui.training_curves import TrainingCurves
+from explorer.ui.training.curves import TrainingCurves
 
 
 def test_the_three_plots_fit_a_1024_px_window(qtbot):

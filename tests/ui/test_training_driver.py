@@ -9,8 +9,8 @@ import pytest
 
 from explorer.session import Session
 from explorer.train import RunHistory, TrainConfig
-from explorer.ui import training_driver
-from explorer.ui.training_driver import RunDriver
+from explorer.ui.training import driver as training_driver
+from explorer.ui.training.driver import RunDriver
 
 
 class StuckWorker:

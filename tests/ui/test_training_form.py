@@ -11,8 +11,8 @@ from explorer.session import Session
 from explorer.train import PRESETS, RunHistory, make_config
 from explorer.train import config as train_config
 from explorer.train.runner import WorkerDone
-from explorer.ui import training_driver
-from explorer.ui.training_panel import TrainingPanel
+from explorer.ui.training import driver as training_driver
+from explorer.ui.training.panel import TrainingPanel
 
 
 class RecordingWorker:

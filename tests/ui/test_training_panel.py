@@ -13,7 +13,7 @@ from torch import nn
 
 from explorer.session import Session
 from explorer.train import RunHistory, TrainConfig, load_checkpoint
-from explorer.ui.training_panel import TrainingPanel
+from explorer.ui.training.panel import TrainingPanel
 
 
 @pytest.fixture

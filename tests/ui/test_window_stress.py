@@ -60,7 +60,7 @@ def test_rapid_switching_and_closing_with_workers_in_flight(qtbot, qt_warnings):
 def _close_when_the_graph_arrives(qtbot, win: MainWindow) -> None:
     """Close and delete ``win`` in the same turn of the event loop as the reply carrying its
     graph: the panel has just deferred parsing it, and that deferred call must die with it."""
-    from explorer.ui.graph_worker import GraphWorkerClient
+    from explorer.ui.graph.worker import GraphWorkerClient
 
     client = GraphWorkerClient.shared()
     closed: list[bool] = []

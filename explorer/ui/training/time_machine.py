@@ -26,11 +26,11 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollA
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun, WeightsChoice
 from explorer.ui.background import LatestJob
-from explorer.ui.feature_details import PredictionBox
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.details import PredictionBox
+from explorer.ui.maps.views import ImagePane
 from explorer.ui.subscriptions import Subscriptions
-from explorer.ui.time_machine_plots import LayerHistory
-from explorer.ui.training_views import SHORT_NAMES, ConfusionMatrixView, MisclassifiedGrid
+from explorer.ui.training.time_machine_plots import LayerHistory
+from explorer.ui.training.views import SHORT_NAMES, ConfusionMatrixView, MisclassifiedGrid
 
 NO_RUN = "Time machine: pick a run in the runs table, or start one."
 NO_IMAGE = "Time machine: choose an image in the Explorer tab to replay it through the epochs."

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
-from explorer.ui.graph_text import LOD_EDGE_LABEL, LOD_TEXT
-from explorer.ui.graph_text import font as _font
-from explorer.ui.graph_text import lod as _lod
+from explorer.ui.graph.text import LOD_EDGE_LABEL, LOD_TEXT
+from explorer.ui.graph.text import font as _font
+from explorer.ui.graph.text import lod as _lod
 
 EDGE_TYPE = QGraphicsItem.UserType + 2
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from explorer.activations.mosaic import KernelView, colorize, make_mosaic
 from explorer.activations.predictions import Predictions
-from explorer.ui.feature_views import HistogramPlot, ImagePane
+from explorer.ui.maps.views import HistogramPlot, ImagePane
 from explorer.ui.file_export import image_bytes, save_export
 
 CHANNEL_HINT = "Click a channel in the mosaic to enlarge it"

@@ -9,7 +9,7 @@ view at once (maps, top-5, channel, pixel read-out) and shows a loading state un
 new module is there, so the maps can never belong to another model than the graph.
 
 The model work runs in :class:`explorer.activations.pipeline.Pipeline`, driven by a
-:class:`~explorer.ui.pipeline_runner.PipelineRunner`; the image row, the weights selector,
+:class:`~explorer.ui.maps.runner.PipelineRunner`; the image row, the weights selector,
 the stepping row, the mosaic and the detail tabs are widgets of their own modules.
 
 Over 400 lines because what remains is one state machine, the wish the runner
@@ -39,16 +39,16 @@ from explorer.devices import choose_device
 from explorer.errors import UserError
 from explorer.models import get_model_info
 from explorer.session import Session
-from explorer.ui.explain_view import ExplainView
-from explorer.ui.feature_details import DetailPages, NodeDetailTabs, PredictionBox
-from explorer.ui.feature_maps import MosaicView, most_varied_channel
-from explorer.ui.field_tracer import FieldTracer
-from explorer.ui.image_source import ImageSource, offers_image
-from explorer.ui.knockout_view import KnockoutView
-from explorer.ui.pipeline_runner import PipelineRunner
-from explorer.ui.step_controls import StepControls
+from explorer.ui.explain.view import ExplainView
+from explorer.ui.maps.details import DetailPages, NodeDetailTabs, PredictionBox
+from explorer.ui.maps.mosaic import MosaicView, most_varied_channel
+from explorer.ui.explain.field_tracer import FieldTracer
+from explorer.ui.maps.image_source import ImageSource, offers_image
+from explorer.ui.explain.knockouts import KnockoutView
+from explorer.ui.maps.runner import PipelineRunner
+from explorer.ui.maps.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
-from explorer.ui.top_images_view import TopImagesView
+from explorer.ui.explain.top_images import TopImagesView
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
 PLAY_INTERVAL_MS = 300

@@ -6,7 +6,7 @@ explorer's model (``session.model_changed``); a run keeps its own model and conf
 explorer shows meanwhile. Each epoch goes into ``session.training.record_epoch``; the
 explorer's weights follow the run's newest epoch only while the explorer shows that run.
 
-The worker, its event timer and its shutdown belong to ``RunDriver`` (training_driver.py).
+The worker, its event timer and its shutdown belong to ``RunDriver`` (ui/training/driver.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from explorer.errors import UserError
 from explorer.session import Session, TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics, RunHistory, TrainConfig
 from explorer.train.data import image_count, raw_folder
-from explorer.ui.training_controls import RunControls
-from explorer.ui.training_driver import RunDriver
-from explorer.ui.training_form import TrainingForm
-from explorer.ui.training_run_view import RunView, disconnect_all
-from explorer.ui.runs_table import RunsTable
-from explorer.ui.time_machine import TimeMachineView
-from explorer.ui.training_runs import show_epoch_in_explorer
+from explorer.ui.training.controls import RunControls
+from explorer.ui.training.driver import RunDriver
+from explorer.ui.training.form import TrainingForm
+from explorer.ui.training.run_view import RunView, disconnect_all
+from explorer.ui.training.runs_table import RunsTable
+from explorer.ui.training.time_machine import TimeMachineView
+from explorer.ui.training.runs import show_epoch_in_explorer
 
 LOADING = "waiting for the first epoch…"
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QTabWidge
 
 from explorer.session import TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics
-from explorer.ui.training_curves import TrainingCurves
-from explorer.ui.training_views import ConfusionMatrixView, MisclassifiedGrid
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.views import ConfusionMatrixView, MisclassifiedGrid
 
 NO_RUN = "No run yet: choose a recipe and press Start."
 

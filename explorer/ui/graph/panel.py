@@ -4,7 +4,7 @@ A view of the :class:`~explorer.session.Session`: another model in the session i
 and drawn here, the session's node is highlighted, and clicking a node sets the session's
 node (the feature maps then run to it). Zoo models are traced and laid out in the graph
 subprocess; a user's own ``nn.Module`` (which cannot be rebuilt by name there) is traced in
-a worker thread (both in :mod:`explorer.ui.graph_source`). The GUI thread only builds
+a worker thread (both in :mod:`explorer.ui.graph.source`). The GUI thread only builds
 items, in chunks, so the window keeps answering; each chunk is a deferred call with this
 panel as its context, so none fires after the panel is gone.
 
@@ -50,14 +50,14 @@ from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
 from explorer.session import Session
 from explorer.ui.file_export import save_export
-from explorer.ui.graph_knockouts import GraphKnockoutMenu
-from explorer.ui.graph_export import FILE_CHOICES, choice_for_filter, export_view
-from explorer.ui.graph_legend import GraphSidebar
-from explorer.ui.graph_scene import GraphScene
-from explorer.ui.graph_search import find_hits, hits_label
-from explorer.ui.graph_source import GraphSource, freeze_startup_objects
-from explorer.ui.graph_view import GraphView
-from explorer.ui.node_details import NodeDetails
+from explorer.ui.graph.knockouts import GraphKnockoutMenu
+from explorer.ui.graph.export import FILE_CHOICES, choice_for_filter, export_view
+from explorer.ui.graph.legend import GraphSidebar
+from explorer.ui.graph.scene import GraphScene
+from explorer.ui.graph.search import find_hits, hits_label
+from explorer.ui.graph.source import GraphSource, freeze_startup_objects
+from explorer.ui.graph.view import GraphView
+from explorer.ui.graph.details import NodeDetails
 from explorer.ui.subscriptions import Subscriptions
 
 class GraphPanel(QWidget):

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from explorer.session import Session, WeightsChoice
 from explorer.ui.background import LatestJob
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.views import ImagePane
 from explorer.ui.module_builder import ModuleBuilder
 from explorer.ui.subscriptions import Subscriptions
 from explorer.ui.weights_selector import WeightsSelector

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, qWarning
 
 from explorer.errors import UserError
 from explorer.graph import Layout, ModelGraph, ViewGraph, ViewState
-from explorer.ui.graph_worker import GraphWorkerClient
+from explorer.ui.graph.worker import GraphWorkerClient
 
 _startup_frozen = False
 

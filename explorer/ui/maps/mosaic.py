@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from explorer.activations.colormaps import COLORMAPS
 from explorer.activations.pipeline import View, render
-from explorer.ui.feature_readouts import ClassChart, ColorBar
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.readouts import ClassChart, ColorBar
+from explorer.ui.maps.views import ImagePane
 
 
 class MosaicView(QWidget):

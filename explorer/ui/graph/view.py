@@ -6,7 +6,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
-from explorer.ui.graph_items import FrameItem, NodeItem
+from explorer.ui.graph.items import FrameItem, NodeItem
 
 MIN_ZOOM = 0.03
 MAX_ZOOM = 4.0

@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from explorer.ui import theme as themes
-from explorer.ui.graph_view import GraphView
+from explorer.ui.graph.view import GraphView
 
 
 class GraphMinimap(QGraphicsView):

@@ -21,7 +21,7 @@ from explorer.explain.receptive_field import UnitBox
 from explorer.explain.unit_field import UnitField, region_in, trace_unit
 from explorer.session import Session
 from explorer.ui.background import LatestJob
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.views import ImagePane
 from explorer.ui.subscriptions import Subscriptions
 
 HINT = "Click a pixel of the enlarged channel or the mosaic to see the input region that unit sees"

@@ -19,7 +19,7 @@ from explorer.explain.evidence import Evidence, explain_image
 from explorer.models import get_model_info
 from explorer.session import Session
 from explorer.ui.background import LatestJob
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.views import ImagePane
 from explorer.ui.subscriptions import Subscriptions
 
 METHOD_LABELS = (("Grad-CAM at this node", "gradcam"), ("Gradient saliency", "saliency"),

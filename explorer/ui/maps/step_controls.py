@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QSlider, QStyle, QToolButton, QWidget
 
 from explorer.devices import available_devices
-from explorer.ui.image_source import tool_button
+from explorer.ui.maps.image_source import tool_button
 
 
 class StepControls(QWidget):

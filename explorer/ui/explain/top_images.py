@@ -20,7 +20,7 @@ from explorer.explain.top_grid import SCAN_IMAGES, TopScan, scan_test_images, to
 from explorer.explain.top_images import Progress
 from explorer.session import Session
 from explorer.ui.background import LatestJob
-from explorer.ui.feature_views import ImagePane
+from explorer.ui.maps.views import ImagePane
 from explorer.ui.subscriptions import Subscriptions
 
 UNTRAINED = "Top images need trained weights: with random ones every channel's favourites are noise"

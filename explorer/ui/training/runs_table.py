@@ -26,7 +26,7 @@ from explorer.train import RunHistory, RunRecord
 from explorer.train.runs import export_curves_csv, run_status
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
 from explorer.ui.file_export import image_bytes, save_export
-from explorer.ui.training_runs import RUN_STATES, TOOLTIP_KEYS, weights_of
+from explorer.ui.training.runs import RUN_STATES, TOOLTIP_KEYS, weights_of
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 # (header, key): key names what ``_cell`` shows.

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsView, QMenu
 
 from explorer.explain.knockout_choices import knockout_choices
 from explorer.session import Session
-from explorer.ui.graph_items import NodeItem
+from explorer.ui.graph.items import NodeItem
 
 
 class GraphKnockoutMenu(QObject):

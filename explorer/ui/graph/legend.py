@@ -8,8 +8,8 @@ from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from explorer.ui import theme as themes
-from explorer.ui.graph_minimap import GraphMinimap
-from explorer.ui.graph_view import GraphView
+from explorer.ui.graph.minimap import GraphMinimap
+from explorer.ui.graph.view import GraphView
 
 _CATEGORY_NAMES = {"depthwise": "depthwise conv", "norm": "normalisation", "concat": "concat",
                    "add": "add (residual)", "block": "block"}

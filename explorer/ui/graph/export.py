@@ -50,7 +50,7 @@ def export_view(graph: ModelGraph, view: ViewGraph, layout: Layout, path: str | 
 
         write_json(view_document(graph, view, layout), path)
         return path
-    from explorer.ui.graph_scene import GraphScene, render_scene
+    from explorer.ui.graph.scene import GraphScene, render_scene
 
     scene = GraphScene(theme)
     try:

@@ -14,7 +14,7 @@ from explorer.errors import UserError
 from explorer.graph.layout import Layout
 from explorer.graph.collapse import ViewGraph
 from explorer.ui import theme as themes
-from explorer.ui.graph_items import FRAME_TITLE_H, EdgeItem, FrameItem, NodeItem
+from explorer.ui.graph.items import FRAME_TITLE_H, EdgeItem, FrameItem, NodeItem
 
 SCENE_MARGIN = 30.0
 MAX_IMAGE_SIDE = 16000

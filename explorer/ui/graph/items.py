@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
-from explorer.ui.graph_edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
-from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part of this module's API
+from explorer.ui.graph.edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
+from explorer.ui.graph.text import (  # noqa: F401 - the LOD constants are part of this module's API
     LOD_DETAIL,
     LOD_EDGE_LABEL,
     LOD_TEXT,
@@ -25,10 +25,10 @@ from explorer.ui.graph_text import (  # noqa: F401 - the LOD constants are part 
     elide_name,
     short_name_pixels,
 )
-from explorer.ui.graph_text import font as _font
-from explorer.ui.graph_text import lod as _lod
-from explorer.ui.graph_text import pixel_font as _pixel_font
-from explorer.ui.graph_glyphs import (  # noqa: F401 - glyph names are part of this module's API
+from explorer.ui.graph.text import font as _font
+from explorer.ui.graph.text import lod as _lod
+from explorer.ui.graph.text import pixel_font as _pixel_font
+from explorer.ui.graph.glyphs import (  # noqa: F401 - glyph names are part of this module's API
     GLYPH_BRANCHES,
     GLYPH_DENSE,
     GLYPH_DENSE_INPUT,
@@ -80,7 +80,7 @@ class NodeItem(QGraphicsItem):
         self.setZValue(2)
         self.highlighted = False
         self.search_hit = False
-        self.tint: QColor | None = None  # a metric overlay's fill (graph_overlay.py)
+        self.tint: QColor | None = None  # a metric overlay's fill (ui/graph/overlay.py)
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
         self._short: dict[int, tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
         kind = glyph_kind(attrs)
@@ -143,7 +143,7 @@ class NodeItem(QGraphicsItem):
 
         The one place a node's colour is chosen; anything that recolours nodes does it here.
         """
-        if self.tint is not None:  # a metric overlay's colour (graph_overlay.py)
+        if self.tint is not None:  # a metric overlay's colour (ui/graph/overlay.py)
             return self.tint
         a = self.attrs
         return themes.category_color(a.get("category", "other"), theme, a.get("block_type") or None)
