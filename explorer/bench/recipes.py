@@ -26,6 +26,7 @@ from explorer.errors import UserError
 from explorer.train import EpochMetrics, RunFinished, Trainer, TrainingError, load_fashion_mnist, make_config
 from explorer.train.config import PRESETS, preset_fit
 from explorer.train.data import raw_folder
+from explorer.train.records import TEST_ACC, TRAIN_ACC
 
 DEFAULT = "default"
 DEFAULT_EPOCHS = 5
@@ -98,8 +99,8 @@ def train_pair(data, preset_name: str, model: str, epochs: int | None, device: s
     seconds = time.perf_counter() - start
     return {
         "note": error or "",
-        "test_acc": None if last is None else round(last.test_acc, 4),
-        "train_acc": None if last is None else round(last.train_acc, 4),
+        TEST_ACC: None if last is None else round(last.test_acc, 4),
+        TRAIN_ACC: None if last is None else round(last.train_acc, 4),
         "seconds": round(seconds, 1),
         "epochs": config.epochs,
         "status": finished.status if finished else "failed",
@@ -145,10 +146,10 @@ def run(
         measured = train_pair(data, preset_name, model, epochs, device)
         # The floors are for five epochs of the default recipe; other runs are reported only.
         limited = preset_name == DEFAULT and measured["epochs"] == DEFAULT_EPOCHS and subset is None
-        checks.append(_check(name, measured["test_acc"], floor(model) if limited else None, **measured))
+        checks.append(_check(name, measured[TEST_ACC], floor(model) if limited else None, **measured))
         family = get_model_info(model).family
         table.setdefault(preset_name, {}).setdefault(family, {})[model] = {
-            "test_acc": measured["test_acc"],
+            TEST_ACC: measured[TEST_ACC],
             "seconds": measured["seconds"],
         }
     result["checks"] = checks

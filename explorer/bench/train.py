@@ -25,9 +25,17 @@ from typing import Any
 import torch
 
 from explorer import settings
-from explorer.train import BatchMetrics, RunHistory, TrainConfig, Trainer, load_fashion_mnist
+from explorer.train import (
+    BatchMetrics,
+    RunHistory,
+    TrainConfig,
+    Trainer,
+    build_model,
+    keep_freed_memory,
+    load_fashion_mnist,
+    xavier_init,
+)
 from explorer.train.data import FashionData, raw_folder
-from explorer.train import build_model, keep_freed_memory, xavier_init
 
 BATCH = 256
 
@@ -88,7 +96,7 @@ def engine_images_per_s(data: FashionData, config: TrainConfig, steady: bool = F
         finished = event
     if steady and last is not None and last.elapsed_s > first.elapsed_s:
         return (last.images_seen - first.images_seen) / (last.elapsed_s - first.elapsed_s)
-    return float(finished.record.final["images_per_s"])
+    return float(finished.record.final.images_per_s)
 
 
 def machine_state() -> dict[str, Any]:

@@ -9,6 +9,8 @@ import argparse
 import json
 from typing import Any
 
+from explorer.train.records import IMAGES_PER_S, TEST_ACC
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``runs`` subcommand (with ``export`` and ``rename``)."""
@@ -35,7 +37,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         o, f = r["options"], r["final"]
-        acc = f["test_acc"]
+        acc, rate = f[TEST_ACC], f[IMAGES_PER_S]
         lines.append([
             r["run_id"],
             r["name"] or "-",
@@ -46,7 +48,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
             f"{o['lr']:g}" if isinstance(o["lr"], (int, float)) else "?",
             str(o["batch_size"]),
             f"{acc:.4f}" if isinstance(acc, (int, float)) else "-",
-            f"{f['images_per_s']:.0f}" if isinstance(f["images_per_s"], (int, float)) else "-",
+            f"{rate:.0f}" if isinstance(rate, (int, float)) else "-",
         ])
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(headers)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(l, widths)).rstrip() for l in [headers, *lines])
@@ -61,7 +63,7 @@ def run_runs(args: argparse.Namespace) -> int:
     if args.action == "export":
         record = find_run(history, args.run_key)
         path = export_curves_csv(record, args.csv)
-        result = {"run_id": record.run_id, "csv": str(path), "epochs": len(record.curves["epoch"])}
+        result = {"run_id": record.run_id, "csv": str(path), "epochs": record.curves.epochs}
     elif args.action == "rename":
         record = history.rename(find_run(history, args.run_key).run_id, args.new_name)
         result = {"run_id": record.run_id, "name": record.name}

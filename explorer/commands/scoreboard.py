@@ -13,6 +13,8 @@ import argparse
 import json
 from typing import Any
 
+from explorer.train.records import TEST_ACC
+
 
 def add_parser(subparsers: Any) -> None:
     """Add the ``scoreboard`` subcommand."""
@@ -33,9 +35,10 @@ def add_parser(subparsers: Any) -> None:
 def _table(points: list[dict[str, Any]], accuracy: str) -> str:
     headers = ["model", "weights", accuracy, "GMACs", "params (M)"]
     rows = []
-    for p in sorted(points, key=lambda q: -q["top1" if accuracy == "top-1" else "test_acc"]):
+    key = "top1" if accuracy == "top-1" else TEST_ACC
+    for p in sorted(points, key=lambda q: -q[key]):
         weights = p.get("weights") or ("shipped" if p["source"] == "shipped" else f"run {p.get('run_name') or p['run_id']}")
-        value = p["top1"] if accuracy == "top-1" else p["test_acc"]
+        value = p[key]
         rows.append([p["name"], weights, f"{value * 100:.2f}%", f"{p['gmacs']:.4g}", f"{p['params'] / 1e6:.3g}"])
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     return "\n".join("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()

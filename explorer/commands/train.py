@@ -18,19 +18,11 @@ from typing import TextIO
 
 from explorer.errors import UserError
 from explorer.json_output import finite_json
+from explorer.train.records import EPOCH_SERIES, IMAGES_PER_S, TEST_ACC, TRAIN_ACC, VAL_ACC
 
-LOG_FIELDS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "lr",
-    "images_per_s",
-    "elapsed_s",
-)
+# The CSV log's columns: each epoch's series (``EpochMetrics`` attributes of the same
+# names) and the time the run has taken so far.
+LOG_FIELDS = (*EPOCH_SERIES, "elapsed_s")
 
 
 def add_parser(subparsers) -> None:
@@ -215,9 +207,8 @@ def run(args: argparse.Namespace) -> int:
         # The last epoch's checkpoint is intact; record how the run ended, not "running".
         if trainer.record is not None and trainer.record.status == "running":
             interrupted = isinstance(exc, KeyboardInterrupt)
-            trainer.record.status = "stopped" if interrupted else "failed"
-            trainer.record.message = "interrupted" if interrupted else str(exc)
-            trainer.journal.save_record()
+            trainer.journal.finish("stopped" if interrupted else "failed", "interrupted" if interrupted else str(exc),
+                                   trainer.curves_so_far())
         raise
     finally:
         if handle is not None:
@@ -225,19 +216,19 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):
                 handle.close()
     config = trainer.config
-    final = dict(finished.record.final)
+    final = finished.record.final
     result = {
         "model": config.model,
         "status": finished.status,
-        "test_acc": final.get("test_acc"),
-        "train_acc": final.get("train_acc"),
-        "val_acc": final.get("val_acc"),
-        "epochs": final.get("epochs", 0),
-        "images_per_s": final.get("images_per_s"),
-        "train_time_s": final.get("train_time_s"),
-        "train_images": final.get("train_images"),
-        "test_images": final.get("test_images"),
-        "device": final.get("device"),
+        TEST_ACC: final.test_acc,
+        TRAIN_ACC: final.train_acc,
+        VAL_ACC: final.val_acc,
+        "epochs": final.epochs,
+        IMAGES_PER_S: final.images_per_s,
+        "train_time_s": final.train_time_s,
+        "train_images": final.train_images,
+        "test_images": final.test_images,
+        "device": final.device,
         "checkpoint": finished.record.checkpoint,
         "run_id": finished.record.run_id,
         "config": config.to_dict(),
@@ -245,13 +236,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(finite_json(result), allow_nan=False))
     else:
-        if result["test_acc"] is None:
+        if final.test_acc is None:
             print(f"{config.model}: no epoch finished ({finished.status})")
         else:
             print(
-                f"{config.model}: train_acc {result['train_acc']:.4f} test_acc {result['test_acc']:.4f} "
-                f"{result['images_per_s']:,.0f} images/s over {result['epochs']} epochs ({result['device']})"
+                f"{config.model}: train_acc {final.train_acc:.4f} test_acc {final.test_acc:.4f} "
+                f"{final.images_per_s:,.0f} images/s over {final.epochs} epochs ({final.device})"
             )
-            if result["checkpoint"]:
-                print(f"checkpoint: {result['checkpoint']}")
+            if finished.record.checkpoint:
+                print(f"checkpoint: {finished.record.checkpoint}")
     return 0

@@ -34,6 +34,7 @@ from explorer.models import manifest
 from explorer.resources import resources_root
 from explorer.snapshots import environ_disabled, installed_version, usable_catalog
 from explorer.train.history import RunHistory
+from explorer.train.records import TEST_ACC
 from explorer.train.runs import run_status
 
 REFERENCE_SOURCE = "torchvision weights metadata (ImageNet-1K top-1, torchvision's figure)"
@@ -191,20 +192,20 @@ def small_points(history=None) -> list[dict[str, Any]]:
         accuracy = _shipped_accuracy(name)
         s = facts(name)
         if accuracy is not None and s is not None:
-            points.append({"name": name, "test_acc": accuracy, "gmacs": s["macs"] / 1e9, "params": s["params"],
+            points.append({"name": name, TEST_ACC: accuracy, "gmacs": s["macs"] / 1e9, "params": s["params"],
                            "source": "shipped"})
     history = history if history is not None else RunHistory()
     for record in history.list_runs():
-        accuracy = record.final.get("test_acc")
+        accuracy = record.final.test_acc
         s = facts(record.model)
-        if not isinstance(accuracy, (int, float)) or s is None:
+        if accuracy is None or s is None:
             continue
         points.append({
             "name": record.model,
             "run_id": record.run_id,
             "run_name": record.name,
             "status": run_status(record),
-            "test_acc": float(accuracy),
+            TEST_ACC: float(accuracy),
             "gmacs": s["macs"] / 1e9,
             "params": s["params"],
             "width_mult": record.config.get("width_mult"),

@@ -3,7 +3,9 @@ atomic checkpoints and run history. The CLI and the Qt panel both drive ``Traine
 
 Where things are: ``engine`` (the epoch loop, ``Trainer``), ``events`` (what it yields),
 ``control`` (pause/stop), ``recipe`` (model, init, optimiser, schedule, loss),
-``evaluation`` (test passes), ``journal`` (history record and checkpoint of a run),
+``evaluation`` (test passes), ``records`` (the typed run record, its curves, final
+figures and epoch summaries, and the metric names), ``journal`` (history record and
+checkpoint of a run),
 ``resume`` (continuing from a checkpoint), ``checkpoint`` (safe file writes),
 ``data``/``augment`` (Fashion-MNIST on the device), ``runner`` (off the GUI thread),
 ``snapshots`` and ``summaries`` (the time machine: per-epoch weights and per-layer
@@ -28,8 +30,11 @@ _WHERE = {
     "PRESETS": "config",
     "PRESET_DESCRIPTIONS": "config",
     "RunFinished": "events",
+    "Curves": "records",
+    "EpochSummary": "records",
+    "FinalFigures": "records",
     "RunHistory": "history",
-    "RunRecord": "history",
+    "RunRecord": "records",
     "RunStarted": "events",
     "SnapshotStore": "snapshots",
     "StateChanged": "events",

@@ -33,24 +33,10 @@ import torch
 
 from explorer.errors import UserError
 from explorer.files import WriteError, clean_stale_temporaries, write_atomic, write_failure
+from explorer.train.records import Curves, RecordError
 
 FORMAT = "cnn-explorer-checkpoint"
 VERSION = 1
-
-
-# Per-epoch curves (and per-batch losses) a training checkpoint carries.
-CURVE_KEYS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "lr",
-    "images_per_s",
-    "batch_loss",
-)
 
 
 class CheckpointError(UserError):
@@ -122,8 +108,13 @@ def _to_device(obj: Any, device: str | torch.device) -> Any:
     return obj
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def checkpoint_curves(state: Mapping[str, Any]) -> Curves:
+    """The curves a loaded checkpoint holds (empty when it has none).
+
+    Raises:
+        RecordError: they are not curves (``load_checkpoint`` has checked that already).
+    """
+    return Curves.from_dict(state.get("curves", {}))
 
 
 def check_metadata(state: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -161,17 +152,14 @@ def check_metadata(state: Mapping[str, Any], path: str | os.PathLike) -> None:
         and all(isinstance(g, Mapping) for g in optimizer_state["param_groups"])
     ):
         raise bad("optimizer_state is not an optimiser's state")
-    curves = state.get("curves", {})
-    if not isinstance(curves, Mapping):
+    if not isinstance(state.get("curves", {}), Mapping):
         raise bad("curves is not a table of lists")
-    for key in CURVE_KEYS:
-        values = curves.get(key, [])
-        if not isinstance(values, list) or not all(v is None or _is_number(v) for v in values):
-            raise bad(f"curve {key!r} is not a list of numbers")
-    per_epoch = [len(curves.get(key, [])) for key in CURVE_KEYS if key != "batch_loss"]
-    if any(n != epoch for n in per_epoch if n):
+    try:
+        curves = checkpoint_curves(state)
+    except RecordError as exc:
+        raise bad(str(exc)) from None
+    if curves.epochs not in (0, epoch):
         raise bad(f"its curves do not cover its {epoch} epochs")
-
 
     from explorer.train.config import TrainConfig
 

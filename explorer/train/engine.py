@@ -46,7 +46,7 @@ from explorer.train.events import (
     TrainingError,
     format_duration,
 )
-from explorer.train.history import RunHistory, RunRecord
+from explorer.train.history import RunHistory
 from explorer.train.journal import RunJournal, new_run_id
 from explorer.train.loss import DivergenceWatch
 from explorer.train.recipe import (
@@ -60,7 +60,8 @@ from explorer.train.recipe import (
     split_outputs,
     xavier_init,
 )
-from explorer.train.resume import CURVE_KEYS, empty_curves, load_resume_state, restore_model, restore_optimizer
+from explorer.train.records import TEST_ACC, Curves, EpochSummary, RunRecord
+from explorer.train.resume import load_resume_state, restore_model, restore_optimizer
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
 from explorer.train.summaries import SummaryRecorder
 
@@ -127,8 +128,16 @@ class Trainer:
         self.recorder: SummaryRecorder | None = None
         self.snapshots: SnapshotStore | None = None
         self.device: torch.device | None = None
-        self.record: RunRecord | None = None
         self.checkpoint_path: Path | None = None
+        self.curves = Curves()
+        # Losses of the epoch in progress, read back so far (they join the curves at its end).
+        self._epoch_losses: list[float] = []
+
+    @property
+    def record(self) -> RunRecord | None:
+        """The run's record as last written (None before set-up)."""
+        journal = getattr(self, "journal", None)
+        return journal.record if journal is not None else None
 
     # ---------------------------------------------------------------- setup
 
@@ -169,12 +178,11 @@ class Trainer:
         # A last batch of one image breaks batch norm in training mode: drop it.
         self.batches_per_epoch = n_train // self.batch_size + (n_train % self.batch_size > 1)
         self.start_epoch = state.start_epoch if state is not None else 0
-        self.curves = state.curves if state is not None else empty_curves()
+        self.curves = state.curves if state is not None else Curves()
         run_id = (state.run_id if state is not None else None) or new_run_id(config.model)
         self.journal = RunJournal(
             self.history, self._checkpoint_arg, config, run_id, self.curves, resuming=state is not None
         )
-        self.record = self.journal.record
         self.checkpoint_path = self.journal.checkpoint_path
         if self.record_summaries:
             self._setup_time_machine(resuming=state is not None)
@@ -266,7 +274,7 @@ class Trainer:
             yield from self._run()
         except UserError as exc:
             if self.record.status == "running":
-                self.journal.finish("failed", str(exc))
+                self.journal.finish("failed", str(exc), self.curves_so_far())
             raise
         finally:
             # Stopped, failed or abandoned: another run may use the checkpoint file now.
@@ -285,7 +293,7 @@ class Trainer:
         self._generator = torch.Generator(device=self.device)
         self._train_time = self._eval_time = 0.0
         self._images_seen = 0
-        self._global_batch = len(self.curves["batch_loss"])
+        self._global_batch = len(self.curves.batch_loss)
         for epoch in range(self.start_epoch + 1, self.config.epochs + 1):
             trained = yield from self._train_epoch(epoch)
             if trained is None:
@@ -312,6 +320,7 @@ class Trainer:
         perm = torch.randperm(n_train, device=device, generator=generator)
         loss_per_batch = torch.zeros(batches, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
+        self._epoch_losses = []
         read_upto = 0
         epoch_images = 0
         train_acc = None
@@ -362,7 +371,7 @@ class Trainer:
                 read_upto = b + 1
                 last_read = time.perf_counter()
                 self._check_losses(new_losses, epoch)
-                self.curves["batch_loss"].extend(new_losses)
+                self._epoch_losses.extend(new_losses)
             elapsed = self._train_time + (now - tick)
             rate = self._images_seen / elapsed if elapsed > 0 else 0.0
             remaining = (config.epochs - epoch) * n_train + (n_train - epoch_images)
@@ -417,11 +426,13 @@ class Trainer:
         # Before anything is recorded or saved: a diverged epoch leaves no checkpoint.
         self._stop_if(self.watch.check_epoch(train_loss, train_acc, test_loss), epoch)
         rate = self._images_seen / self._train_time if self._train_time > 0 else 0.0
-        row = (epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, lr, rate)
-        for key, value in zip(CURVE_KEYS[:-1], row, strict=True):  # all but batch_loss
-            self.curves[key].append(value)
+        self.curves = self.curves.with_epoch(
+            self._epoch_losses, epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+            val_acc=val_acc, test_loss=test_loss, test_acc=test_acc, lr=lr, images_per_s=rate,
+        )
+        self._epoch_losses = []
         checkpoint = self.journal.end_epoch(
-            epoch,
+            self.curves,
             self.model,
             self.optimizer.state_dict(),
             {
@@ -452,7 +463,9 @@ class Trainer:
             summaries=summaries,
         )
 
-    def _record_epoch(self, epoch: int, confusion_rows: list, test_acc: float, preds: torch.Tensor) -> dict | None:
+    def _record_epoch(
+        self, epoch: int, confusion_rows: list, test_acc: float, preds: torch.Tensor
+    ) -> EpochSummary | None:
         """Summarise the layers and store the epoch's snapshot (time machine)."""
         if self.recorder is None:
             return None
@@ -462,7 +475,7 @@ class Trainer:
             self.snapshots.save_record(
                 epoch,
                 {
-                    "test_acc": test_acc,
+                    TEST_ACC: test_acc,
                     "confusion": confusion_rows,
                     "summaries": summaries,
                     "predictions": preds.tolist(),
@@ -473,11 +486,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- endings
 
+    def curves_so_far(self) -> Curves:
+        """The curves with the losses of an epoch in progress (what a run that ends now records)."""
+        return self.curves.with_batch_losses(self._epoch_losses)
+
     def _finish(self, status: str, message: str) -> RunFinished:
-        return self.journal.finish(status, message)
+        return self.journal.finish(status, message, self.curves_so_far())
 
     def _fail(self, message: str) -> None:
-        self.journal.finish("failed", message)
+        self.journal.finish("failed", message, self.curves_so_far())
 
     def _recover_from_oom(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from torch import nn
 
 from explorer.errors import UserError
 from explorer.train.config import TrainConfig
-from explorer.train.history import RunRecord
+from explorer.train.records import EpochSummary, RunRecord
 
 
 class TrainingError(UserError):
@@ -102,7 +102,7 @@ class EpochMetrics:
     checkpoint: str | None
     model: nn.Module = dataclasses.field(repr=False)
     # Per-layer summaries (train/summaries.py); None when the run records none.
-    summaries: dict | None = dataclasses.field(default=None, repr=False)
+    summaries: EpochSummary | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass

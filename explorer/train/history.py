@@ -3,9 +3,9 @@
 One file per run under ``settings.user_data_dir()/runs``, rewritten atomically after each
 epoch (``explorer.files.write_json``), so a run that was killed still shows up with the
 epochs it finished. Every record is checked against its schema on read
-(``RunRecord.from_dict``): a damaged one (not JSON, a wrong type, nested too deep, a FIFO
-in its place) is skipped with a one-line warning naming the file, rather than hiding
-every other run.
+(``RunRecord.from_dict``, in ``records.py`` with the curves and figures it holds): a
+damaged one (not JSON, a wrong type, ragged curves, nested too deep, a FIFO in its place)
+is skipped with a one-line warning naming the file, rather than hiding every other run.
 
 Two writers may update one record at once (the trainer after each epoch, a rename from
 the CLI or the window). Each update takes the record's own short-lived lock
@@ -20,7 +20,6 @@ import dataclasses
 import os
 import stat
 import time
-import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,25 +27,16 @@ from typing import Any
 
 from explorer import settings
 from explorer.errors import UserError, describe_os_error
-from explorer.files import (
-    WriteError,
-    clean_stale_temporaries,
-    read_json,
-    write_failure,
-    write_json,
-)
+from explorer.files import WriteError, clean_stale_temporaries, read_json, write_failure, write_json
 
-STATUSES = ("running", "completed", "stopped", "failed")
-# The final metrics a run records after each epoch (all numbers); ``final`` also holds
-# ``epochs`` and facts such as ``device``.
-FINAL_METRICS = ("train_acc", "val_acc", "test_acc", "best_test_acc", "train_loss", "test_loss", "images_per_s")
+# The record's schema lives in records.py; these names are read from here too.
+from explorer.train.records import FINAL_METRICS, STATUSES, RecordError, RunRecord, printable
+
+__all__ = ["FINAL_METRICS", "LOCK_TIMEOUT_S", "NAME_LIMIT", "STATUSES", "RecordError", "RunHistory", "RunRecord",
+           "check_name", "runs_dir"]
+
 NAME_LIMIT = 100  # characters in a run's name
 LOCK_TIMEOUT_S = 10.0  # the longest an update waits for another one to finish
-_MAX_DEPTH = 4  # config and final values: scalars, or lists/tables of them
-
-
-class RecordError(ValueError):
-    """A run record does not match its schema."""
 
 
 def check_name(name: Any) -> str:
@@ -59,7 +49,7 @@ def check_name(name: Any) -> str:
     if not isinstance(name, str):
         raise UserError("a run's name must be text")
     name = name.strip()
-    bad = next((c for c in name if not _printable(c)), None)
+    bad = next((c for c in name if not printable(c)), None)
     if bad is not None:
         raise UserError(f"a run's name cannot hold control characters (found {bad!a}); use plain text")
     if len(name) > NAME_LIMIT:
@@ -67,134 +57,8 @@ def check_name(name: Any) -> str:
     return name
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _plain(value: Any, depth: int = 0) -> bool:
-    """JSON scalars, or lists and string-keyed tables of them, at most ``_MAX_DEPTH`` deep."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return True
-    if depth >= _MAX_DEPTH:
-        return False
-    if isinstance(value, list):
-        return all(_plain(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
-    return False
-
-
-# Characters that move the cursor, colour a terminal or reorder text: never in a name.
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _printable(text: str) -> bool:
-    return not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI for c in text)
-
-
-@dataclasses.dataclass
-class RunRecord:
-    """One training run.
-
-    Attributes:
-        run_id: unique, sortable (start time plus model name).
-        model: model name that was trained.
-        config: the TrainConfig as a dict.
-        status: ``running``, ``completed``, ``stopped`` or ``failed``.
-        started: ISO time the run started.
-        finished: ISO time it ended (None while running).
-        curves: per-epoch lists (``epoch``, ``train_loss``, ``train_acc``, ``val_acc``,
-            ``val_loss``, ``test_acc``, ``test_loss``, ``lr``, ``images_per_s``) and
-            ``batch_loss`` (per batch, all epochs).
-        final: final metrics (``train_acc``, ``test_acc``, ``images_per_s``, ...).
-        message: why a run stopped or failed.
-        checkpoint: path of its last checkpoint, if any.
-        name: the user's name for the run (empty: none given).
-
-    Build one from stored data with ``from_dict``, which checks every field.
-    """
-
-    run_id: str
-    model: str
-    config: dict[str, Any]
-    status: str = "running"
-    started: str = ""
-    finished: str | None = None
-    curves: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-    final: dict[str, Any] = dataclasses.field(default_factory=dict)
-    message: str = ""
-    checkpoint: str | None = None
-    name: str = ""
-
-    @classmethod
-    def from_dict(cls, data: Any) -> RunRecord:
-        """The record ``data`` (a parsed JSON document) holds; keys this version does not
-        know are ignored.
-
-        Raises:
-            RecordError: a field is missing or of the wrong type (one line, naming it).
-        """
-        if not isinstance(data, dict):
-            raise RecordError("not a run record (not a JSON object)")
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in ("run_id", "model", "config"):
-            if key not in values:
-                raise RecordError(f"no {key!r}")
-
-        def text(key: str, optional: bool = False, printable: bool = True) -> None:
-            value = values.get(key)
-            if value is None and optional:
-                return
-            if not isinstance(value, str) or (printable and not _printable(value)):
-                raise RecordError(f"{key!r} is not {'plain text' if isinstance(value, str) else 'text'}")
-
-        for key in ("run_id", "model"):
-            text(key)
-        if not values["run_id"] or not values["model"]:
-            raise RecordError("empty 'run_id' or 'model'")
-        if values.get("status", "running") not in STATUSES:
-            raise RecordError(f"'status' is not one of {', '.join(STATUSES)}")
-        for key in ("started", "name"):
-            if key in values:
-                text(key, printable=key != "name")
-        text("finished", optional=True)
-        text("checkpoint", optional=True)
-        if "message" in values:
-            text("message", printable=False)
-        config = values["config"]
-        if not isinstance(config, dict) or not _plain(config):
-            raise RecordError("'config' is not a table of options")
-        curves = values.get("curves", {})
-        if not isinstance(curves, dict) or not all(
-            isinstance(k, str) and isinstance(v, list) and all(x is None or _is_number(x) for x in v)
-            for k, v in curves.items()
-        ):
-            raise RecordError("'curves' is not a table of lists of numbers")
-        final = values.get("final", {})
-        if not isinstance(final, dict) or not _plain(final):
-            raise RecordError("'final' is not a table of metrics")
-        for key in (*FINAL_METRICS, "epochs"):
-            if final.get(key) is not None and not _is_number(final[key]):
-                raise RecordError(f"'final' {key!r} is not a number")
-        record = cls(**values)
-        # A name an older version let through: shown without its control characters.
-        record.name = "".join(c if _printable(c) else " " for c in record.name).strip()
-        return record
-
-    @property
-    def label(self) -> str:
-        """Short text for a list of runs."""
-        acc = self.final.get("test_acc")
-        acc_text = f"test {acc:.3f}" if isinstance(acc, (int, float)) else self.status
-        cfg = self.config
-        if self.name:
-            return f"{self.name} · {acc_text}"
-        return f"{self.started[5:16].replace('T', ' ')} {self.model} {cfg.get('optimizer')} lr {cfg.get('lr')} · {acc_text}"
-
-
 def runs_dir() -> Path:
-    return settings.user_data_dir() / "runs"
+    return settings.runs_dir()
 
 
 class RunHistory:
@@ -278,7 +142,7 @@ class RunHistory:
     def _write(self, record: RunRecord) -> Path:
         path = self.path_of(record.run_id)
         clean_stale_temporaries(path)
-        return write_json(path, dataclasses.asdict(record), action="write run record")
+        return write_json(path, record.to_dict(), action="write run record")
 
     def update(self, run_id: str, change: Callable[[RunRecord | None], RunRecord]) -> RunRecord:
         """Read ``run_id``'s record, change it and write it back, holding its lock, so that
@@ -351,8 +215,7 @@ class RunHistory:
         def change(record: RunRecord | None) -> RunRecord:
             if record is None:
                 raise UserError(f"run {run_id} has no readable record in {self.folder}")
-            record.name = name
-            return record
+            return dataclasses.replace(record, name=name)
 
         return self.update(run_id, change)
 

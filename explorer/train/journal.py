@@ -7,6 +7,7 @@ run's status, so the engine only says what happened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 from datetime import datetime
@@ -20,7 +21,8 @@ from explorer.errors import UserError
 from explorer.train.checkpoint import CheckpointLock, save_checkpoint
 from explorer.train.config import TrainConfig
 from explorer.train.events import RunFinished
-from explorer.train.history import RunHistory, RunRecord
+from explorer.train.history import RunHistory
+from explorer.train.records import Curves, FinalFigures, RunRecord
 
 
 def new_run_id(model: str) -> str:
@@ -39,8 +41,10 @@ class RunJournal:
         checkpoint: ``False`` for none, ``None``/``True`` for the default path, or a path.
         config: the run's options.
         run_id: the run's key (a resumed run keeps its own).
-        curves: the run's curves, shared with (and appended to by) the engine.
+        curves: the run's curves so far (empty for a new run); each epoch brings new ones.
         resuming: continue the history entry of ``run_id`` if there is one.
+
+    ``record`` is the run's record as last written (a frozen value, replaced on each change).
     """
 
     def __init__(
@@ -49,13 +53,12 @@ class RunJournal:
         checkpoint: str | os.PathLike | bool | None,
         config: TrainConfig,
         run_id: str,
-        curves: dict[str, list],
+        curves: Curves,
         *,
         resuming: bool = False,
     ) -> None:
         self.history = history
         self.config = config
-        self.curves = curves
         if checkpoint is False:
             self.checkpoint_path: Path | None = None
         elif checkpoint in (None, True):
@@ -68,16 +71,19 @@ class RunJournal:
         if history is not None and resuming:
             with contextlib.suppress(OSError, ValueError):
                 record = history.load(run_id)
-        self.record = record or RunRecord(
+        record = record or RunRecord(
             run_id=run_id,
             model=config.model,
             config=config.to_dict(),
             started=datetime.now().isoformat(timespec="seconds"),
         )
-        self.record.status = "running"
-        self.record.config = config.to_dict()
-        self.record.curves = curves
-        self.record.checkpoint = str(self.checkpoint_path) if self.checkpoint_path else None
+        self.record = dataclasses.replace(
+            record,
+            status="running",
+            config=config.to_dict(),
+            curves=curves,
+            checkpoint=str(self.checkpoint_path) if self.checkpoint_path else None,
+        )
         try:
             # A run that cannot be recorded stops here, before any training, with the reason.
             self.save_record(strict=True)
@@ -98,7 +104,7 @@ class RunJournal:
 
         def merge(on_disk: RunRecord | None) -> RunRecord:
             if on_disk is not None:
-                self.record.name = on_disk.name
+                self.record = dataclasses.replace(self.record, name=on_disk.name)
             return self.record
 
         try:
@@ -106,20 +112,22 @@ class RunJournal:
         except OSError as exc:
             if strict:
                 raise UserError(f"cannot record the run: {exc}") from None
-            self.record.message = f"cannot write run history: {exc}"
+            self.record = dataclasses.replace(self.record, message=f"cannot write run history: {exc}")
 
-    def end_epoch(self, epoch: int, model: nn.Module, optimizer_state: dict[str, Any], extra: dict[str, Any]) -> Path | None:
-        """Save the checkpoint (if any) and the record after ``epoch``.
+    def end_epoch(self, curves: Curves, model: nn.Module, optimizer_state: dict[str, Any], facts: dict[str, Any]) -> Path | None:
+        """Save the checkpoint (if any) and the record after the epoch ``curves`` end with.
 
         Args:
-            epoch: the epoch just finished (its curves are already appended).
+            curves: the run's curves, the epoch just finished included.
             model: the model to save.
             optimizer_state: the optimiser's state dict.
-            extra: final metrics that are not curves (train time, sizes, device).
+            facts: the final figures that are not curves (``FinalFigures.after``'s
+                ``train_time_s``, ``train_images``, ``test_images``, ``device``).
 
         Returns:
             The checkpoint written, or None.
         """
+        epoch = curves.epoch[-1]
         checkpoint = None
         if self.checkpoint_path is not None:
             checkpoint = save_checkpoint(
@@ -130,28 +138,28 @@ class RunJournal:
                 run_id=self.record.run_id,
                 model_state=model.state_dict(),
                 optimizer_state=optimizer_state,
-                curves=self.curves,
+                curves=curves.to_dict(),
             )
-        c = self.curves
-        self.record.final = {
-            "epochs": epoch,
-            "train_acc": c["train_acc"][-1],
-            "val_acc": c["val_acc"][-1],
-            "test_acc": c["test_acc"][-1],
-            "best_test_acc": max(c["test_acc"]),
-            "train_loss": c["train_loss"][-1],
-            "test_loss": c["test_loss"][-1],
-            "images_per_s": c["images_per_s"][-1],
-            **extra,
-        }
+        self.record = dataclasses.replace(self.record, curves=curves, final=FinalFigures.after(curves, **facts))
         self.save_record()
         return checkpoint
 
-    def finish(self, status: str, message: str) -> RunFinished:
-        """Close the record: ``completed``, ``stopped`` or ``failed`` with a reason."""
-        self.record.status = status
-        self.record.message = message
-        self.record.finished = datetime.now().isoformat(timespec="seconds")
+    def finish(self, status: str, message: str, curves: Curves | None = None) -> RunFinished:
+        """Close the record: ``completed``, ``stopped`` or ``failed`` with a reason.
+
+        Args:
+            status: how the run ended.
+            message: why (empty when it completed).
+            curves: the curves to record, when they grew since the last epoch (the
+                batch losses of an epoch that did not finish).
+        """
+        self.record = dataclasses.replace(
+            self.record,
+            status=status,
+            message=message,
+            finished=datetime.now().isoformat(timespec="seconds"),
+            curves=self.record.curves if curves is None else curves,
+        )
         self.save_record()
         self.close()
         return RunFinished(status=status, message=message, record=self.record)

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from explorer.errors import UserError
-from explorer.train.checkpoint import CURVE_KEYS, CheckpointError, load_checkpoint
+from explorer.train.checkpoint import CheckpointError, checkpoint_curves, load_checkpoint
 from explorer.train.config import TrainConfig
-
+from explorer.train.records import Curves
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class ResumeState:
     Attributes:
         config: the checkpoint's config, with ``epochs`` and ``device`` from the caller.
         start_epoch: epochs already done.
-        curves: the curves so far (every key of ``CURVE_KEYS``).
+        curves: the curves so far.
         run_id: the run's history key, if the checkpoint names one.
         model_state: the model's tensors.
         optimizer_state: the optimiser's state, if saved.
@@ -36,14 +36,10 @@ class ResumeState:
 
     config: TrainConfig
     start_epoch: int
-    curves: dict[str, list]
+    curves: Curves
     run_id: str | None
     model_state: dict[str, torch.Tensor]
     optimizer_state: dict[str, Any] | None
-
-
-def empty_curves() -> dict[str, list]:
-    return {key: [] for key in CURVE_KEYS}
 
 
 def load_resume_state(
@@ -69,9 +65,8 @@ def load_resume_state(
     start_epoch = state["epoch"]
     if start_epoch >= merged.epochs:
         raise UserError(f"checkpoint {path} already finished {start_epoch} epochs; ask for more with --epochs")
-    curves = empty_curves()
-    curves.update({k: list(v) for k, v in state.get("curves", {}).items() if k in curves})
-    if any(v is not None and not math.isfinite(v) for v in curves["train_loss"] + curves["test_loss"]):
+    curves = checkpoint_curves(state)
+    if any(v is not None and not math.isfinite(v) for v in curves.train_loss + curves.test_loss):
         raise CheckpointError(f"checkpoint {path} was saved from a diverged run (its losses are not finite)")
     return ResumeState(
         config=merged,

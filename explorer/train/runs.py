@@ -20,14 +20,15 @@ from typing import Any
 
 from explorer.errors import UserError
 from explorer.files import STALE_AFTER_S, process_alive
-from explorer.train.history import FINAL_METRICS, RunHistory, RunRecord
+from explorer.train.history import RunHistory
+from explorer.train.records import EPOCH_SERIES, FINAL_METRICS, RunRecord
 
 # Hyperparameters shown in the table (the full config is in the JSON).
 TABLE_OPTIONS = ("optimizer", "lr", "batch_size", "schedule", "weight_decay", "augment", "epochs")
 # Final metrics in a row of the table (and of ``runs --json``).
 ROW_METRICS = tuple(k for k in FINAL_METRICS if not k.endswith("_loss"))
 # Per-epoch curves written to CSV, in this column order.
-CSV_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr", "images_per_s")
+CSV_COLUMNS = EPOCH_SERIES
 
 
 def checkpoint_held(checkpoint: str | os.PathLike) -> bool:
@@ -128,10 +129,10 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "message": record.message,
         "started": record.started,
         "finished": record.finished,
-        "epochs_done": final.get("epochs", 0),
+        "epochs_done": final.epochs,
         "options": {k: record.config.get(k) for k in TABLE_OPTIONS},
         "config": record.config,
-        "final": {k: final.get(k) for k in ROW_METRICS},
+        "final": {k: final[k] for k in ROW_METRICS},
         "checkpoint": record.checkpoint,
         "snapshot_epochs": snapshots,
     }
@@ -164,8 +165,7 @@ def export_curves_csv(record: RunRecord, path: str | os.PathLike) -> Path:
         UserError: the run has no finished epoch, or the file cannot be written.
     """
     curves = record.curves
-    rows = len(curves.get("epoch", []))
-    if rows == 0:
+    if curves.epochs == 0:
         raise UserError(f"run {record.run_id} has no finished epoch to export")
     from explorer.exports import write_export
 
@@ -173,11 +173,6 @@ def export_curves_csv(record: RunRecord, path: str | os.PathLike) -> Path:
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     writer.writerow(CSV_COLUMNS)
-    for i in range(rows):
-        writer.writerow(["" if (v := _at(curves, k, i)) is None else v for k in CSV_COLUMNS])
+    for i in range(curves.epochs):
+        writer.writerow(["" if (v := curves[k][i]) is None else v for k in CSV_COLUMNS])
     return write_export(path, text.getvalue())
-
-
-def _at(curves: dict[str, list], key: str, i: int) -> Any:
-    values = curves.get(key) or []
-    return values[i] if i < len(values) else None

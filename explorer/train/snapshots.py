@@ -29,6 +29,7 @@ from torch import nn
 from explorer.errors import UserError, describe_os_error
 from explorer.files import WriteError, write_atomic
 from explorer.train.checkpoint import CheckpointError, save_checkpoint
+from explorer.train.records import TEST_ACC, EpochSummary
 
 SNAPSHOT_FORMAT = "cnn-explorer-snapshot"
 _WEIGHTS = re.compile(r"^epoch-(\d{4,})\.pt$")
@@ -85,8 +86,11 @@ class SnapshotStore:
         return path if path.exists() else None
 
     def save_record(self, epoch: int, record: dict[str, Any]) -> Path:
-        """Store ``epoch``'s summaries, confusion matrix and predictions as JSON."""
+        """Store ``epoch``'s summaries (an ``EpochSummary`` or its JSON form), confusion
+        matrix and predictions as JSON."""
         path = self.folder / f"epoch-{epoch:04d}.json"
+        if isinstance(record.get("summaries"), EpochSummary):
+            record = {**record, "summaries": record["summaries"].to_dict()}
         data = json.dumps({"epoch": epoch, **record}, allow_nan=True).encode()
         try:
             write_atomic(path, data, action="save epoch summary")
@@ -160,7 +164,8 @@ class SnapshotStore:
         return state
 
     def load_record(self, epoch: int) -> dict[str, Any]:
-        """Epoch ``epoch``'s summaries, ``confusion``, ``predictions`` and ``labels``, checked
+        """Epoch ``epoch``'s ``summaries`` (an ``EpochSummary``), ``confusion``,
+        ``predictions``, ``labels`` and test accuracy (``records.TEST_ACC``), checked
         (``check_epoch_record``) before anything draws them.
 
         Raises:
@@ -188,10 +193,10 @@ class SnapshotStore:
         pairs = zip(record["labels"], record["predictions"], strict=True)
         return [i for i, (t, p) in enumerate(pairs) if t == true_class and p == predicted_class]
 
-    def summaries(self) -> dict[int, dict[str, Any]]:
+    def summaries(self) -> dict[int, EpochSummary]:
         """Every epoch's per-layer summaries, by epoch. A damaged epoch is left out with a
         one-line warning (also kept in ``damaged``), so the others still show."""
-        found: dict[int, dict[str, Any]] = {}
+        found: dict[int, EpochSummary] = {}
         self.damaged: dict[int, str] = {}
         for epoch in self.record_epochs():
             try:
@@ -218,32 +223,15 @@ def _class_list(value: Any, what: str) -> list[int]:
 
 
 def check_epoch_record(data: Any, epoch: int) -> dict[str, Any]:
-    """``data`` if it is a whole epoch record (what ``save_record`` writes), else ValueError
-    saying what is wrong: its summaries, a 10 x 10 confusion matrix of counts, predictions
-    and labels of one length. Missing optional parts read as empty."""
+    """``data`` if it is a whole epoch record (what ``save_record`` writes), with its
+    ``summaries`` as an ``EpochSummary``; else ValueError saying what is wrong: its
+    summaries, a 10 x 10 confusion matrix of counts, predictions and labels of one length.
+    Missing optional parts read as empty."""
     if not isinstance(data, dict):
         raise EpochRecordError("not a JSON object")
     if data.get("epoch", epoch) != epoch:
         raise EpochRecordError(f"holds epoch {data.get('epoch')!r}")
-    summaries = data.setdefault("summaries", {})
-    if not isinstance(summaries, dict):
-        raise EpochRecordError("'summaries' is not a table")
-    layers = summaries.get("layers", {})
-    if not isinstance(layers, dict):
-        raise EpochRecordError("'layers' is not a table")
-    for name, layer in layers.items():
-        histogram = layer.get("histogram") if isinstance(layer, dict) else None
-        if (
-            not isinstance(layer, dict)
-            or not all(_number(layer.get(k)) for k in ("grad_norm", "weight_change", "weight_norm") if k in layer)
-            or (histogram is not None and not (
-                isinstance(histogram, dict) and _number(histogram.get("min")) and _number(histogram.get("max"))
-                and isinstance(histogram.get("counts"), list) and all(_number(c) for c in histogram["counts"])))
-        ):
-            raise EpochRecordError(f"layer {name!r}'s summary is not numbers")
-    dead = summaries.get("dead_relu", {})
-    if not isinstance(dead, dict) or not all(_number(v) for v in dead.values()):
-        raise EpochRecordError("'dead_relu' is not a table of fractions")
+    data["summaries"] = EpochSummary.from_dict(data.get("summaries", {}))
     confusion = data.get("confusion")
     if confusion is not None and not (
         isinstance(confusion, list) and len(confusion) == CLASSES
@@ -256,6 +244,6 @@ def check_epoch_record(data: Any, epoch: int) -> dict[str, Any]:
         _class_list(labels, "'labels'")
     ):
         raise EpochRecordError(f"{len(predictions)} predictions for {len(labels)} labels")
-    if data.get("test_acc") is not None and not _number(data["test_acc"]):
-        raise EpochRecordError("'test_acc' is not a number")
+    if data.get(TEST_ACC) is not None and not _number(data[TEST_ACC]):
+        raise EpochRecordError(f"{TEST_ACC!r} is not a number")
     return data

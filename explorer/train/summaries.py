@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer.train.records import EpochSummary, Histogram, LayerSummary
+
 HISTOGRAM_BINS = 32
 
 
@@ -56,7 +58,7 @@ class SummaryRecorder:
         self.steps += 1
 
     @torch.no_grad()
-    def end_epoch(self, probe: torch.Tensor | None, autocast: Callable[[], Any] | None = None) -> dict[str, Any]:
+    def end_epoch(self, probe: torch.Tensor | None, autocast: Callable[[], Any] | None = None) -> EpochSummary:
         """The epoch's summaries; resets the gradient accumulator.
 
         Args:
@@ -64,28 +66,28 @@ class SummaryRecorder:
             autocast: context factory used around the probe pass (the engine's).
 
         Returns:
-            ``{"layers": {name: {"grad_norm", "weight_change", "weight_norm", "histogram":
-            {"min", "max", "counts"}}}, "dead_relu": {module: fraction}}``; ``grad_norm`` is
-            the mean over the epoch's steps, ``weight_change`` is ||w - w0|| / ||w0||.
+            Per parameter its ``LayerSummary`` (``grad_norm`` the mean over the epoch's
+            steps, ``weight_change`` ||w - w0|| / ||w0||, ``weight_norm``, ``histogram``),
+            per ``nn.ReLU`` module its dead fraction.
         """
         grad_means = (self.grad_sum / max(self.steps, 1)).tolist()
-        layers: dict[str, dict[str, Any]] = {}
+        layers: dict[str, LayerSummary] = {}
         for name, param, grad in zip(self.names, self.params, grad_means, strict=True):
             w = param.detach().float()
             w0 = self.start[name]
             lo, hi = float(w.min()), float(w.max())
             counts = torch.histc(w, bins=HISTOGRAM_BINS, min=lo, max=hi if hi > lo else lo + 1e-6)
             base = float(w0.norm())
-            layers[name] = {
-                "grad_norm": grad,
-                "weight_change": float((w - w0).norm()) / base if base > 0 else float((w - w0).norm()),
-                "weight_norm": float(w.norm()),
-                "histogram": {"min": lo, "max": hi, "counts": [int(c) for c in counts.tolist()]},
-            }
+            layers[name] = LayerSummary(
+                grad_norm=grad,
+                weight_change=float((w - w0).norm()) / base if base > 0 else float((w - w0).norm()),
+                weight_norm=float(w.norm()),
+                histogram=Histogram(lo, hi, tuple(int(c) for c in counts.tolist())),
+            )
         self.grad_sum.zero_()
         self.steps = 0
         dead = dead_relu_fraction(self.model, probe, autocast) if probe is not None else {}
-        return {"layers": layers, "dead_relu": dead}
+        return EpochSummary(layers, dead)
 
 
 @torch.no_grad()

@@ -90,9 +90,38 @@ def test_accuracy_improves_on_learnable_set(tiny_data, make_tiny, history):
 
 
 def test_registry_model_trains(tiny_data, history):
-    cfg = config(model="lenet_small", width_mult=0.5, batch_norm=True, dropout=0.1, batch_size=128)
-    events = list(Trainer(cfg, data=tiny_data, history=history, checkpoint_path=False).run())
+    cfg = config(model="lenet_small", width_mult=0.5, batch_norm=True, dropout=0.1, batch_size=128, epochs=2)
+    trainer = Trainer(cfg, data=tiny_data, history=history, checkpoint_path=False, report_interval_s=0.0)
+    run = trainer.run()
+    assert isinstance(next(run), RunStarted)
+    # The model the trainer built from the registry, before any step.
+    model = trainer.model
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    events = list(run)
     assert events[-1].status == "completed"
+    assert trainer.model is model
+
+    # The builder options reached the model: half of LeNet's 6/16 channels and 120/84
+    # units, a BatchNorm after each conv and hidden linear layer, dropout 0.1 after each
+    # hidden linear layer.
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [c.out_channels for c in convs] == [3, 8]
+    assert [(m.in_features, m.out_features) for m in linears] == [(8 * 25, 60), (60, 42), (42, 10)]
+    assert [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [3, 8]
+    assert [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm1d)] == [60, 42]
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.1, 0.1]
+
+    # And it learnt: every weight moved, the BatchNorm running statistics were updated,
+    # and the loss fell from near chance (ln 10).
+    after = model.state_dict()
+    weights = [k for k in before if k.endswith("weight")]
+    assert weights and all(not torch.equal(before[k], after[k]) for k in weights)
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith("running_mean"))
+    losses = [loss for b in events if isinstance(b, BatchMetrics) for loss in b.losses]
+    assert len(losses) >= 4
+    assert losses[0] == pytest.approx(math.log(10), rel=0.3)
+    assert sum(losses[-2:]) / 2 < losses[0] - 0.3
 
 
 def test_pause_resume_and_stop_take_effect_between_batches(tiny_data, make_tiny, history):

@@ -23,6 +23,7 @@ from explorer.train import RunHistory, RunRecord, TrainConfig
 from explorer.train.checkpoint import CheckpointLock
 from explorer.train.history import NAME_LIMIT, check_name
 from explorer.train.journal import RunJournal
+from explorer.train.records import Curves, FinalFigures
 from explorer.train.runs import checkpoint_held, run_status
 
 GOOD = {
@@ -51,6 +52,10 @@ MALFORMED = {
     "curve is text": {"curves": {"epoch": "x"}},
     "curve holds text": {"curves": {"epoch": [1, "2"]}},
     "curve holds a table": {"curves": {"test_acc": [{}]}},
+    "curves ragged": {"curves": {"epoch": [1, 2], "test_acc": [0.8]}},
+    "curve of an unknown metric": {"curves": {"epoch": [1], "top5_acc": [0.9]}},
+    "final of an unknown figure": {"final": {"top5_acc": 0.9}},
+    "final epochs a fraction": {"final": {"epochs": 1.5}},
     "model with an escape": {"model": "lenet\x1b[2J"},
     "run_id missing": {"run_id": None},
 }
@@ -113,8 +118,8 @@ def test_deep_nesting_and_non_records_are_skipped(text, runs, capsys):
 
 def test_skipped_everywhere_the_app_reads_runs(runs):
     """The scoreboard and the weights selector read through the same check."""
+    from explorer.loading import available_weights
     from explorer.metrics.scoreboard import small_points
-    from explorer.models.choices import available_weights
 
     write(runs, "run-bad.json", json.dumps({**GOOD, "run_id": "run-bad", "final": [], "checkpoint": 5}))
     with pytest.warns(UserWarning, match="run-bad.json"):
@@ -174,7 +179,7 @@ def test_a_fifo_as_a_runs_lock_files_does_not_hang_anything(runs, tmp_path, caps
 
 def journal(history: RunHistory, run_id: str) -> RunJournal:
     config = TrainConfig(model="lenet_small", epochs=1)
-    return RunJournal(history, False, config, run_id, {"epoch": [], "test_acc": []})
+    return RunJournal(history, False, config, run_id, Curves())
 
 
 def test_rename_and_finish_at_once_keep_both_200_times(tmp_path):
@@ -242,10 +247,10 @@ def test_the_trainers_save_keeps_a_name_given_meanwhile(tmp_path):
     history = RunHistory(tmp_path / "runs")
     trainer = journal(history, "run-y")
     history.rename("run-y", "given while training")
-    trainer.record.final = {"epochs": 1, "test_acc": 0.5}
+    trainer.record = dataclasses.replace(trainer.record, final=FinalFigures(epochs=1, test_acc=0.5))
     trainer.save_record()
     assert history.load("run-y").name == "given while training"
-    assert history.load("run-y").final["test_acc"] == 0.5
+    assert history.load("run-y").final.test_acc == 0.5
 
 
 def test_record_updates_across_processes(tmp_path):
@@ -298,7 +303,7 @@ def test_the_window_refuses_a_name_with_control_characters(runs, qtbot):
     from PySide6.QtCore import Qt
 
     from explorer.session import Session
-    from explorer.ui.training.runs_table import NAME, RunsModel
+    from explorer.ui.training.runs_model import NAME, RunsModel
 
     session = Session()
     notes: list[str] = []
@@ -311,7 +316,7 @@ def test_the_window_refuses_a_name_with_control_characters(runs, qtbot):
 
 def test_the_runs_table_says_which_record_it_skipped(runs, qtbot):
     from explorer.session import Session
-    from explorer.ui.training.runs_table import RunsModel
+    from explorer.ui.training.runs_model import RunsModel
 
     write(runs, "run-bad.json", json.dumps({**GOOD, "run_id": "run-bad", "final": []}))
     session = Session()
@@ -472,5 +477,6 @@ def test_records_round_trip_through_the_check(tmp_path):
     history.save(record)
     again = history.load(record.run_id)
     assert dataclasses.asdict(again).keys() == dataclasses.asdict(record).keys()
-    assert again.final == GOOD["final"] and again.config == GOOD["config"]
+    assert again.final.to_dict() == GOOD["final"] and again.config == GOOD["config"]
+    assert again.final == record.final and again.curves.test_acc == record.curves.test_acc
     assert not list((tmp_path / "runs").glob("*.tmp"))

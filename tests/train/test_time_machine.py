@@ -51,13 +51,13 @@ def test_summaries_are_per_layer_and_change_over_epochs(tiny_data, make_tiny, hi
     ckpt = tmp_path / "c.pt"
     events = run(config(), tiny_data, make_tiny(), history, ckpt)
     summaries = [e.summaries for e in events if isinstance(e, EpochMetrics)]
-    layers = summaries[0]["layers"]
+    layers = summaries[0].layers
     assert set(layers) == {"0.weight", "0.bias", "4.weight", "4.bias"}
-    first, last = summaries[0]["layers"]["4.weight"], summaries[-1]["layers"]["4.weight"]
-    assert first["grad_norm"] > 0 and 0 < first["weight_change"] < last["weight_change"]
-    assert sum(last["histogram"]["counts"]) == make_tiny().get_parameter("4.weight").numel()
-    assert set(summaries[0]["dead_relu"]) == {"1"} and 0 <= summaries[0]["dead_relu"]["1"] <= 1
-    assert SnapshotStore(snapshot_folder(ckpt)).summaries()[3] == summaries[-1]
+    first, last = summaries[0].layers["4.weight"], summaries[-1].layers["4.weight"]
+    assert first.grad_norm > 0 and 0 < first.weight_change < last.weight_change
+    assert sum(last.histogram.counts) == make_tiny().get_parameter("4.weight").numel()
+    assert set(summaries[0].dead_relu) == {"1"} and 0 <= summaries[0].dead_relu["1"] <= 1
+    assert SnapshotStore(snapshot_folder(ckpt)).summaries()[3] == summaries[-1]  # typed, and the same after JSON
 
 
 def test_dead_relu_fraction_counts_units_that_never_fire():
@@ -100,7 +100,7 @@ def test_resumed_run_measures_change_from_the_first_start(tiny_data, make_tiny, 
     live = [e for e in events if isinstance(e, EpochMetrics)][-1].model.state_dict()
     w, w0 = live["4.weight"].float(), start["4.weight"]
     expected = float((w - w0).norm() / w0.norm())
-    got = store.summaries()[2]["layers"]["4.weight"]["weight_change"]
+    got = store.summaries()[2].layers["4.weight"].weight_change
     assert got == pytest.approx(expected, rel=1e-2)
 
 

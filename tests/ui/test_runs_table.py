@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QSlider
 
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
-from explorer.ui.training.runs_table import COLUMNS, STATUS
+from explorer.train.records import Curves
 from explorer.ui.training.panel import TrainingPanel
+from explorer.ui.training.runs_model import COLUMNS, STATUS
 
 from .export_checks import assert_export_is_safe
 
@@ -124,7 +125,8 @@ def test_selected_runs_are_overlaid(panel):
 
 def test_smoothing_slider_changes_the_drawn_loss(panel):
     curves = panel.view.curves
-    curves.show_past_epochs({"epoch": [1, 2], "batch_loss": [1.0, 0.2, 0.9, 0.1, 0.8, 0.15]})
+    curves.show_past_epochs(Curves.from_dict({"epoch": [1, 2], "train_acc": [0.5, 0.6], "val_acc": [0.4, 0.45],
+                                              "test_acc": [0.4, 0.5], "batch_loss": [1.0, 0.2, 0.9, 0.1, 0.8, 0.15]}))
     before = curves.series("smooth_loss")[1]
     slider = panel.findChild(QSlider, "smoothing")
     slider.setValue(0)
