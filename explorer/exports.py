@@ -6,13 +6,13 @@ file that was there is intact, no temporary is left, and the message is one line
 never goes into one of the app's own folders (run records, settings, caches, the shipped
 weights): ``graph --out runs/RUN.json`` would silently replace a run's record.
 
-Standard library only (torch is imported only when a command already has it loaded).
+Standard library only, and only the base modules of the package (never torch or the
+training package: the runs folder comes from ``settings.runs_dir``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from explorer.errors import UserError
@@ -31,14 +31,8 @@ def app_folders() -> list[tuple[str, Path]]:
     """(what it is, folder) for every folder the app keeps its own files in."""
     from explorer import settings
 
-    folders: list[tuple[str, Path]] = []
-    if "explorer.train.history" in sys.modules or "torch" in sys.modules:
-        from explorer.train.history import runs_dir
-
-        folders.append(("runs folder", runs_dir()))
-    else:  # the same folder, without importing the training package (and torch)
-        folders.append(("runs folder", settings.user_data_dir() / "runs"))
-    folders += [
+    folders: list[tuple[str, Path]] = [
+        ("runs folder", settings.runs_dir()),
         ("data folder", settings.user_data_dir()),
         ("settings folder", settings.config_dir()),
         ("cache folder", settings.cache_dir()),

@@ -75,6 +75,12 @@ def user_data_dir() -> Path:
     return Path(os.environ.get("CNN_EXPLORER_DATA_HOME") or platformdirs.user_data_dir(APP))
 
 
+def runs_dir() -> Path:
+    """The training runs' records (``explorer.train.history``); exports refuse it without
+    importing the training package."""
+    return user_data_dir() / "runs"
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

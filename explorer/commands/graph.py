@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,9 @@ def add_parser(subparsers) -> None:
                    help="TB: top to bottom (default); LR: left to right")
     p.add_argument("--kwargs-json", default="{}", help="builder keyword arguments as a JSON object")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(run=run)
+    # ``draw`` writes an SVG or PNG: the window's scene renderer (Qt), which sits above the
+    # commands, so the entry layer hands it in (``explorer.cli.INJECTED``). JSON needs none.
+    p.set_defaults(run=run, draw=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out.name}: use a .svg, .png or .json file name")
     if out is not None and not out.parent.exists():
         raise UserError(f"--out: folder {out.parent} does not exist")
+    if out is not None and out.suffix.lower() != ".json" and args.draw is None:
+        raise UserError(f"--out {out.name}: no renderer for SVG or PNG here; run `cnn-explorer graph`")
     if out is not None:
         from explorer.exports import check_export_path
 
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     state = dataclasses.replace(state, direction=args.direction)
     view, layout = prepare_view(graph, state)
     if out is not None:
-        _export(graph, view, layout, out, args.theme, args.scale)
+        _export(graph, view, layout, out, args)
     summary = {
         "name": graph.name,
         "nodes": len(graph.order),
@@ -86,17 +89,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(graph, view, layout, out: Path, theme: str, scale: float) -> None:
+def _export(graph, view, layout, out: Path, args: argparse.Namespace) -> None:
     if out.suffix.lower() == ".json":  # data only: no Qt needed
         from explorer.graph.export import view_document, write_json
 
         write_json(view_document(graph, view, layout), out)
         return
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication(["cnn-explorer"])  # noqa: F841 (kept alive)
-    from explorer.ui.graph.export import export_view
-
-    # The window's Export… goes through the same function: the two files are the same.
-    export_view(graph, view, layout, out, theme=theme, scale=scale)
+    # The window's Export… goes through the same renderer: the two files are the same.
+    args.draw(graph, view, layout, out, theme=args.theme, scale=args.scale)

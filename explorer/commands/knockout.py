@@ -12,7 +12,6 @@ import argparse
 import json
 
 from explorer.commands.options import int_range
-from explorer.errors import UserError
 
 
 def add_parser(subparsers) -> None:
@@ -36,33 +35,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def check_fashion_model(info) -> None:
-    """Knockouts are measured on Fashion-MNIST: the model must take it."""
-    if info.num_classes != 10 or info.in_channels != 1:
-        raise UserError(f"{info.name} is not trained on Fashion-MNIST; knock out parts of a small "
-                        "form (`cnn-explorer models` lists them)")
-
-
-def eval_batches(name: str, data_dir: str | None, n: int):
-    """The first ``n`` test images prepared for model ``name``, with their labels."""
-    from explorer.models import get_model_info
-    from explorer.settings import data_dir as resolve_data_dir
-    from explorer.train import load_fashion_mnist
-    from explorer.train.augment import prepare_batch
-
-    info = get_model_info(name)
-    check_fashion_model(info)
-    if n < 1:
-        raise UserError(f"--images must be at least 1, got {n}")
-    data = load_fashion_mnist(resolve_data_dir(data_dir))
-    images, labels = data.test_images[:n], data.test_labels[:n]
-    mean, std = info.mean_std
-    x = prepare_batch(images, mean=mean[0], std=std[0], size=tuple(info.input_size), in_channels=1)
-    return x, labels
-
-
 def run(args: argparse.Namespace) -> int:
     from explorer.commands.explain import load_model
+    from explorer.explain.held_out import check_fashion_model, held_out
     from explorer.explain.knockout import KnockoutLab
     from explorer.graph import build_graph
     from explorer.models import get_model_info
@@ -73,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     lab = KnockoutLab(model, build_graph(model, info.input_shape, name=args.name))
     for spec in args.remove:  # a bad spec fails before the data is read
         lab.add(spec)
-    x, labels = eval_batches(args.name, args.data_dir, args.images)
+    data = held_out(args.name, args.data_dir, args.images)
+    x, labels = data.x, data.labels
 
     def batches():
         for start in range(0, len(labels), 256):

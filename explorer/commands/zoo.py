@@ -76,12 +76,21 @@ def run_train(args: argparse.Namespace) -> int:
 
     from explorer import settings
     from explorer.commands.train import ProgressBar
-    from explorer.models import count_parameters, get_model
-    from explorer.models import shipped
-    from explorer.train import BatchMetrics, EpochMetrics, RunFinished, Trainer, load_fashion_mnist, make_config
-    from explorer.train import keep_freed_memory
+    from explorer.models import count_parameters, get_model, shipped
+    from explorer.models.zoo import ZOO_EPOCHS, ZOO_EXCLUDED
+    from explorer.train import (
+        BatchMetrics,
+        EpochMetrics,
+        RunFinished,
+        Trainer,
+        keep_freed_memory,
+        load_fashion_mnist,
+        make_config,
+    )
+    from explorer.train.data import dataset_facts
+    from explorer.train.evaluation import accuracy_on
     from explorer.train.recipe import resolve_device
-    from explorer.train.recipes import ZOO_EPOCHS, ZOO_EXCLUDED, zoo_recipe
+    from explorer.train.recipes import zoo_recipe
 
     models = args.models or list(ZOO_EPOCHS)
     unknown = [m for m in models if m not in ZOO_EPOCHS]
@@ -107,7 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     root = settings.data_dir(args.data_dir)
     data = load_fashion_mnist(root, device, download=True, subset=args.subset, val_fraction=0.0, seed=0)
-    dataset = shipped.dataset_facts(root, len(data.train_labels), len(data.test_labels))
+    dataset = dataset_facts(root, len(data.train_labels), len(data.test_labels))
     print(
         f"zoo: {len(models)} models on {device}, {dataset['train_images']:,} training / "
         f"{dataset['test_images']:,} test images from {root}; writing to {out}",
@@ -154,8 +163,8 @@ def run_train(args: argparse.Namespace) -> int:
             "epochs": config.epochs,
             "seed": config.seed,
             "seconds": round(seconds, 1),
-            "test_accuracy": round(shipped.evaluate(stored, name, data.test_images, data.test_labels), 4),
-            "train_accuracy": round(shipped.evaluate(stored, name, data.train_images, data.train_labels), 4),
+            "test_accuracy": round(accuracy_on(stored, name, data.test_images, data.test_labels), 4),
+            "train_accuracy": round(accuracy_on(stored, name, data.train_images, data.train_labels), 4),
             "command": _command_for(name, args),
             "recipe": config.to_dict(),
             "dataset": dataset,

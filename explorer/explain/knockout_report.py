@@ -17,6 +17,7 @@ import torch
 
 from explorer.activations.predictions import Predictions, top_k
 from explorer.errors import UserError
+from explorer.explain.held_out import held_out
 from explorer.explain.knockout import Knockout, KnockoutLab
 
 HELD_OUT = 300  # test images: enough to see a change of a few points, quick on a small form
@@ -44,9 +45,8 @@ class KnockoutReport:
 
 @functools.lru_cache(maxsize=4)
 def _held_out(model_name: str, data_root: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from explorer.commands.knockout import eval_batches
-
-    return eval_batches(model_name, data_root, n)
+    data = held_out(model_name, data_root, n)
+    return data.x, data.labels
 
 
 def knockout_report(model: torch.nn.Module, model_name: str, image: Any, specs: tuple[str, ...],

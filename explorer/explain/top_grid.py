@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.explain.held_out import held_out
 from explorer.explain.top_images import Progress, TopImages, top_images
 
 SCAN_IMAGES = 2000  # test images scanned: a quick first scan; the cache makes later ones free
@@ -40,19 +41,12 @@ def scan_test_images(model: torch.nn.Module, model_name: str, data_root: str | N
     Raises:
         UserError: not a Fashion-MNIST model, or no data in ``data_root``.
     """
-    from explorer.commands.knockout import check_fashion_model
     from explorer.graph.trace import build_graph
     from explorer.models import get_model_info
-    from explorer.settings import data_dir
-    from explorer.train import load_fashion_mnist
-    from explorer.train.augment import prepare_batch
 
     info = get_model_info(model_name)
-    check_fashion_model(info)
-    data = load_fashion_mnist(data_dir(data_root))
-    raw, labels = data.test_images[:n], data.test_labels[:n]
-    (mean,), (std,) = info.mean_std
-    x = prepare_batch(raw, mean=mean, std=std, size=tuple(info.input_size), in_channels=1)
+    data = held_out(model_name, data_root, n)
+    raw, labels, x = data.raw, data.labels, data.x
     model = copy.deepcopy(model).eval()
     result = yield from top_images(model, model_name, x, images=raw, k=9)
     graph = build_graph(model, tuple(x[:1].shape), name=model_name)

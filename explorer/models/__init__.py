@@ -4,7 +4,7 @@ No Qt here. Everything else reaches models through ``list_models``/``get_model``
 The architecture modules' ``@register_model`` decorators fill the registry (as
 ``torchvision.models`` and ``timm.models`` do) the first time the registry is asked
 (``_api._registered``). Importing this package imports neither them nor torch (PEP 562):
-the window reads its weights memory (``explorer.models.choices``) and the CLI the shipped
+the window reads its weights memory (``explorer.loading``) and the CLI the shipped
 manifest before torch has loaded.
 """
 

@@ -33,6 +33,7 @@ from typing import Any
 from explorer import files
 from explorer.errors import ModelError, describe_os_error
 from explorer.models.weights_journal import clean_temporaries, recover, replace_together
+from explorer.models.zoo import ZOO_EPOCHS
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -336,8 +337,6 @@ def shipped_entry(name: str, folder: str | os.PathLike | None = None) -> Shipped
 def unavailable_reason(name: str | None = None, folder: str | os.PathLike | None = None) -> str | None:
     """Why shipped weights that should be there are not: the whole manifest is unusable,
     or (given ``name``, a form that ships weights) its entry was skipped. None otherwise."""
-    from explorer.train.recipes import ZOO_EPOCHS
-
     if name is not None and name not in ZOO_EPOCHS:
         return None
     try:

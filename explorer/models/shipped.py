@@ -23,6 +23,7 @@ from torch import nn
 from explorer import files
 from explorer.errors import ModelError, describe_os_error
 from explorer.models import manifest as _manifest
+
 # The manifest (explorer.models.manifest) and changing a weights file with its record
 # (explorer.models.weights_journal, through manifest.commit) are part of this module's
 # interface under the names its callers have always used.
@@ -142,56 +143,3 @@ def load_shipped(model: nn.Module, name: str, folder: str | os.PathLike | None =
         converted[key] = tensor.to(want.dtype) if want.is_floating_point() else tensor
     model.load_state_dict(converted)
     return entry
-
-
-def evaluate(model: nn.Module, name: str, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
-    """Accuracy of ``model`` (a registered small form ``name``) on uint8 images (N, 28, 28),
-    preprocessed as training and the app do: scale, the model's size, its normalisation."""
-    from explorer.models import get_model_info
-    from explorer.train.augment import prepare_batch
-
-    info = get_model_info(name)
-    mean, std = info.mean_std
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    correct = 0
-    with torch.inference_mode():
-        for start in range(0, len(labels), batch_size):
-            x = prepare_batch(
-                images[start : start + batch_size].to(device),
-                mean=float(mean[0]),
-                std=float(std[0]),
-                size=tuple(info.input_size),
-                in_channels=info.in_channels,
-            )
-            out = model(x)
-            logits = out[0] if isinstance(out, (tuple, list)) else out
-            correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size].cpu()).sum())
-    model.train(was_training)
-    return correct / max(len(labels), 1)
-
-
-def dataset_facts(root: str | os.PathLike, train_images: int, test_images: int) -> dict[str, Any]:
-    """Name, raw-file hashes and image counts of the Fashion-MNIST copy under ``root``."""
-    from explorer.train.data import RAW_FILES, raw_folder
-
-    raw = raw_folder(root)
-    hashes = {}
-    for stem in RAW_FILES:
-        for candidate in (raw / stem, raw / f"{stem}.gz"):
-            if candidate.is_file():
-                hashes[candidate.name] = sha256_file(candidate)
-                break
-    full = train_images == 60_000 and test_images == 10_000
-    return {
-        "name": "Fashion-MNIST",
-        "full": full,
-        "train_images": train_images,
-        "test_images": test_images,
-        "sha256": hashes,
-        "note": "the full set" if full else (
-            f"a real subset: the first {train_images:,} training and {test_images:,} test images; "
-            "the full set was not available on the training machine"
-        ),
-    }

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from explorer.errors import UserError, describe_os_error
+from explorer.models.shipped import sha256_file
 from explorer.train.config import validation_count
 
 CLASS_NAMES = (
@@ -71,6 +73,30 @@ class FashionData:
 
 def raw_folder(root: str | Path) -> Path:
     return Path(root) / "FashionMNIST" / "raw"
+
+
+def dataset_facts(root: str | os.PathLike, train_images: int, test_images: int) -> dict[str, Any]:
+    """Name, raw-file hashes and image counts of the Fashion-MNIST copy under ``root``
+    (what ``zoo train`` records with the shipped weights)."""
+    raw = raw_folder(root)
+    hashes = {}
+    for stem in RAW_FILES:
+        for candidate in (raw / stem, raw / f"{stem}.gz"):
+            if candidate.is_file():
+                hashes[candidate.name] = sha256_file(candidate)
+                break
+    full = train_images == 60_000 and test_images == 10_000
+    return {
+        "name": "Fashion-MNIST",
+        "full": full,
+        "train_images": train_images,
+        "test_images": test_images,
+        "sha256": hashes,
+        "note": "the full set" if full else (
+            f"a real subset: the first {train_images:,} training and {test_images:,} test images; "
+            "the full set was not available on the training machine"
+        ),
+    }
 
 
 def describe_access(path: Path) -> str | None:

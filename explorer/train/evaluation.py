@@ -1,7 +1,8 @@
 """After each epoch: the validation and test passes and what is read from them.
 
 Loss, confusion matrix, accuracy, the first misclassified test images and the overfitting
-note that the CLI and the panel show.
+note that the CLI and the panel show; and the accuracy of finished weights on raw images
+(:func:`accuracy_on`, what ``zoo train`` records for the shipped weights).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from explorer.models import get_model_info
+from explorer.train.augment import prepare_batch
 from explorer.train.events import Misclassified
 from explorer.train.recipe import split_outputs
 
@@ -65,6 +68,33 @@ def accuracy(confusion_rows: list[list[int]]) -> float:
     """Share of the diagonal in a confusion matrix given as rows."""
     total = sum(sum(row) for row in confusion_rows)
     return sum(confusion_rows[i][i] for i in range(len(confusion_rows))) / max(total, 1)
+
+
+def accuracy_on(model: nn.Module, name: str, images: torch.Tensor, labels: torch.Tensor,
+                batch_size: int = 1024) -> float:
+    """Accuracy of ``model`` (a registered small form ``name``) on uint8 images (N, 28, 28),
+    preprocessed as training and the app do: scale, the model's size, its normalisation.
+
+    ``zoo train`` scores the shipped weights with it, as stored (rounded) and loaded."""
+    info = get_model_info(name)
+    mean, std = info.mean_std
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(labels), batch_size):
+            x = prepare_batch(
+                images[start : start + batch_size].to(device),
+                mean=float(mean[0]),
+                std=float(std[0]),
+                size=tuple(info.input_size),
+                in_channels=info.in_channels,
+            )
+            logits, _ = split_outputs(model(x))
+            correct += int((logits.argmax(1).cpu() == labels[start : start + batch_size].cpu()).sum())
+    model.train(was_training)
+    return correct / max(len(labels), 1)
 
 
 def misclassified(images: torch.Tensor, labels: torch.Tensor, preds: torch.Tensor) -> Misclassified:

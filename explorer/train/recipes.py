@@ -6,9 +6,10 @@ Two tables live here:
   chosen (``cnn-explorer train NAME`` and the Training tab open with it). It must learn in
   five epochs on the 8,226-image subset: at least 0.80 test accuracy for the ReLU-era
   forms, 0.75 for the two LeNets (docs/recipes.md has the measured numbers).
-- ``ZOO_RECIPE`` and ``ZOO_EPOCHS``: what ``cnn-explorer zoo train`` trains the shipped
-  weights with: the family default plus augmentation, label smoothing, all training images
-  (no validation split) and an epoch count per model sized to a CPU budget.
+- ``ZOO_RECIPE``: what ``cnn-explorer zoo train`` trains the shipped weights with: the
+  family default plus augmentation, label smoothing, all training images (no validation
+  split) and an epoch count per model sized to a CPU budget (``ZOO_EPOCHS``, which lives
+  with the models in :mod:`explorer.models.zoo`: it also says which forms ship weights).
 
 Why two kinds of default: the forms without batch norm (AlexNet, NiN, VGG, GoogLeNet) and
 the saturating LeNets stall or diverge under SGD at lr 0.1 with momentum, which the
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from explorer.models.zoo import ZOO_EPOCHS
 
 # SGD with momentum and one-cycle: the batch-norm families.
 _SGD_ONECYCLE: dict[str, Any] = dict(
@@ -70,39 +73,6 @@ ZOO_OVERRIDES: dict[str, dict[str, Any]] = {
     # ones. SGD with momentum and weight decay, the batch-norm families' recipe, reached
     # 0.874 after 15 epochs at lr 0.05 and 0.887 after 20 at lr 0.1.
     "googlenet_small": dict(_SGD_ONECYCLE),
-}
-
-#: Epochs per shipped model, sized to about 100 minutes for the whole zoo on two CPU cores
-#: shared with other jobs (see docs/recipes.md, "Shipped weights"): cheap forms and the ones that
-#: lagged after a first, shorter pass get more.
-ZOO_EPOCHS: dict[str, int] = {
-    "resnet18_small": 15,
-    "lenet_small": 40,
-    "lenet5_small": 40,
-    "vgg11_small": 12,
-    "vgg13_small": 12,
-    "resnet34_small": 15,
-    "vgg16_small": 8,
-    "vgg19_small": 8,
-    "nin_small": 15,
-    "mobilenet_v1_small": 30,
-    "inception_v2_small": 8,
-    "googlenet_small": 20,
-    "resnet50_small": 20,
-    "alexnet_small": 10,
-    "mobilenet_v2_small": 12,
-    "inception_v3_small": 25,
-    "densenet121_small": 8,
-    "densenet169_small": 8,
-    "densenet201_small": 8,
-}
-
-#: Small forms left out of the shipped set, with the reason (docs/recipes.md says it too).
-ZOO_EXCLUDED: dict[str, str] = {
-    "resnet101_small": "2.68 M parameters (5.4 MB in fp16) would push the set past 30 MB; "
-    "it is resnet50_small with more bottleneck blocks, and takes ~2x its CPU time per epoch",
-    "resnet152_small": "3.67 M parameters (7.3 MB in fp16) would push the set past 30 MB; "
-    "it is resnet50_small with more bottleneck blocks, and takes ~3x its CPU time per epoch",
 }
 
 

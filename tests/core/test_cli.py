@@ -62,7 +62,7 @@ def test_chosen_command(argv, expected):
 
 def _install_fake_command(monkeypatch, run):
     """Register a subcommand 'fake' whose run function is ``run``."""
-    monkeypatch.setitem(cli.COMMANDS, "fake", ("explorer.commands.bench", "a test command"))
+    monkeypatch.setitem(cli.COMMANDS, "fake", ("explorer.bench.command", "a test command"))
     real = cli.build_parser
 
     def build(command=None):

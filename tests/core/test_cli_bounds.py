@@ -124,7 +124,7 @@ def test_a_300_character_file_name_is_one_line(argv, tmp_path, monkeypatch, caps
 
 
 def test_bench_refuses_a_bad_out_before_measuring(tmp_path, monkeypatch, capsys):
-    from explorer.commands import bench
+    from explorer.bench import command as bench
 
     monkeypatch.setattr(bench, "importlib", None)  # running a suite would fail loudly
     assert cli.main(["bench", "graph", "--out", str(tmp_path / (LONG_NAME + ".json"))]) == 1

@@ -2,8 +2,9 @@
 the tree and pyproject.toml."""
 
 import configparser
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from explorer.resources import resource_path, resources_root
 
@@ -29,6 +30,17 @@ def test_spec_reads_name_and_version_from_pyproject():
     spec = (REPO / "packaging" / "cnn-explorer.spec").read_text(encoding="utf-8")
     assert "pyproject.toml" in spec and 'project["name"]' in spec and 'project["version"]' in spec
     compile(spec, "cnn-explorer.spec", "exec")  # valid Python
+
+
+def test_every_module_the_spec_names_exists():
+    """The spec's hidden imports named the flat ui/ modules after they had moved into rooms."""
+    import importlib.util
+    import re
+
+    spec = (REPO / "packaging" / "cnn-explorer.spec").read_text(encoding="utf-8")
+    named = re.findall(r'"(explorer(?:\.\w+)+)"', spec)
+    assert "explorer.ui.maps.panel" in named
+    assert [m for m in named if importlib.util.find_spec(m) is None] == []
 
 
 def test_desktop_file_launches_the_entry_point():

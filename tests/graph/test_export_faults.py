@@ -41,7 +41,7 @@ def run_record():
 
 
 def _fake_bench(monkeypatch):
-    from explorer.commands import bench
+    from explorer.bench import command as bench
 
     suite = types.SimpleNamespace(run=lambda quick: {"suite": "graph", "checks": []})
     monkeypatch.setattr(bench, "importlib", types.SimpleNamespace(import_module=lambda name: suite))

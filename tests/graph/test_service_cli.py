@@ -10,12 +10,21 @@ import sys
 
 import pytest
 
+from explorer import cli
 from explorer.commands import graph as graph_command
 from explorer.errors import UserError
 from explorer.graph.service import GraphService, serve
 
 
 def _run_cli(*argv: str) -> int:
+    """``cnn-explorer graph ARGV`` with its parser from the CLI, which hands the command the
+    window's renderer for SVG and PNG; user errors raise."""
+    args = cli.build_parser("graph").parse_args(["graph", *argv])
+    return args.run(args)
+
+
+def _run_bare(*argv: str) -> int:
+    """The graph command with nothing handed in: what it can do on its own (no Qt)."""
     parser = argparse.ArgumentParser()
     graph_command.add_parser(parser.add_subparsers())
     args = parser.parse_args(["graph", *argv])
@@ -111,6 +120,19 @@ def test_cli_user_errors(tmp_path):
         _run_cli("no_such_model_anywhere")
     with pytest.raises(UserError, match="not valid JSON"):
         _run_cli("torchvision.resnet18", "--kwargs-json", "{")
+
+
+def test_the_command_draws_only_with_the_renderer_the_cli_hands_it(tmp_path, monkeypatch):
+    """The commands sit below the UI: SVG/PNG come from the renderer the entry layer hands
+    in (``cli.INJECTED``); without it the command refuses before tracing, and JSON needs none."""
+    assert cli.build_parser("graph").parse_args(["graph", "lenet5"]).draw is cli._draw_graph
+    monkeypatch.setattr("explorer.graph.build_named_graph", lambda *a: pytest.fail("traced"))
+    with pytest.raises(UserError, match="no renderer for SVG or PNG"):
+        _run_bare("lenet5", "--out", str(tmp_path / "g.svg"))
+    monkeypatch.undo()
+    assert _run_bare("lenet5", "--out", str(tmp_path / "g.json")) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["nodes"]
+    assert not (tmp_path / "g.svg").exists()
 
 
 def test_core_graph_modules_import_without_qt():

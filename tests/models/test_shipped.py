@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from explorer.errors import ModelError
-from explorer.models import get_model, list_models
-from explorer.models import shipped
+from explorer.models import get_model, list_models, shipped
+from explorer.models.zoo import ZOO_EPOCHS, ZOO_EXCLUDED
 from explorer.train.data import RAW_FILES, load_fashion_mnist
-from explorer.train.recipes import ZOO_EPOCHS, ZOO_EXCLUDED
+from explorer.train.evaluation import accuracy_on
 
 FOLDER = shipped.weights_folder()
 MANIFEST = shipped.read_manifest(FOLDER)
@@ -90,13 +90,13 @@ def test_shipped_weights_reach_their_manifest_accuracy(name, scored_data):
     model = get_model(name)
     entry = shipped.load_shipped(model, name)
     assert len(scored_data.test_labels) == entry.dataset["test_images"]
-    accuracy = shipped.evaluate(model, name, scored_data.test_images, scored_data.test_labels)
+    accuracy = accuracy_on(model, name, scored_data.test_images, scored_data.test_labels)
     assert abs(accuracy - entry.test_accuracy) <= 0.01, (name, accuracy, entry.test_accuracy)
 
 
 def test_resnet18_small_names_the_builtin_fashion_samples():
-    from explorer.activations.samples import SAMPLES, load_sample
     from explorer.activations.predictions import FASHION_MNIST_CLASSES
+    from explorer.activations.samples import SAMPLES, load_sample
 
     model = get_model("resnet18_small").eval()
     shipped.load_shipped(model, "resnet18_small")
@@ -108,7 +108,7 @@ def test_resnet18_small_names_the_builtin_fashion_samples():
         grey = load_sample(sample.name).image.convert("L")
         images.append(torch.from_numpy(np.array(grey, dtype=np.uint8)))
         labels.append(int(sample.file.split("_")[1]))
-    accuracy_hits = shipped.evaluate(model, "resnet18_small", torch.stack(images), torch.tensor(labels))
+    accuracy_hits = accuracy_on(model, "resnet18_small", torch.stack(images), torch.tensor(labels))
     assert accuracy_hits >= 0.9, f"{accuracy_hits * 10:.0f}/10 of {[FASHION_MNIST_CLASSES[i] for i in labels]}"
 
 

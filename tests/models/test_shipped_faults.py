@@ -313,12 +313,12 @@ def test_a_bad_entry_costs_only_itself(weights, tmp_path, capsys, case):
     # loading says why; the window falls back to random weights with that reason
     with pytest.raises(ModelError, match=f"shipped weights for {NAME} unavailable: manifest"):
         shipped.load_shipped(get_model(NAME), NAME)
-    from explorer.models.choices import resolve_and_build
+    from explorer.loading import load_model
 
-    built = resolve_and_build(NAME, None)
-    assert built.fallback and built.choice.kind == "random"
+    built = load_model(NAME, None)
+    assert built.fallback and built.weights.kind == "random"
     assert "unavailable" in built.notice and "random weights" in built.notice
-    assert not resolve_and_build(OTHER, None).fallback
+    assert not load_model(OTHER, None).fallback
 
 
 @pytest.mark.parametrize("case", WHOLE_CASES)
@@ -340,9 +340,9 @@ def test_an_unusable_manifest_says_shipped_weights_are_unavailable(weights, tmp_
     assert points == {("run", NAME)}  # the runs are still shown
     with pytest.raises(shipped.ManifestError, match="^shipped weights unavailable: "):
         shipped.load_shipped(get_model(NAME), NAME)
-    from explorer.models.choices import resolve_and_build
+    from explorer.loading import load_model
 
-    built = resolve_and_build(NAME, None)
+    built = load_model(NAME, None)
     assert built.fallback and built.notice.startswith("shipped weights unavailable: ")
     # zoo train refuses before training rather than overwrite what it cannot read
     assert main(["zoo", "train", "--models", NAME, "--out", str(weights)]) == 1

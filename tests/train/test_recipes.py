@@ -6,9 +6,10 @@ import pytest
 
 from explorer.errors import UserError
 from explorer.models import get_model_info, list_models, small_form_of
+from explorer.models.zoo import ZOO_EPOCHS, ZOO_EXCLUDED
 from explorer.train import PRESETS, TrainConfig, make_config
 from explorer.train.config import preset_fit
-from explorer.train.recipes import DEFAULT_RECIPES, ZOO_EPOCHS, ZOO_EXCLUDED, default_recipe, zoo_recipe
+from explorer.train.recipes import DEFAULT_RECIPES, default_recipe, zoo_recipe
 
 
 def test_every_small_form_has_a_default_recipe_and_a_zoo_decision():
