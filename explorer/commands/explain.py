@@ -33,7 +33,8 @@ def add_parser(subparsers) -> None:
                    help="trained weights: a state dict file, or 'shipped' for the bundled ones")
     p.add_argument("--method", choices=METHODS, default="gradcam")
     p.add_argument("--layer", metavar="NODE",
-                   help="Grad-CAM's node id or module path; default: the last conv feature map")
+                   help="Grad-CAM's module path or node name as the graph shows it; default: "
+                   "the last conv feature map")
     p.add_argument("--target", metavar="CLASS", type=int_range(0, 99_999),
                    help="class index to explain; default: the predicted class")
     p.add_argument("--out", metavar="OVERLAY.png", help="write the map over the image here")
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         "method": result.method,
         "caption": result.caption,
         "layer": result.layer,
-        "node": result.node,
+        "node": graph.node(result.node).get("title") if result.node else None,  # its shown name
         "predicted": {"index": result.predicted, "name": names[result.predicted],
                       "probability": predictions.top[0].probability},
         "target": {"index": result.target, "name": names[result.target]},

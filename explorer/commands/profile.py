@@ -49,7 +49,10 @@ def profile_model(name: str, device: str, repeats: int, batch: int) -> dict[str,
     graph = build_graph(model, (batch, *shape[1:]), name=name)
     profile = profile_latency(model, x, device, repeats=repeats)
     per_node = merge(static_metrics(graph), latency_metrics(profile))
-    nodes = [{**n, **per_node.get(n["node"], {})} for n in profile.nodes]
+    # Joined on the internal id, shown by title: the node's one name (graph/titles.py).
+    nodes = [{**n, **per_node.get(n["node"], {}), "node": n["title"]} for n in profile.nodes]
+    for n in nodes:
+        del n["title"]
     return {"model": name, "input_shape": [batch, *shape[1:]], **profile.to_dict(), "nodes": nodes}
 
 

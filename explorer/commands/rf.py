@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
         "(Y, X) of the node's map sees, clipped to the image.",
     )
     p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
-    p.add_argument("--layer", metavar="NODE", required=True, help="graph node id or module path")
+    p.add_argument("--layer", metavar="NODE", required=True,
+                   help="a node's name as the graph shows it (layer2.0 (add)) or a module path")
     p.add_argument("--pixel", metavar=("Y", "X"), nargs=2, type=int_range(0, 1_000_000),
                    help="a unit of the node's map (row and column from 0)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -39,22 +40,23 @@ def field_of(graph, layer: str, pixel: tuple[int, int] | None) -> dict:
         UserError: unknown layer, a node without a field, a pixel outside the map.
     """
     from explorer.explain.layers import find_module, output_node
-    from explorer.explain.receptive_field import unit_box
+    from explorer.graph.receptive_field import unit_box
 
-    node = layer
-    if node not in graph.graph:
+    node = graph.find_node(layer)  # a node's name as every view shows it (graph/titles.py)
+    if node is None:
         path = find_module(graph, layer)
         node = output_node(graph, graph.modules[path].nodes) if path is not None else None
         if node is None:
-            raise UserError(f"unknown layer {layer!r} in {graph.name}: give a graph node id or a module path")
+            raise UserError(f"unknown layer {layer!r} in {graph.name}: give a node's name or a module path")
     attrs = graph.node(node)
+    title = attrs.get("title") or node
     if attrs.get("receptive_field") is None:
-        raise UserError(f"node {node} has no receptive field (no spatial input reaches it)")
+        raise UserError(f"node {title} has no receptive field (no spatial input reaches it)")
     size = [int(d) for d in graph.input_shape[2:4]]
     shape = attrs.get("shape") or []
     payload = {
         "model": graph.name,
-        "node": node,
+        "node": title,
         "module_path": attrs.get("module_path", ""),
         "shape": shape,
         "input_size": size,
@@ -69,7 +71,7 @@ def field_of(graph, layer: str, pixel: tuple[int, int] | None) -> dict:
         map_size = shape[2:4] if len(shape) == 4 else [1, 1]
         y, x = pixel
         if not (0 <= y < map_size[0] and 0 <= x < map_size[1]):
-            raise UserError(f"pixel ({y}, {x}) is outside {node}'s {map_size[0]}x{map_size[1]} map")
+            raise UserError(f"pixel ({y}, {x}) is outside {title}'s {map_size[0]}x{map_size[1]} map")
         payload["unit"] = {"pixel": [y, x], **unit_box(attrs, y, x, tuple(size)).as_dict()}
     return payload
 
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     def pair(v):
         return f"{v[0]}" if v[0] == v[1] else f"{v[0]}x{v[1]}"
 
-    print(f"{args.name} {payload['node']} ({payload['module_path'] or 'top level'})")
+    print(f"{args.name} {payload['node']}")
     print(f"  size {pair(payload['size'])} px, stride {pair(payload['stride'])} px, "
           f"offset {pair(payload['offset'])} px (padding {pair(payload['padding'])})")
     unit = payload["unit"]

@@ -63,7 +63,8 @@ def explain_image(model: torch.nn.Module, model_name: str, image: Any, method: s
     except (LayerError, AttributionError) as exc:
         if method != "gradcam" or node is None or "out of range" in str(exc):
             raise
-        note = f"not at {node} ({exc}); "
+        shown = graph.node(node).get("title", node) if node in graph.graph else node  # its one name
+        note = f"not at {shown} ({exc}); "
         result = attribute(model, x, method, graph=graph, target=target, class_names=names)
         note += f"shown at {result.layer}, the last convolutional layer"
     if not (result.values > 0).any():

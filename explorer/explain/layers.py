@@ -43,7 +43,8 @@ def find_module(graph: ModelGraph, name: str) -> str | None:
 def module_for_node(graph: ModelGraph, model: nn.Module, name: str) -> tuple[str, str]:
     """The module whose output is node or module ``name``: (module path, node id).
 
-    A module path is taken as given; for a node id, the outermost module that ends there.
+    A module path is taken as given; for a node (its title, ``layer1.0 (add)``, or its id),
+    the outermost module that ends there.
 
     Raises:
         LayerError: ``name`` is neither, or no single module ends at that node.
@@ -53,8 +54,11 @@ def module_for_node(graph: ModelGraph, model: nn.Module, name: str) -> tuple[str
         node = output_node(graph, graph.modules[path].nodes)
         if node is not None:
             return path, node
-    if name not in graph.graph:
-        raise LayerError(f"unknown layer {name!r}: give a graph node id or a module path")
+    node_id = graph.find_node(name)
+    if node_id is None:
+        raise LayerError(f"unknown layer {name!r}: give a module path or a node's name as the graph shows it")
+    name = node_id
+    title = graph.node(name).get("title") or name
     owner = graph.node(name).get("module_path", "")
     parts = owner.split(".")
     enclosing = [p for p in (".".join(parts[:i]) for i in range(1, len(parts) + 1)) if p in graph.modules]
@@ -66,6 +70,6 @@ def module_for_node(graph: ModelGraph, model: nn.Module, name: str) -> tuple[str
     if graph.node(name).get("op") == "call_module" and calls == 1 and owner in dict(model.named_modules()):
         return owner, name
     raise LayerError(
-        f"no module ends at node {name!r} (it is inside {owner or 'the model'}): pick the "
+        f"no module ends at node {title!r} (it is inside {owner or 'the model'}): pick the "
         "module or block that outputs it"
     )

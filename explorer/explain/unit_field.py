@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.explain.receptive_field import UnitBox, unit_box, upstream_box
+from explorer.graph.receptive_field import UnitBox, unit_box, upstream_box
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,8 @@ class UnitField:
             return str(v[0]) if v[0] == v[1] else f"{v[0]}×{v[1]}"
 
         pad = sum(self.box.padding)
-        text = (f"unit ({self.y}, {self.x}) of {self.node}: field {pair(self.size)} px, stride "
+        title = self.graph.node(self.node).get("title") or self.node  # the node's shown name
+        text = (f"unit ({self.y}, {self.x}) of {title}: field {pair(self.size)} px, stride "
                 f"{pair(self.stride)}, offset {pair(self.offset)}"
                 + (f"; {pad} px of it in the padding" if pad else ""))
         return text + (f". {self.note}" if self.note else "")
@@ -83,14 +84,17 @@ def trace_unit(model: torch.nn.Module, model_name: str, image: Any, node: str, y
     prepared = preprocess(image.image, spec_for_model(model, model_name))
     tensor = prepared.tensor
     graph = build_graph(model, tuple(tensor.shape), name=model_name)
-    if node not in graph.graph:
+    found = graph.find_node(node)
+    if found is None:
         raise UserError(f"node {node} is not in the traced graph of {model_name}")
+    node = found
     attrs = graph.node(node)
+    title = attrs.get("title") or node
     if attrs.get("receptive_field") is None:
-        raise UserError(f"{node} has no receptive field (no spatial input reaches it)")
+        raise UserError(f"{title} has no receptive field (no spatial input reaches it)")
     shape = attrs.get("shape") or []
     if len(shape) == 4 and not (0 <= y < shape[2] and 0 <= x < shape[3]):
-        raise UserError(f"unit ({y}, {x}) is outside {node}'s {shape[2]}×{shape[3]} map")
+        raise UserError(f"unit ({y}, {x}) is outside {title}'s {shape[2]}×{shape[3]} map")
     height, width = int(tensor.shape[2]), int(tensor.shape[3])
     box = unit_box(attrs, y, x, (height, width))
     erf = None

@@ -9,10 +9,6 @@ Typical use::
 
 from __future__ import annotations
 
-from explorer.lazy import lazy_names
-
-from explorer.graph.layout import Layout, layout_view
-from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
 from explorer.graph.collapse import (
     ViewGraph,
     ViewState,
@@ -20,10 +16,14 @@ from explorer.graph.collapse import (
     default_state,
     expand,
     expanded_state,
+    identical_runs,
     make_view,
     unfold,
+    why_nothing_folds,
 )
-
+from explorer.graph.layout import Layout, layout_view
+from explorer.graph.model_graph import CATEGORIES, EDGE_KINDS, ModelGraph, ModuleRecord
+from explorer.lazy import lazy_names
 
 # Tracing needs torch; viewing a graph (from a snapshot) does not. These names import their
 # module on first use (PEP 562), so the graph service answers from a snapshot before torch
@@ -60,9 +60,11 @@ __all__ = [
     "default_state",
     "expand",
     "expanded_state",
+    "identical_runs",
     "layout_view",
     "make_view",
     "prepare_view",
     "resolve_model",
     "unfold",
+    "why_nothing_folds",
 ]

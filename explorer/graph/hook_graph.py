@@ -41,7 +41,7 @@ def record_hook_graph(model: nn.Module, input_shape: tuple[int, ...], *, warning
 
     graph.add_node("x", id="x", op="placeholder", target="x", module_path="", shape=list(input_shape),
                    dtype="float32", flops=0, params=0, n_inputs=0, aux=False,
-                   layer_type="input", category="input", hparams={}, label="x", summary="input")
+                   layer_type="input", category="input", hparams={}, label="", summary="input")
     order.append("x")
 
     def pre_hook(module: nn.Module, args: tuple) -> None:
@@ -67,7 +67,7 @@ def record_hook_graph(model: nn.Module, input_shape: tuple[int, ...], *, warning
             if path not in seen:
                 seen.add(path)
                 attrs["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
-            attrs["label"] = path.rsplit(".", 1)[-1]
+            attrs["label"] = ""  # the title's tail, as a traced graph's (graph/titles.py)
             attrs["summary"] = facts.summary(attrs)
             graph.add_node(node_id, id=node_id, **attrs)
             sources = [producer[i] for i in ids if i in producer]

@@ -2,7 +2,8 @@
 
 A :class:`ModelGraph` holds one node per ``torch.fx`` node (id = fx node name, so the
 feature-map stepper, which traces the same eval-mode model with plain
-``symbolic_trace``, finds the same ids) and one record per module in the hierarchy
+``symbolic_trace``, finds the same ids; an id is internal: every view shows a node by its
+``title``, see :mod:`explorer.graph.titles`) and one record per module in the hierarchy
 (model > stage > block > layer). Everything is JSON-able so it can cross a process
 boundary: the window asks a subprocess to trace and lay out, and rebuilds it here.
 """
@@ -137,6 +138,15 @@ class ModelGraph:
             out = [m for m in out if m.block_type == block_type]
         index = {n: i for i, n in enumerate(self.order)}
         return sorted(out, key=lambda m: min((index[n] for n in m.nodes), default=0))
+
+    def find_node(self, name: str) -> str | None:
+        """The id of the node whose id is ``name`` (what the views pass around) or that is
+        titled ``name`` (``layer2.0 (add)``, what the user reads: :mod:`explorer.graph.titles`);
+        None when there is none."""
+        if name in self.graph:
+            return name
+        name = name.strip()
+        return next((n for n in self.order if self.graph.nodes[n].get("title") == name), None)
 
     def module_of(self, node_id: str) -> str:
         return self.graph.nodes[node_id].get("module_path", "")

@@ -64,6 +64,7 @@ def node_attrs(
             seen_modules.add(key)
             attrs["params"] = _leaf_params(module)
     elif n.op == "get_attr":
+        attrs["target"] = join_path(prefix, str(n.target))  # the parameter's path in the model
         attrs.update(layer_type="parameter", category="other", hparams={})
         value = model_modules.get("")
         try:
@@ -75,7 +76,9 @@ def node_attrs(
             attrs["params"] = tensor.numel()
     else:
         attrs.update(facts.function_facts(n.target, n.args, n.kwargs, len(tensor_inputs)))
-    attrs["label"] = _label(n.name, attrs)
+    # The label is the title's tail (graph/titles.py); the title needs every node, so
+    # finish_graph writes both. What a layer *is* overrides it here.
+    attrs["label"] = ""
     if n.op in ("call_module", "call_function", "call_method"):
         # What the layer is (an Inception branch's "3×3 reduce", LeNet-5's "C3").
         named = display_name(model_modules, attrs["module_path"],
@@ -97,16 +100,4 @@ def join_path(prefix: str, path: str) -> str:
     if not prefix:
         return path
     return f"{prefix}.{path}" if path else prefix
-
-
-_GENERIC_NAMES = {"conv", "bn", "relu", "norm", "act", "pool", "fc", "linear", "dropout", "lrn"}
-
-
-def _label(node_id: str, attrs: dict[str, Any]) -> str:
-    if attrs["op"] == "call_module":
-        parts = attrs["module_path"].split(".")
-        # "features.3" and "conv1.conv" say more than "3" and "conv"
-        generic = parts[-1].isdigit() or parts[-1] in _GENERIC_NAMES
-        return ".".join(parts[-2:]) if generic else parts[-1] or node_id
-    return node_id
 

@@ -6,8 +6,9 @@ The steps live in modules named after them:
   node ids are the stepper's node names) and the one-line description of a failure;
 - :mod:`~explorer.graph.shapes`: output shapes, dtypes and FLOPs of every node;
 - :mod:`~explorer.graph.nodes`: each node's attributes (kind, parameters, label);
+- :mod:`~explorer.graph.titles`: each node's one shown name, shared with the stepper;
 - :mod:`~explorer.graph.aux_heads`: auxiliary classifiers, which run only in training;
-- :mod:`~explorer.explain.receptive_field` (the one receptive-field computation),
+- :mod:`~explorer.graph.receptive_field` (the one receptive-field computation),
   :mod:`~explorer.graph.hierarchy` and :mod:`~explorer.graph.edges`: what
   :func:`finish_graph` adds to the node graph;
 - :mod:`~explorer.graph.hook_graph`: the module-level fallback for untraceable models.
@@ -19,14 +20,15 @@ import networkx as nx
 import torch.fx
 from torch import nn
 
-from explorer.explain.receptive_field import receptive_fields
 from explorer.graph.aux_heads import attach_aux_heads
 from explorer.graph.edges import classify_edges, demote_plain_adds
 from explorer.graph.hierarchy import build_hierarchy
 from explorer.graph.hook_graph import record_hook_graph
 from explorer.graph.model_graph import ModelGraph
 from explorer.graph.nodes import node_attrs
+from explorer.graph.receptive_field import receptive_fields
 from explorer.graph.shapes import propagate_shapes
+from explorer.graph.titles import node_label, node_titles, repeat_suffix
 from explorer.graph.tracer import GraphTraceError, describe_trace_failure, fx_trace
 
 __all__ = ["GraphTraceError", "build_graph", "build_hook_graph", "describe_trace_failure",
@@ -112,7 +114,8 @@ def _graph_from_trace(model: nn.Module, fx_graph: torch.fx.Graph, input_shape: t
 def finish_graph(model: nn.Module, graph: nx.DiGraph, order: list[str], name: str,
                  input_shape: tuple[int, ...], *, traced: bool, warning: str | None = None,
                  ) -> ModelGraph:
-    """Add receptive fields, the module hierarchy and edge kinds to a node graph."""
+    """Add titles, receptive fields, the module hierarchy and edge kinds to a node graph."""
+    name_nodes(graph, order)
     receptive_fields(graph, order, name)
     demote_plain_adds(graph, order)
     records = build_hierarchy(graph, order, model)
@@ -120,3 +123,18 @@ def finish_graph(model: nn.Module, graph: nx.DiGraph, order: list[str], name: st
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return ModelGraph(name=name, input_shape=input_shape, graph=graph, modules=records,
                       order=order, traced=traced, warning=warning, total_params=total)
+
+
+def name_nodes(graph: nx.DiGraph, order: list[str]) -> None:
+    """Give every node its title (:mod:`explorer.graph.titles`, as the stepper does) and,
+    where nothing better names it, the title's tail as its label."""
+    nodes = [graph.nodes[n] for n in order]
+    titles = node_titles((a["op"], a.get("module_path", ""), str(a.get("target", ""))) for a in nodes)
+    for attrs, title in zip(nodes, titles):
+        attrs["title"] = title
+        suffix = repeat_suffix(title)
+        if not attrs.get("label"):
+            attrs["label"] = node_label(title, attrs["op"], attrs.get("module_path", ""),
+                                        str(attrs.get("target", "")))
+        elif suffix and not attrs["label"].endswith(suffix):
+            attrs["label"] += suffix  # a module called twice: "3×3 reduce #2"

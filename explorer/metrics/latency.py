@@ -30,7 +30,9 @@ class LatencyProfile:
 
     Attributes:
         device: where it ran.
-        nodes: ``[{"node", "kind", "module_path", "ms"}]`` in execution order.
+        nodes: ``[{"node", "title", "kind", "module_path", "ms"}]`` in execution order;
+            ``node`` is the graph's internal id (overlays join on it), ``title`` the name
+            every view shows (:mod:`explorer.graph.titles`).
         sum_ms: sum of the per-node medians.
         eager_ms: median of plain ``model(x)`` passes.
         repeats: timed passes of each kind.
@@ -121,6 +123,7 @@ def profile_latency(
     nodes = [
         {
             "node": record.name,
+            "title": record.title,
             "kind": record.kind,
             "module_path": record.module_path,
             "raw_ms": statistics.median(per_node[record.index]) * 1e3 if per_node[record.index] else 0.0,

@@ -8,9 +8,9 @@ from PIL import Image
 
 from explorer.activations.images import LoadedImage
 from explorer.errors import UserError
-from explorer.explain.receptive_field import unit_box
 from explorer.explain.unit_field import region_in, trace_unit
 from explorer.graph import build_named_graph
+from explorer.graph.receptive_field import unit_box
 from explorer.models import get_model
 
 MODEL = "resnet18_small"
@@ -31,7 +31,8 @@ def test_box_matches_unit_box_and_the_effective_field_lies_inside_it():
     top, left, bottom, right = field.box.clipped
     inside = field.erf[top:bottom + 1, left:right + 1].sum()
     assert field.erf.sum() > 0 and inside == pytest.approx(field.erf.sum())
-    assert "unit (3, 0) of layer2_0_conv1" in field.summary() and "padding" in field.summary()
+    # named as every view names the node (issue 19): its module path, not fx's id
+    assert "unit (3, 0) of layer2.0.conv1:" in field.summary() and "padding" in field.summary()
 
 
 def test_upstream_region_is_inside_the_upstream_map_and_none_off_path():

@@ -16,13 +16,7 @@ from torch import nn
 
 from explorer.graph import build_graph, expanded_state, layout_view, make_view, prepare_view
 from explorer.session import Session
-from explorer.ui.graph.items import (
-    LOD_DETAIL,
-    MIN_LABEL_BOX_PX,
-    SHORT_NAME_MIN_PX,
-    elide_name,
-    short_name_pixels,
-)
+from explorer.ui.graph.items import LOD_DETAIL, MIN_LABEL_BOX_PX, SHORT_NAME_MIN_PX, elide_name, short_name_pixels
 from explorer.ui.graph.panel import GraphPanel
 from explorer.ui.graph.scene import GraphScene
 
@@ -112,7 +106,8 @@ def test_small_nodes_write_their_short_name_never_nothing(qtbot, chain_graph, tm
 
 def test_a_long_short_name_keeps_its_index(qtbot):
     # GoogLeNet's fitted overview wrote "inc…n3a" for inception3a: the index, which tells the
-    # nine blocks apart, was cut in two.
+    # nine blocks apart, was cut in two. Issue 19: the word's end stays too, as the tail
+    # that differs ("…layer1" against "…block1"), so the cut goes at the front.
     from PySide6.QtGui import QFont, QFontMetricsF
 
     metrics = QFontMetricsF(QFont())
@@ -120,8 +115,8 @@ def test_a_long_short_name_keeps_its_index(qtbot):
     for width in (0.5, 0.7, 0.9):
         room = metrics.horizontalAdvance(name) * width
         text = elide_name(name, metrics, room)
-        assert text.endswith("…3a") and text.startswith("i"), text
-        assert metrics.horizontalAdvance(text) <= room
+        assert text.startswith("…") and text.endswith("3a") and name.endswith(text[1:]), text
+        assert len(text) > 3 and metrics.horizontalAdvance(text) <= room
     assert elide_name(name, metrics, 1000) == name
     assert elide_name("Mixed_5b", metrics, metrics.horizontalAdvance("Mixed_5b") * 0.7).endswith("…5b")
     plain = elide_name("classifier", metrics, metrics.horizontalAdvance("classifier") * 0.6)

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from explorer.graph.model_graph import format_shape
 
-_HIDDEN = {"members", "label", "summary", "id", "blocks", "aux", "paper"}
+# The title heads the panel; the id is internal (fx's node name): never shown.
+_HIDDEN = {"members", "label", "summary", "id", "title", "blocks", "aux", "paper"}
 _ORDER = ("module_path", "layer_type", "category", "block_type", "op", "target", "shape",
           "dtype", "params", "flops", "receptive_field", "effective_stride", "n_inputs",
           "hparams", "count", "unit")
@@ -128,8 +129,8 @@ class NodeDetails(QWidget):
         rows = []
         keys = [k for k in _ORDER if k in attrs] + sorted(k for k in attrs if k not in _ORDER)
         for key in keys:
-            if key in _HIDDEN:
-                continue
+            if key in _HIDDEN or (key == "target" and attrs.get("op") in ("placeholder", "output")):
+                continue  # an input's target is fx's name for the forward's argument
             rows.append((_NAMES.get(key, key.replace("_", " ")), format_value(key, attrs[key])))
         for name, value in extra or []:
             rows.append((name, html.escape(value)))
@@ -140,7 +141,7 @@ class NodeDetails(QWidget):
         )
         parts = [f"<h3 style='margin:2px 0 6px 0'>{html.escape(title)}</h3>"]
         label = attrs.get("label")
-        if isinstance(label, str) and label and label not in (title, attrs.get("id")):
+        if isinstance(label, str) and label and label not in title:  # not the title's own tail
             parts.append(f"<p style='margin:0 0 6px 0'>{html.escape(label)}</p>")  # what it is
         parts.append(f"<table>{table}</table>")
         parts.append(paper_comparison(attrs))

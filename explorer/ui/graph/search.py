@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from explorer.graph import ModelGraph, ViewGraph
 
-_NODE_KEYS = ("id", "module_path", "layer_type", "category", "summary")
-_UNIT_KEYS = ("label", "layer_type", "block_type")
+# The title is the node's one shown name (graph/titles.py); the internal id is not searched:
+# nothing shows it. Keys are matched one by one, never across two of them.
+_NODE_KEYS = ("title", "module_path", "label", "layer_type", "category", "summary")
+_UNIT_KEYS = ("title", "label", "layer_type", "block_type")
 
 
 def find_hits(graph: ModelGraph, view: ViewGraph, text: str) -> list[tuple[str, str]]:
     """``(unit drawn, node id)`` for every node matching ``text``, in execution order.
 
-    A node matches on its id, module path, layer type, category or summary; a drawn unit
-    (a closed block, a folded run) also matches on its own label and types, once.
+    A node matches on its title (``layer2.0.downsample.1``, ``layer2.0 (add)``), module
+    path, label, layer type, category or summary; a drawn unit (a closed block, a folded
+    run) also matches on its own title, label and types, once.
     """
     query = text.strip().lower()
     if not query:
@@ -24,12 +27,16 @@ def find_hits(graph: ModelGraph, view: ViewGraph, text: str) -> list[tuple[str, 
         if unit is None:
             continue
         attrs = graph.graph.nodes[node_id]
-        haystack = " ".join(str(attrs.get(k, "")) for k in _NODE_KEYS).lower()
-        unit_text = " ".join(str(view.graph.nodes[unit].get(k, "")) for k in _UNIT_KEYS).lower()
-        if query in haystack or (unit not in seen_units and query in unit_text):
+        unit_attrs = view.graph.nodes[unit]
+        if _matches(attrs, _NODE_KEYS, query) or (unit not in seen_units
+                                                   and _matches(unit_attrs, _UNIT_KEYS, query)):
             hits.append((unit, node_id))
             seen_units.add(unit)
     return hits
+
+
+def _matches(attrs: dict, keys: tuple[str, ...], query: str) -> bool:
+    return any(query in str(attrs.get(k) or "").lower() for k in keys)
 
 
 def hits_label(query: str, hits: list, index: int) -> str:

@@ -17,8 +17,11 @@ from PySide6.QtWidgets import QStyleOptionGraphicsItem
 # below it the short name only, in a font grown to stay readable (at least
 # SHORT_NAME_MIN_PX on screen) as long as it fits the box; below a box of
 # MIN_LABEL_BOX_PX on screen there is no room for a letter (the minimap, a far zoom).
+# A name too wide for its box first shrinks, down to SHORT_NAME_FLOOR_PX on screen, and
+# only then loses letters (issue 19: "×22 Bottleneck" whole rather than "×22 …neck").
 LOD_DETAIL = 0.8
 SHORT_NAME_MIN_PX = 10.0
+SHORT_NAME_FLOOR_PX = 5.5
 MIN_LABEL_BOX_PX = 7.0
 # Edges' arrow heads, frames' titles and glyph texts: below this they are noise.
 LOD_TEXT = 0.4
@@ -68,21 +71,74 @@ def short_name_pixels(level: float, box_height: float) -> int:
     return int(min(wanted, box_height * 0.5)) // 2 * 2 or 2
 
 
-# A name's trailing index ("3a" of inception3a, "1" of denseblock1): what tells the blocks
-# of one kind apart, so a name too wide for its box keeps it whole.
+def fit_name(name: str, base: QFont, pixels: int, level: float, width: float) -> tuple[int, str]:
+    """(font pixel size, text) for ``name`` in ``width`` scene units at zoom ``level``,
+    starting from ``pixels``: the name whole in a smaller font as long as that stays
+    SHORT_NAME_FLOOR_PX tall on screen, else at that size with letters cut (``elide_name``)."""
+    floor = min(pixels, int(SHORT_NAME_FLOOR_PX / max(level, 1e-3)) + 1)
+    metrics = pixel_font(base, pixels)[1]
+    wide = metrics.horizontalAdvance(name)
+    if wide > width:
+        size = max(floor, int(pixels * width / wide))
+        while size > floor and pixel_font(base, size)[1].horizontalAdvance(name) > width:
+            size -= 1  # glyph widths do not scale exactly with the size
+        pixels = size
+        metrics = pixel_font(base, pixels)[1]
+    return pixels, elide_name(name, metrics, width)
+
+
+# The parts of a name: words and numbers after ".", "_" or " " ("conv1_gpu1.conv" is
+# "conv1", "_gpu1", ".conv"); a repeat's " #2" stays with the part it numbers.
+_PARTS = re.compile(r"[._ ]?[^._ ]+(?: #\d+)?")
+# A word and the index that ends it ("denselayer" and "1", "inception" and "3a").
 _INDEXED = re.compile(r"^(.*[^\W\d])(\d+[a-z]?)$")
 
 
 def elide_name(name: str, metrics: QFontMetricsF, width: float) -> str:
-    """``name`` as it fits ``width``: whole if it can be, else its word shortened and its
-    index kept ("incep…3a", where Qt's middle elision gives "inc…n3a"); names without an
-    index lose their middle."""
-    if metrics.horizontalAdvance(name) <= width:
+    """``name`` as it fits ``width``, keeping the tail that tells it from its neighbours.
+
+    In order, the first that fits:
+
+    - the whole name;
+    - its leading parts replaced by "…", down to the last part that holds a number
+      and a word: the lane, index or number that differs stays whole ("…gpu1.conv" for
+      AlexNet's lanes, which read "conv…conv" before; "…5b" for Mixed_5b; a bare "3" leans
+      on its word, so "features.3" and "layer1.0" keep both);
+    - that part's word losing its start, its end and index kept ("…layer1": DenseNet's
+      "dense…1" could have been a dense block or a dense layer);
+    - a leading count kept whole and the word after it cut at its end ("×22 Bottle…");
+    - without any number, the name's middle cut.
+    """
+    def fits(text: str) -> bool:
+        return metrics.horizontalAdvance(text) <= width
+
+    if fits(name):
         return name
-    found = _INDEXED.match(name)
+    parts = _PARTS.findall(name)
+    numbered = [i for i, p in enumerate(parts) if any(c.isdigit() for c in p)]
+    if "".join(parts) != name or not numbered:
+        return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+    key = numbered[-1]
+    while key > 0 and not any(c.isalpha() for c in parts[key].split(" #")[0]):
+        key -= 1  # "3" of features.3 says nothing without "features"
+    for start in range(1, key + 1):
+        tail = "…" + "".join(parts[start:]).lstrip("._ ")
+        if fits(tail):
+            return tail
+    lead = "…" if key else ""
+    head, rest = parts[key].lstrip("._ "), "".join(parts[key + 1:])
+    room = width - metrics.horizontalAdvance(lead + rest)
+    found = _INDEXED.match(head.split(" #")[0])
     if found:
-        head, index = found.groups()
-        room = width - metrics.horizontalAdvance(index)
-        if room >= metrics.horizontalAdvance(head[0] + "…"):
-            return metrics.elidedText(head, Qt.TextElideMode.ElideRight, room) + index
+        word, index = found.groups()
+        index = head[len(word):]  # with a repeat's " #2"
+        room -= metrics.horizontalAdvance(index)
+        cut = metrics.elidedText(word, Qt.TextElideMode.ElideLeft, room) if room > 0 else ""
+        text = (lead + (cut or "…")).replace("……", "…") + index + rest  # at least "…1.dropout"
+        if fits(text):
+            return text
+    elif not any(c.isalpha() for c in head) and rest:  # a count: "×22 Bottleneck"
+        room = width - metrics.horizontalAdvance(lead + head)
+        if room >= metrics.horizontalAdvance(rest[:2] + "…"):
+            return lead + head + metrics.elidedText(rest, Qt.TextElideMode.ElideRight, room)
     return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
