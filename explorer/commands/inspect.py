@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from explorer.errors import UserError
 from explorer.activations.colormaps import COLORMAPS
+from explorer.errors import UserError
 
 #: Gaps between tiles in the PNG.
 PNG_BACKGROUND = (40, 40, 40, 255)
@@ -31,8 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--layer",
         metavar="MODULE_PATH",
-        help="module path (layer1.0.conv1) or graph node name; default: the last layer "
-        "with spatial feature maps",
+        help="module path (layer1.0.conv1) or a node's name as the graph shows it "
+        "(layer1.0 (add)); default: the last layer with spatial feature maps",
     )
     p.add_argument("--out", metavar="MAPS.png", help="write the layer's feature maps here")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -95,11 +95,11 @@ def write_mosaic_png(value, path: str | Path, colormap: str, scale: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.devices import choose_device, describe_device
     from explorer.activations.mosaic import tensor_stats
     from explorer.activations.predictions import top_k
     from explorer.activations.preprocess import preprocess
     from explorer.activations.stepper import Stepper
+    from explorer.devices import choose_device, describe_device
     from explorer.models import get_model, get_model_info
 
     info = get_model_info(args.name)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     record = stepper.run_to(layer_index)
     activation = stepper.activation()
     if activation is None:
-        raise UserError(f"node {record.name} does not output a tensor; choose another --layer")
+        raise UserError(f"node {record.title} does not output a tensor; choose another --layer")
     stats = tensor_stats(activation)
     mosaic = None
     if args.out:
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             "note": predictions.note,
             "top5": predictions.as_dicts(),
             "layer": {
-                "node": record.name,
+                "node": record.title,
                 "module_path": record.module_path,
                 "kind": record.kind,
                 **stats.as_dict(),
@@ -188,9 +188,9 @@ def run(args: argparse.Namespace) -> int:
     for rank, p in enumerate(predictions.top, 1):
         print(f"  {rank}. {p.name:<24} {p.probability * 100:6.2f}%")
     shape = "x".join(str(d) for d in stats.shape)
-    print(f"layer:  {record.name} ({record.module_path or record.target}, {record.kind}) {shape}")
+    print(f"layer:  {record.title} ({record.kind}) {shape}")
     print(f"  min {stats.min:.4g}  max {stats.max:.4g}  mean {stats.mean:.4g}  "
-          f"std {stats.std:.4g}  zeros {stats.zero_share * 100:.1f}%")
+          f"std {stats.std:.4g}  zeros in this map {stats.zero_share * 100:.1f}%")
     if mosaic is not None:
         print(f"mosaic: {args.out} ({mosaic.channels} channels, {mosaic.rows}x{mosaic.cols} tiles)")
     return 0

@@ -1,5 +1,8 @@
 """What is drawn: a :class:`ModelGraph` seen at some level of the hierarchy.
 
+Over 400 lines because making a view is one pass whose steps (units, folded runs, frames,
+block patterns) share its walk of the graph, and saying why nothing folds reuses those runs.
+
 A :class:`ViewState` says which composite modules are open; every node inside a closed
 module is drawn as that module (a *block* unit), and runs of identical blocks can fold
 into one unit ("×22 Bottleneck"). :func:`make_view` turns graph + state into a small
@@ -14,6 +17,7 @@ from typing import Any
 import networkx as nx
 
 from explorer.graph.model_graph import BLOCK, CONTAINER, EDGE_PRIORITY, LAYER, ModelGraph
+from explorer.graph.titles import module_label
 
 DEFAULT_MIN_RUN = 6
 
@@ -143,6 +147,53 @@ def _closed_module_of(graph: ModelGraph, node_id: str, expanded: frozenset[str])
 
 def make_view(graph: ModelGraph, state: ViewState) -> ViewGraph:
     """Collapse closed modules into units, fold runs, and merge edges between units."""
+    unit_of, unit_members, order, edges = _units(graph, state)
+    fold_blocks: dict[str, list[str]] = {}
+    if state.fold:
+        unit_of, unit_members, order, edges, fold_blocks = _fold_runs(
+            graph, state, unit_of, unit_members, order, edges)
+
+    view = nx.DiGraph()
+    for unit in order:
+        view.add_node(unit, **_unit_attrs(graph, unit, unit_members[unit], fold_blocks.get(unit)))
+    for (a, b), attrs in edges.items():
+        view.add_edge(a, b, **attrs)
+    frames = _frames(graph, state, unit_of, order)
+    return ViewGraph(graph=view, unit_of=unit_of, state=state, order=order, frames=frames)
+
+
+def identical_runs(graph: ModelGraph, state: ViewState) -> list[list[str]]:
+    """Every run of identical closed blocks one after another at ``state``'s level (block
+    paths, in order; a lone block is a run of one), folded or not: what folding works on.
+
+    A run folds when it is at least ``state.min_run`` long; none is when no block is
+    closed (every block open, or a model without blocks) or when the longest is shorter.
+    """
+    _unit_of, _members, order, edges = _units(graph, state)
+    return [[unit[2:] for unit in run] for run in _runs(graph, order, edges)]
+
+
+def why_nothing_folds(graph: ModelGraph, state: ViewState) -> str:
+    """Why folding runs changes nothing at ``state``'s level, in a sentence; "" when a run
+    folds (or would, were folding on)."""
+    runs = identical_runs(graph, state)
+    wanted = state.min_run
+    if not runs:
+        if any(m.kind == BLOCK for m in graph.modules.values()):
+            return "Nothing to fold at this level: every block is open (Blocks closes them)"
+        return f"Nothing to fold: {graph.name or 'this model'} has no blocks, only layers"
+    longest = max(runs, key=len)
+    if len(longest) >= wanted:
+        return ""
+    if len(longest) == 1:
+        return f"Nothing to fold: no two identical blocks follow each other (runs of {wanted} or more fold)"
+    return (f"Nothing to fold: the longest run of identical blocks is {len(longest)} "
+            f"({longest[0]} … {longest[-1]}); runs of {wanted} or more fold")
+
+
+def _units(graph: ModelGraph, state: ViewState):
+    """(unit of each node, members of each unit, units in order, merged edges) of the
+    closed modules at ``state``, before any run is folded."""
     g = graph.graph
     unit_of: dict[str, str] = {}
     unit_members: dict[str, list[str]] = {}
@@ -166,19 +217,7 @@ def make_view(graph: ModelGraph, state: ViewState) -> ViewGraph:
             # say so); drawn between blocks they would only suggest a skip that is not there.
             attrs = {**attrs, "kind": "plain"}
         _merge_edge(edges, a, b, attrs)
-
-    fold_blocks: dict[str, list[str]] = {}
-    if state.fold:
-        unit_of, unit_members, order, edges, fold_blocks = _fold_runs(
-            graph, state, unit_of, unit_members, order, edges)
-
-    view = nx.DiGraph()
-    for unit in order:
-        view.add_node(unit, **_unit_attrs(graph, unit, unit_members[unit], fold_blocks.get(unit)))
-    for (a, b), attrs in edges.items():
-        view.add_edge(a, b, **attrs)
-    frames = _frames(graph, state, unit_of, order)
-    return ViewGraph(graph=view, unit_of=unit_of, state=state, order=order, frames=frames)
+    return unit_of, unit_members, order, edges
 
 
 def _merge_edge(edges: dict, a: str, b: str, attrs: dict[str, Any]) -> None:
@@ -194,7 +233,9 @@ def _merge_edge(edges: dict, a: str, b: str, attrs: dict[str, Any]) -> None:
         existing["kind"] = kind
 
 
-def _fold_runs(graph, state, unit_of, unit_members, order, edges):
+def _runs(graph: ModelGraph, order: list[str], edges) -> list[list[str]]:
+    """Maximal runs of closed blocks of one signature under one parent, each feeding only
+    the next (units, in order; any length)."""
     succ: dict[str, list[str]] = {}
     pred: dict[str, list[str]] = {}
     for a, b in edges:
@@ -215,12 +256,17 @@ def _fold_runs(graph, state, unit_of, unit_members, order, edges):
                 and succ.get(current[-1]) == [unit] and pred.get(unit) == [current[-1]]):
             current.append(unit)
             continue
-        if len(current) >= state.min_run:
+        if current:
             runs.append(current)
         current = [unit] if sig is not None else []
-    if len(current) >= state.min_run:
+    if current:
         runs.append(current)
-    runs = [r for r in runs if r[0][2:] not in state.unfolded]
+    return runs
+
+
+def _fold_runs(graph, state, unit_of, unit_members, order, edges):
+    runs = [r for r in _runs(graph, order, edges)
+            if len(r) >= state.min_run and r[0][2:] not in state.unfolded]
     if not runs:
         return unit_of, unit_members, order, edges, {}
     rename: dict[str, str] = {}
@@ -277,7 +323,7 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
         base["rf_note"] = out["rf_note"]
     if unit.startswith("m:"):
         rec = graph.modules[unit[2:]]
-        base.update(unit="block", label=rec.short_name if not rec.short_name.isdigit() else rec.path,
+        base.update(unit="block", label=module_label(rec.path), title=rec.path,
                     summary=rec.type.lstrip("_"), category="block", block_type=rec.block_type,
                     layer_type=rec.type, module_path=rec.path, count=1)
         base.update(_block_pattern(graph, rec))
@@ -289,14 +335,14 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
     if unit.startswith("fold:"):
         blocks = blocks or [unit[5:]]
         rec = graph.modules[blocks[0]]
-        label = f"×{len(blocks)} {rec.type.lstrip('_')}"
-        base.update(unit="fold", label=label, summary=f"{blocks[0]} … {blocks[-1]}", category="block",
+        label, span = f"×{len(blocks)} {rec.type.lstrip('_')}", f"{blocks[0]} … {blocks[-1]}"
+        base.update(unit="fold", label=label, title=span, summary=span, category="block",
                     block_type=rec.block_type, layer_type=rec.type, module_path=rec.path,
                     count=len(blocks), blocks=blocks)
         return base
     attrs = g.nodes[unit]
-    base.update(unit="node", label=attrs.get("label", unit), summary=attrs.get("summary", ""),
-                category=attrs.get("category", "other"), block_type="",
+    base.update(unit="node", label=attrs.get("label", unit), title=attrs.get("title", unit),
+                summary=attrs.get("summary", ""), category=attrs.get("category", "other"), block_type="",
                 layer_type=attrs.get("layer_type", ""), module_path=attrs.get("module_path", ""),
                 count=1)
     return base

@@ -1,5 +1,5 @@
 """Per-node metrics for the graph's overlays (no Qt): parameters, FLOPs, output size,
-measured latency, activation sparsity, a run's per-layer training summaries, and the zoo
+measured latency, each layer's zero fraction, a run's per-layer training summaries, and the zoo
 scoreboard's accuracy-against-cost data.
 
 Where things are: ``latency`` (per-node timing against one eager pass), ``overlays``

@@ -2,24 +2,28 @@
 block.
 
 Static values come from the graph (parameters, FLOPs, output size), measured ones from a
-latency profile (``latency.py``) or a stepped pass on the current image (activation
-sparsity), and a run's epoch gives gradient norm, weight change and dead-ReLU fraction
+latency profile (``latency.py``) or a stepped pass on the current image (each layer's
+zero fraction: the share of its output that is exactly zero; a block shows the mean over
+its layers, unlike the maps panel's "zeros in this map", which counts one node's output),
+and a run's epoch gives gradient norm, weight change and dead-ReLU fraction
 (``explorer.train.summaries``), mapped onto the nodes that call the module they belong to.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from explorer.graph.model_graph import ModelGraph
+from explorer.train.records import GRAD_NORM, WEIGHT_CHANGE, EpochSummary
 
-OVERLAYS = ("params", "flops", "output_size", "latency_ms", "sparsity", "grad_norm", "weight_change", "dead_relu")
+# A run's overlays are named after the epoch summary's figures (``records``).
+ZERO_FRACTION = "zero_fraction"  # share of a layer's output that is exactly zero
+OVERLAYS = ("params", "flops", "output_size", "latency_ms", ZERO_FRACTION, GRAD_NORM, WEIGHT_CHANGE, "dead_relu")
 # How a block combines its members: counts and times add up, norms add in quadrature,
 # fractions average, and a block's output is its last member's.
 _SUM = {"params", "flops", "latency_ms"}
-_QUADRATURE = {"grad_norm"}
-_MEAN = {"sparsity", "weight_change", "dead_relu"}
+_QUADRATURE = {GRAD_NORM}
+_MEAN = {ZERO_FRACTION, WEIGHT_CHANGE, "dead_relu"}
 
 
 def static_metrics(graph: ModelGraph) -> dict[str, dict[str, float]]:
@@ -38,14 +42,15 @@ def latency_metrics(profile) -> dict[str, dict[str, float]]:
     return {n["node"]: {"latency_ms": n["ms"]} for n in profile.nodes}
 
 
-def sparsity_metrics(stepper) -> dict[str, dict[str, float]]:
-    """Share of exactly-zero outputs of every node for the stepper's current input."""
+def zero_fraction_metrics(stepper) -> dict[str, dict[str, float]]:
+    """``zero_fraction`` of every node: the share of its output that is exactly zero, for
+    the stepper's current input."""
     out = {}
 
     def record(index: int) -> None:
         value = stepper.activation()
         if value is not None and value.numel() and value.is_floating_point():
-            out[stepper.nodes[index].name] = {"sparsity": float((value == 0).float().mean())}
+            out[stepper.nodes[index].name] = {ZERO_FRACTION: float((value == 0).float().mean())}
 
     stepper.reset()
     record(0)
@@ -54,21 +59,21 @@ def sparsity_metrics(stepper) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_metrics(graph: ModelGraph, summaries: dict[str, Any]) -> dict[str, dict[str, float]]:
+def run_metrics(graph: ModelGraph, summaries: EpochSummary) -> dict[str, dict[str, float]]:
     """Gradient norm, weight change and dead-ReLU fraction of one epoch, per node.
 
     Args:
         graph: the model's graph.
-        summaries: one epoch's summaries (``SummaryRecorder.end_epoch``'s dict).
+        summaries: one epoch's summaries (``SummaryRecorder.end_epoch``'s).
     """
     by_module: dict[str, dict[str, float]] = {}
-    for name, layer in summaries.get("layers", {}).items():
+    for name, layer in summaries.layers.items():
         module, _, kind = name.rpartition(".")
         entry = by_module.setdefault(module, {"grad_sq": 0.0})
-        entry["grad_sq"] += layer["grad_norm"] ** 2
-        if kind == "weight":
-            entry["weight_change"] = layer["weight_change"]
-    for module, fraction in summaries.get("dead_relu", {}).items():
+        entry["grad_sq"] += (layer.grad_norm or 0.0) ** 2
+        if kind == "weight" and layer.weight_change is not None:
+            entry[WEIGHT_CHANGE] = layer.weight_change
+    for module, fraction in summaries.dead_relu.items():
         by_module.setdefault(module, {})["dead_relu"] = fraction
     out: dict[str, dict[str, float]] = {}
     for node_id in graph.order:
@@ -77,8 +82,8 @@ def run_metrics(graph: ModelGraph, summaries: dict[str, Any]) -> dict[str, dict[
             continue
         entry = by_module[attrs["module_path"]]
         values = {k: v for k, v in entry.items() if k != "grad_sq"}
-        if "grad_sq" in entry and "weight_change" in entry:
-            values["grad_norm"] = math.sqrt(entry["grad_sq"])
+        if "grad_sq" in entry and WEIGHT_CHANGE in entry:
+            values[GRAD_NORM] = math.sqrt(entry["grad_sq"])
         out[node_id] = values
     return out
 

@@ -17,6 +17,8 @@ Optimizer = Literal["sgd", "adam", "rmsprop"]
 Schedule = Literal["constant", "step", "cosine", "onecycle"]
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
+# The optimisers ``make_optimizer`` gives ``momentum`` to (Adam has its betas instead).
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Above these the optimiser's first steps overflow float32 at once (lr 1e300 raised an

@@ -8,6 +8,8 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QLabel, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
+from explorer.ui.theme import secondary
+
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -35,8 +37,8 @@ class ModelPicker(QWidget):
         self._tree.setHeaderHidden(True)
         self._tree.setUniformRowHeights(True)
         self._tree.setEditTriggers(QTreeView.EditTrigger.NoEditTriggers)
-        self._status = QLabel("Loading the model zoo…")
-        self._status.setStyleSheet("color: palette(mid); padding: 2px;")
+        self._status = secondary(QLabel("Loading the model zoo…"))
+        self._status.setContentsMargins(2, 2, 2, 2)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from explorer.errors import UserError
 
@@ -67,6 +67,21 @@ def graph_color(key: str, theme: str) -> QColor:
 def edge_style(kind: str, theme: str) -> dict[str, Any]:
     edges = load_theme(theme)["edges"]
     return edges.get(kind, edges["plain"])
+
+
+# Secondary text (counts, notes, "loading…" lines): the palette's placeholder colour, which
+# each theme keeps readable on its window colour (contrast at least 4.5, WCAG AA).
+SECONDARY_ROLE = QPalette.ColorRole.PlaceholderText
+
+
+def secondary(widget: QWidget) -> QWidget:
+    """Write ``widget``'s text (a label's) in the theme's secondary colour.
+
+    A palette role, not a style sheet colour: it follows every later theme change, and
+    ``palette(mid)`` (a frame shade, not a text colour) was nearly invisible on dark.
+    """
+    widget.setForegroundRole(SECONDARY_ROLE)
+    return widget
 
 
 def palette(name: str) -> QPalette:

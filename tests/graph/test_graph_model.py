@@ -254,6 +254,19 @@ def test_runs_of_identical_blocks_fold_and_unfold():
     assert len(unfolded.order) == len(view.order) + 21
 
 
+def test_identical_runs_say_why_resnet50_has_nothing_to_fold():
+    from explorer.graph import identical_runs
+
+    resnet50 = traced("resnet50")
+    runs = identical_runs(resnet50, default_state(resnet50))
+    longest = max(runs, key=len)
+    assert longest == [f"layer3.{i}" for i in range(1, 6)]  # 5: one short of folding
+    assert len(longest) < default_state(resnet50).min_run
+    assert identical_runs(resnet50, expanded_state(resnet50)) == []  # every block open
+    resnet101 = traced("resnet101")
+    assert max(map(len, identical_runs(resnet101, default_state(resnet101)))) == 22
+
+
 def _assert_layout_sane(view, layout):
     rects = sorted(layout.rect(u) for u in view.order)
     by_y = sorted(rects, key=lambda r: r[1])

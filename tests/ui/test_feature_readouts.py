@@ -47,6 +47,27 @@ def test_output_node_shows_labelled_class_probabilities(qtbot, qt_warnings, pane
     assert ticks[0][1].startswith(panel.maps.class_chart.shown[0][0])
 
 
+def test_the_channel_tab_shows_class_scores_as_labelled_bars(qtbot, qt_warnings, panel):
+    """The walk found the channel view drawing the ten scores as an unlabelled 4x3 grid."""
+    tabs = panel.detail_tabs
+    _go(qtbot, panel, -1)
+    assert tabs.channel_stack.currentWidget() is tabs.scores_chart
+    assert tabs.channel_pane.item.image is None and not tabs.save_button.isEnabled()
+    values = panel.view_state.channels.reshape(-1)
+    scores = values[np.isfinite(values)]
+    shown = dict(tabs.scores_chart.shown)
+    assert set(shown) == set(FASHION_MNIST_CLASSES)
+    for i, name in enumerate(FASHION_MNIST_CLASSES):
+        assert shown[name] == pytest.approx(float(scores[i]), abs=1e-6)
+    assert [v for _, v in tabs.scores_chart.shown] == sorted(shown.values(), reverse=True)
+    labels = tabs.scores_chart.labels()
+    assert [label.split("  ")[0] for label in labels] == [name for name, _ in tabs.scores_chart.shown]
+    assert "10 class scores" in tabs.channel_label.text()
+    _go(qtbot, panel, 1)  # a node of feature maps: its enlarged channel again
+    assert tabs.channel_stack.currentWidget() is tabs.channel_pane
+    assert tabs.channel_pane.item.image is not None and tabs.save_button.isEnabled()
+
+
 def test_class_score_layers_are_charts_and_a_hidden_linear_is_a_mosaic(qtbot, qt_warnings, panel):
     stepper = panel.stepper
     _go(qtbot, panel, stepper.index_of("rbf"))  # the RBF layer's scores, one per class
@@ -116,6 +137,16 @@ def test_class_scores_are_counted_as_scores_and_the_mosaic_options_rest(qtbot, q
     channels = panel.view_state.mosaic.channels
     assert panel.maps.stats_label.text().startswith(f"{channels} channel{'s' if channels > 1 else ''}  ·  min")
     assert panel.maps.colormap_combo.isEnabled() and panel.maps.scale_combo.isEnabled()
+
+
+def test_the_maps_zeros_are_named_after_the_map_and_the_channel(qtbot, qt_warnings, panel):
+    """One node's output ("zeros in this map") and one channel's, named apart from the
+    graph overlay's per-layer zero fraction (a block's: the mean over its layers)."""
+    _go(qtbot, panel, 1)
+    stats = panel.maps.stats_label.text()
+    share = panel.view_state.stats.zero_share * 100
+    assert f"zeros in this map {share:.1f}%" in stats and "sparsity" not in stats.lower()
+    assert "zeros in this channel " in panel.detail_tabs.channel_label.text()
 
 
 def test_the_channel_export_asks_keeps_the_old_file_on_a_full_disk_and_avoids_the_runs_folder(

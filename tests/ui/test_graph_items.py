@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PySide6.QtGui import QColor
 from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual
 from torchvision.models.resnet import BasicBlock
 
+from explorer.graph.collapse import default_state, expand, make_view
 from explorer.graph.layout import layout_view
 from explorer.graph.trace import build_graph
-from explorer.graph.collapse import default_state, expand, make_view
 from explorer.ui.graph import items as gi
+from explorer.ui.graph.glyphs import GLYPH_NAMES
 from explorer.ui.graph.scene import GraphScene, frame_title_rows, render_scene
 
 
@@ -124,6 +126,44 @@ def test_glyphs_render_in_both_themes(qtbot, graph, theme, tmp_path):
     scene = _scene(qtbot, graph, default_state(graph, fold=False), theme)
     out = render_scene(scene, tmp_path / "g.png")
     assert out.stat().st_size > 0
+
+
+def _near(a: QColor, b: QColor, tolerance: int = 4) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a.getRgb()[:3], b.getRgb()[:3]))
+
+
+def test_the_legend_shows_each_glyph_drawn_with_the_graphs_own_pens(qtbot):
+    """The skip arc and the 1×1 projection badge (and the other glyphs) have a legend row
+    each, drawn by the function the nodes draw with, in the theme's glyph colour."""
+    from explorer.session import Session
+    from explorer.ui.graph.panel import GraphPanel
+
+    panel = GraphPanel(Session())
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    with qtbot.waitSignal(panel.graph_ready, timeout=30_000):
+        panel.show_module(_Net(), (1, 1, 16, 16), "glyphs")
+    legend = panel.legend
+    drawn = {item.glyph_kind() for item in panel.scene.nodes.values()} - {""}
+    assert set(legend.glyph_kinds) == drawn >= {gi.GLYPH_SKIP, gi.GLYPH_PROJECTION}
+    assert GLYPH_NAMES[gi.GLYPH_SKIP] == "identity shortcut"
+    assert "1×1" in GLYPH_NAMES[gi.GLYPH_PROJECTION]
+    for theme in ("light", "dark"):
+        panel.set_theme(theme)
+        image = legend.grab().toImage()
+        for kind in legend.glyph_kinds:
+            colour = gi.glyph_pens(kind, theme)[2]  # what NodeItem paints the glyph with
+            box = legend.glyph_rect(kind).toRect()
+            assert legend.rect().contains(box), kind
+            hits = sum(_near(image.pixelColor(x, y), colour)
+                       for x in range(box.left(), box.right()) for y in range(box.top(), box.bottom()))
+            assert hits >= 20, (theme, kind, hits)
+    # Without glyphs in the view (every layer shown) the legend has no glyph rows.
+    with qtbot.waitSignal(panel.graph_ready, timeout=30_000):
+        panel.show_module(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), (1, 1, 8, 8), "plain")
+    assert legend.glyph_kinds == [] and legend.glyph_rect(gi.GLYPH_SKIP).isEmpty()
+    panel.stop()
 
 
 def test_nested_frame_titles_take_separate_rows():

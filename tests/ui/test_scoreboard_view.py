@@ -60,6 +60,31 @@ def test_hover_names_the_point_under_the_pointer(board, hover):
     assert view.hover_text == "" and not view.marker.isVisible()
 
 
+def test_the_hover_note_goes_on_a_resize_and_a_theme_change(board, hover, qapp):
+    """The note names the point under the pointer: after a resize (the axes rescale) or a
+    theme change it pointed at nothing and kept the old look."""
+    from explorer.ui.theme import apply_theme
+
+    view, _session, _history = board
+
+    def point_at_alexnet() -> None:
+        point = next(p for p in view.points("reference") if p["name"] == "alexnet")
+        hover(view.chart.viewport(), view.chart.mapFromScene(view.scene_pos("reference", point)))
+        assert view.marker.isVisible() and view.hover_text.startswith("alexnet")
+
+    point_at_alexnet()
+    view.resize(1000, 500)
+    assert not view.marker.isVisible() and view.hover_text == ""
+    point_at_alexnet()
+    try:
+        apply_theme(qapp, "dark")
+        assert not view.marker.isVisible() and view.hover_text == ""
+        point_at_alexnet()
+    finally:
+        apply_theme(qapp, "light")
+    assert not view.marker.isVisible()
+
+
 def test_click_opens_the_model_with_the_points_weights(board, qtbot):
     view, session, _history = board
     point = next(p for p in view.points("small") if p["source"] == "shipped" and p["name"] == "resnet18_small")

@@ -193,3 +193,75 @@ def test_the_view_fits_beside_the_recipe_form_without_scrolling_sideways(view):
     # A 1440 px window leaves the Training tab's pages about 650 px beside the form; the
     # merged view once needed 830 and scrolled its plots out of sight.
     assert view.minimumSizeHint().width() <= 640
+
+
+def _on(widget, parent):
+    from PySide6.QtCore import QPoint, QRect
+
+    return QRect(widget.mapTo(parent, QPoint(0, 0)), widget.size())
+
+
+# 560: the Training tab's page beside the form in a 1024 px window (the view scrolls there);
+# 920: just wide enough for the plots beside the replay; 1300: a wide window.
+@pytest.mark.parametrize("size", [(560, 1000), (920, 700), (1300, 800)])
+def test_at_epoch_0_the_untrained_note_sits_under_the_top5(qtbot, view, trained, size):
+    """The walk found the "untrained weights" note drawn over the top-5 at epoch 0."""
+    checkpoint, run_id = trained
+    view.resize(*size)
+    view.show_run(checkpoint, run_id)
+    settle(qtbot, view, 3)
+    view.slider.setValue(0)
+    settle(qtbot, view, 0)
+    box, note, table = view.top5, view.top5.note, view.top5.top5_table
+    assert note.text().startswith("untrained weights")
+
+    def apart() -> bool:
+        return (_on(note, box).top() > _on(table, box).bottom() and note.height() >= note.heightForWidth(note.width())
+                and _on(note, box).bottom() <= box.height())
+
+    qtbot.waitUntil(apart, timeout=5000)
+    assert table.item(4, 0) is not None and not _on(note, box).intersects(_on(table, box))
+
+
+@pytest.mark.parametrize("width", [220, 260, 320, 600])
+def test_the_confusion_matrix_draws_its_labels_whole(qtbot, width):
+    """The walk found the axis label ("predicted class …") cut at both ends in a narrow
+    column: drawn in the grid's width, it was wider than the grid."""
+    from explorer.ui.training.views import ConfusionMatrixView
+
+    matrix = ConfusionMatrixView()
+    qtbot.addWidget(matrix)
+    matrix.resize(width, 300)
+    matrix.set_matrix(np.eye(10, dtype=int) * 20, epoch=3)
+    matrix.show()
+    metrics = matrix.fontMetrics()
+    _, top, cell = matrix._layout()
+    for name, (rect, text) in matrix.texts().items():
+        assert matrix.rect().contains(rect), (name, rect, matrix.rect())
+        assert metrics.horizontalAdvance(text) <= rect.width(), (name, text, rect)
+    axis_rect, axis_text = matrix.texts()["axis"]
+    assert axis_rect.top() >= top + 10 * cell  # under the grid, not over it
+    if width >= 260:
+        assert axis_text == "predicted class (0-9 as the rows) →"
+    full = "Confusion matrix (test), epoch 3: accuracy 1.000"
+    fits = metrics.horizontalAdvance(full) + 4 <= width
+    assert matrix.texts()["title"][1] == (full if fits else "Epoch 3: acc. 1.000")
+
+
+def test_the_plots_tick_whole_epochs_and_fit_their_column(qtbot, view, trained):
+    """The walk found the histogram's epoch axis at 0.5, 1.5, …; and beside the replay the
+    plots were wider than their column, cut off on the right."""
+    from PySide6.QtCore import Qt
+
+    checkpoint, run_id = trained
+    view.resize(1300, 800)
+    view.show_run(checkpoint, run_id)
+    settle(qtbot, view, 3)
+    history = view.history
+    for plot in (history.heat_plot, history.metric_plot, history.dead_plot):
+        axis = plot.getAxis("bottom")
+        lo, hi = plot.viewRange()[0]
+        ticks = [v for _, values in axis.tickValues(lo, hi, axis.width()) for v in values]
+        assert {1.0, 2.0, 3.0} <= set(ticks) and all(float(v).is_integer() for v in ticks), ticks
+    needed = history.plots.ci.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+    assert needed <= history.plots.viewport().width()

@@ -184,3 +184,27 @@ def test_another_form_of_the_same_trained_model_keeps_the_edits(panel, session, 
     session.set_model("resnet18")  # trains resnet18_small too
     assert panel.config().epochs == 7
     assert panel.findChild(QLabel, "form_model").text() == "resnet18_small  (small form of resnet18)"
+
+
+def test_momentum_is_editable_only_for_the_optimizers_that_use_it(panel, qtbot):
+    """The walk found the momentum field enabled with Adam, which ignores it. Which
+    optimisers take it is read from the optimiser the run builds, not restated here."""
+    import torch
+
+    from explorer.train.recipe import make_optimizer
+
+    momentum = panel.findChild(QDoubleSpinBox, "momentum")
+    combo = panel.findChild(QComboBox, "optimizer")
+    offered = [combo.itemText(i) for i in range(combo.count())]
+    assert "adam" in offered
+    for name in offered:
+        choose(qtbot, combo, name)
+        built = make_optimizer(panel.config(), torch.nn.Linear(2, 2))
+        assert momentum.isEnabled() == ("momentum" in built.defaults), name
+    choose(qtbot, combo, "adam")
+    assert not momentum.isEnabled() and "no momentum" in momentum.toolTip()
+    # A config set from elsewhere (a run's, a preset's) sets the field's state too.
+    panel.set_config(make_config(model="lenet_small").replace(optimizer="sgd"))
+    assert momentum.isEnabled()
+    panel.set_config(make_config(model="lenet_small").replace(optimizer="adam"))
+    assert not momentum.isEnabled()

@@ -4,6 +4,7 @@ explorer moves, weights follow only the run the explorer shows, pause/stop, clos
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 
 from explorer.session import Session
 from explorer.train import RunHistory, TrainConfig, load_checkpoint
+from explorer.train.runner import WorkerDone, WorkerFailed
 from explorer.ui.training.panel import TrainingPanel
 
 
@@ -291,3 +293,251 @@ def test_a_deleted_panel_leaves_no_callbacks_on_the_session(qtbot, tmp_path, ses
     shiboken6.delete(widget)
     assert len(session.model_changed) == 0 and len(session.training.changed) == 0
     session.set_model("alexnet_small")  # would call into a deleted widget
+
+
+# ----- the walk's findings (issue 19), with a worker the test scripts ----------------------
+
+
+class ScriptedWorker:
+    """Stands in for TrainingProcess: hands the panel the events a test queues (``send``)."""
+
+    made: ClassVar[list[ScriptedWorker]] = []  # every one the panel made, newest last
+
+    def __init__(self, config, **_options):
+        self.config = config
+        self.paused = False
+        self.running = True
+        self._events: list = []
+        ScriptedWorker.made.append(self)
+
+    def send(self, *events):
+        self._events.extend(events)
+
+    def start(self):
+        pass
+
+    def drain(self):
+        events, self._events = self._events, []
+        return events
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        self.paused = False
+
+    def stop(self):
+        pass
+
+    def join(self, timeout_s=None):
+        return True
+
+    def kill(self):
+        self.running = False
+
+
+@pytest.fixture
+def scripted_panel(qtbot, tmp_path, session, monkeypatch):
+    """A shown panel whose runs are a ScriptedWorker's events (no training)."""
+    from explorer.ui.training import driver as training_driver
+
+    monkeypatch.setattr(training_driver, "TrainingProcess", ScriptedWorker)
+    ScriptedWorker.made = []
+    widget = make_panel(qtbot, tmp_path, tmp_path, session)
+    widget.resize(1024, 640)
+    widget.show()
+    widget.view.pages.setCurrentWidget(widget.runs)
+    yield widget
+    for worker in ScriptedWorker.made:
+        worker.send(WorkerDone())
+    widget.shutdown(timeout_ms=1000)
+
+
+def table_row(panel, row: int = 0) -> dict[str, str]:
+    from explorer.ui.training.runs_model import COLUMNS
+
+    model = panel.runs.table.model()
+    return {title: model.index(row, column).data() for column, (title, _key) in enumerate(COLUMNS)}
+
+
+def asked_on_close(panel, monkeypatch) -> str | None:
+    """The close dialog's text (answered No), or None when closing does not ask."""
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _parent, _title, text, *args: asked.append(text) or QMessageBox.StandardButton.No)
+    closes = panel.confirm_close(None)
+    assert closes == (not asked)
+    return asked[0] if asked else None
+
+
+def test_a_started_run_is_listed_at_once_and_the_close_dialog_agrees_with_the_table(
+        scripted_panel, session, qtbot, monkeypatch, tmp_path):
+    """The walk: a run was missing from the table until its first epoch ended, while the
+    close dialog said one was training (and the other way round)."""
+    from explorer.train import RunRecord
+    from explorer.train.events import RunStarted, StateChanged
+
+    panel = scripted_panel
+    small_run(panel, epochs=3)
+    assert panel.runs.run_ids() == [] and asked_on_close(panel, monkeypatch) is None
+    click(qtbot, panel, "start")
+    # At once, before the worker has loaded anything: listed, running, no epoch finished.
+    assert len(panel.runs.run_ids()) == 1
+    row = table_row(panel)
+    assert (row["Model"], row["Status"], row["Epochs"]) == ("lenet_small", "running", "0")
+    text = asked_on_close(panel, monkeypatch)
+    assert text.startswith("lenet_small is training: no epoch finished yet")
+    # The worker has written the run's record and says so: the row is that record, still at epoch 0.
+    worker = ScriptedWorker.made[-1]
+    config = session.training.config
+    RunHistory(tmp_path / "runs").save(RunRecord(run_id="run-a", model="lenet_small", config=config.to_dict(),
+                                                 status="running", started="2026-01-01T10:00:00"))
+    worker.send(RunStarted(run_id="run-a", config=config, checkpoint=None, sizes={}, device="cpu", start_epoch=0))
+    qtbot.waitUntil(lambda: session.training.run_id == "run-a", timeout=5_000)
+    assert panel.runs.run_ids() == ["run-a"]
+    row = table_row(panel)
+    assert (row["Status"], row["Epochs"]) == ("running", "0")
+    worker.send(StateChanged("paused"))
+    qtbot.waitUntil(lambda: session.training.state == "paused", timeout=5_000)
+    assert table_row(panel)["Status"] == "paused"
+    assert asked_on_close(panel, monkeypatch).startswith("lenet_small is paused: no epoch finished yet")
+    # Failed before its first epoch (its record says so): still listed, as the run label
+    # names it, as failed; closing does not ask.
+    RunHistory(tmp_path / "runs").save(RunRecord(run_id="run-a", model="lenet_small", config=config.to_dict(),
+                                                 status="failed", started="2026-01-01T10:00:00", message="no data"))
+    with qtbot.waitSignal(panel.running_changed, timeout=5_000):
+        worker.send(WorkerFailed("no data"), WorkerDone())
+    assert panel.runs.run_ids() == ["run-a"]
+    row = table_row(panel)
+    assert (row["Status"], row["Epochs"]) == ("failed", "0")
+    assert "run run-a" in text_of(panel, "run_label") and "failed" in text_of(panel, "run_label")
+    assert asked_on_close(panel, monkeypatch) is None
+
+
+def test_a_run_another_process_trains_is_not_said_to_be_this_windows(scripted_panel, tmp_path, monkeypatch):
+    """A record whose checkpoint another process holds reads "running elsewhere": closing
+    this window does not ask about it, and the table does not say it runs here."""
+    from explorer.train import RunRecord
+    from explorer.train.checkpoint import CheckpointLock
+
+    panel = scripted_panel
+    checkpoint = tmp_path / "other.pt"
+    lock = CheckpointLock(checkpoint).acquire()  # as the other process holds it
+    try:
+        RunHistory(tmp_path / "runs").save(RunRecord(
+            run_id="run-other", model="lenet_small", config={}, status="running", started="2026-01-01T10:00:00",
+            curves={"epoch": [1], "test_acc": [0.5]}, checkpoint=str(checkpoint)))
+        panel.refresh_runs()
+        assert table_row(panel)["Status"] == "running elsewhere"
+        assert asked_on_close(panel, monkeypatch) is None
+    finally:
+        lock.release()
+
+
+def test_past_runs_are_named_above_the_table_after_a_relaunch(qtbot, tmp_path, session):
+    """The walk: "No run yet" sat above a table of runs after a relaunch."""
+    from explorer.train import RunRecord
+
+    history = RunHistory(tmp_path / "runs")
+    history.save(RunRecord(run_id="run-1", model="lenet_small", config={"optimizer": "adam"}, status="completed",
+                           started="2026-01-01T10:00:00", curves={"epoch": [1, 2], "test_acc": [0.7, 0.81]},
+                           final={"test_acc": 0.81, "epochs": 2}))
+    history.save(RunRecord(run_id="run-2", model="alexnet_small", config={"optimizer": "sgd"}, status="stopped",
+                           started="2026-01-02T10:00:00", curves={"epoch": [1], "test_acc": [0.62]},
+                           final={"test_acc": 0.62, "epochs": 1}, name="my try"))
+    widget = TrainingPanel(session, history=history)
+    qtbot.addWidget(widget)
+    label = text_of(widget, "run_label")
+    assert "No run yet" not in label
+    assert label == ("No run this session; 2 past runs in the Runs tab below "
+                     "(newest: my try (alexnet_small), stopped, 1 epoch, test accuracy 0.620).")
+    assert sorted(widget.runs.run_ids()) == ["run-1", "run-2"]
+    # With no past runs the label still invites the first one.
+    empty = TrainingPanel(Session(), history=RunHistory(tmp_path / "none"))
+    qtbot.addWidget(empty)
+    assert text_of(empty, "run_label") == "No run yet: choose a recipe and press Start."
+
+
+def test_open_in_explorer_says_so(panel, session, qtbot):
+    """The table's "Open in explorer" tells the window (run_opened), which shows the explorer."""
+    small_run(panel)
+    run_to_end(qtbot, panel)
+    run_id = session.training.run_id
+    session.set_model("alexnet_small")
+    panel.runs.table.selectRow(0)
+    with qtbot.waitSignal(panel.run_opened, timeout=1_000) as opened:
+        click(qtbot, panel, "open_run")
+    assert opened.args == [run_id] and session.model_name == "lenet_small"
+
+
+LONG_ERROR = ("checkpoint /home/someone/.local/share/cnn-explorer/checkpoints/20260101-101010-resnet18_small-ab12.pt "
+              "does not fit this model: missing conv1.weight, fc.bias, fc.weight and 3 more; unexpected bn1.bias, "
+              "bn1.num_batches_tracked, bn1.running_mean, bn1.running_var, layer1.0.conv1.weight and 57 more\n"
+              "Traceback-like second line <with markup-looking text> & an ampersand")
+
+
+def assert_shown_whole(qtbot, panel, message: str) -> None:
+    """The notice under the buttons holds ``message`` whole, wrapped in the tab, selectable,
+    scrolled into view."""
+    label = panel.findChild(QLabel, "notice")
+    assert label.text() == message
+    assert label.wordWrap() and label.textFormat() == Qt.TextFormat.PlainText
+    assert label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    assert label.isVisible()
+    # Nothing is cut once laid out: tall enough for every wrapped line, no wider than the
+    # column, and inside what the column's scroll area shows.
+    left = panel._left.viewport()
+
+    def whole_in_view() -> bool:
+        top_left, bottom_right = label.mapTo(left, label.rect().topLeft()), label.mapTo(left, label.rect().bottomRight())
+        return (label.height() >= label.heightForWidth(label.width()) and top_left.y() >= 0
+                and bottom_right.y() < left.height() and bottom_right.x() < left.width())
+
+    qtbot.waitUntil(whole_in_view, timeout=2_000)
+
+
+@pytest.mark.parametrize("when", ["start", "run"])
+def test_a_failed_start_or_run_shows_its_whole_message_in_the_tab(scripted_panel, session, qtbot, when):
+    """The walk: errors were only in the status bar, cut off."""
+    from explorer.train.events import RunStarted
+
+    panel = scripted_panel
+    messages = []
+    session.message.connect(messages.append)
+    small_run(panel)
+    click(qtbot, panel, "start")
+    worker = ScriptedWorker.made[-1]
+    if when == "run":
+        worker.send(RunStarted(run_id="run-b", config=session.training.config, checkpoint=None, sizes={},
+                               device="cpu", start_epoch=0))
+        panel.resize(1024, 420)  # a short window: the notice lies below the fold until scrolled to
+    with qtbot.waitSignal(panel.running_changed, timeout=5_000):
+        worker.send(WorkerFailed(LONG_ERROR), WorkerDone())
+    assert_shown_whole(qtbot, panel, LONG_ERROR)
+    # The status bar keeps one line: the first, marked as going on.
+    first = LONG_ERROR.splitlines()[0]
+    assert f"{first} …" in messages and not any("\n" in m for m in messages)
+
+
+def test_a_bad_checkpoint_to_resume_shows_its_whole_message_in_the_tab(scripted_panel, session, qtbot, tmp_path,
+                                                                      monkeypatch):
+    from explorer.errors import UserError
+    from explorer.train import checkpoint as checkpoints
+
+    panel = scripted_panel
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"junk")
+    panel.start(resume=str(bad))  # the real refusal, short
+    assert not panel.is_running and "bad.pt is not a PyTorch checkpoint" in text_of(panel, "notice")
+    one_line = LONG_ERROR.splitlines()[0]
+
+    def refuse(path):
+        raise UserError(one_line)
+
+    monkeypatch.setattr(checkpoints, "load_checkpoint", refuse)
+    messages = []
+    session.message.connect(messages.append)
+    panel.start(resume=str(bad))
+    assert not panel.is_running
+    assert_shown_whole(qtbot, panel, one_line)
+    assert messages == [one_line]  # the status bar's line: it was one line already

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 
 from explorer.errors import UserError
 from explorer.session import Session, WeightsChoice
+from explorer.train.records import TEST_ACC
 from explorer.ui.background import LatestJob
 from explorer.ui.file_export import image_bytes, save_export
 
@@ -65,9 +66,9 @@ def point_name(point: dict[str, Any]) -> str:
         what = f"{point['name']} ({point['weights']})\nImageNet-1K top-1 {point['top1'] * 100:.1f}% (torchvision's figure)"
     elif point["source"] == "run":
         run = point.get("run_name") or point.get("run_id")
-        what = f"{point['name']}, your run {run}\nFashion-MNIST test accuracy {point['test_acc'] * 100:.1f}%"
+        what = f"{point['name']}, your run {run}\nFashion-MNIST test accuracy {point[TEST_ACC] * 100:.1f}%"
     else:
-        what = f"{point['name']}, shipped weights\nFashion-MNIST test accuracy {point['test_acc'] * 100:.1f}%"
+        what = f"{point['name']}, shipped weights\nFashion-MNIST test accuracy {point[TEST_ACC] * 100:.1f}%"
     unit, factor = UNITS["reference" if point["source"] == "torchvision" else "small"]
     compute = point["gmacs"] * factor
     amount = f"{compute:,.0f}" if compute >= 1000 else f"{compute:.3g}"
@@ -203,7 +204,7 @@ class ScoreboardView(QWidget):
 
     @staticmethod
     def _accuracy(point: dict[str, Any]) -> float:
-        return point["top1"] if point["source"] == "torchvision" else point["test_acc"]
+        return point["top1"] if point["source"] == "torchvision" else point[TEST_ACC]
 
     def points(self, panel: str) -> list[dict[str, Any]]:
         """The points drawn in ``panel`` (``reference`` or ``small``)."""
@@ -233,11 +234,24 @@ class ScoreboardView(QWidget):
             self._on_moved(self.chart.mapToScene(event.position().toPoint()))
         return super().eventFilter(watched, event)
 
+    def hide_hover(self) -> None:
+        """Take the hover note away (the pointer left its point, or the chart changed)."""
+        self.hover_text = ""
+        self.marker.hide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.hide_hover()  # the axes rescale: the note would point beside its bubble
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self.hide_hover()  # another theme: the note was drawn for the one before
+
     def _on_moved(self, scene_pos: QPointF) -> None:
         found = self.point_at(scene_pos)
         if found is None:
-            self.hover_text = ""
-            self.marker.hide()
+            self.hide_hover()
             return
         panel, point = found
         self.hover_text = point_name(point)
@@ -265,8 +279,8 @@ class ScoreboardView(QWidget):
     def open_point(self, point: dict[str, Any]) -> None:
         """Open the point's model in the explorer: a run's point with that run's weights,
         a shipped one with the shipped weights; a torchvision model the zoo lacks is said."""
+        from explorer.loading import available_weights
         from explorer.models import list_models
-        from explorer.models.choices import available_weights
 
         name = point["name"]
         if name not in list_models():

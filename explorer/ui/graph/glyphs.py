@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 
 from explorer.ui import theme as themes
+from explorer.ui.graph import knockout_style
+from explorer.ui.graph.text import font as text_font
 
 # A closed block hides the structure the model is famous for; its glyph shows it anyway.
 # Glyph kinds by the view's ``pattern`` attribute (see explorer.graph.collapse._block_pattern).
@@ -26,6 +28,10 @@ DENSE_TEETH = 5  # layers drawn in the comb at most (the count is written beside
 _GLYPH_COLOR_KEYS = {GLYPH_SKIP: "glyph_skip", GLYPH_PROJECTION: "glyph_skip",
                      GLYPH_BRANCHES: "glyph_branch", GLYPH_DENSE: "glyph_dense",
                      GLYPH_DENSE_INPUT: "glyph_dense"}
+# What each glyph stands for, as the legend names it (in the legend's order).
+GLYPH_NAMES = {GLYPH_SKIP: "identity shortcut", GLYPH_PROJECTION: "1×1 conv shortcut",
+               GLYPH_BRANCHES: "parallel branches", GLYPH_DENSE: "dense block links",
+               GLYPH_DENSE_INPUT: "dense layer inputs"}
 _GLYPH_PENS: dict[tuple[str, str], tuple[QPen, QPen, QColor, QColor]] = {}
 
 
@@ -60,6 +66,35 @@ def glyph_pens(kind: str, theme: str) -> tuple[QPen, QPen, QColor, QColor]:
     return found
 
 
+def paint_glyph(painter: QPainter, glyph: Glyph, theme: str, texts: bool = True,
+                off: frozenset = frozenset()) -> None:
+    """Draw ``glyph`` in item coordinates with its kind's pens (the graph's nodes and the
+    legend both draw through here); ``texts``: write its small labels too ("1×1", "×6");
+    ``off``: the parts knocked out (``"shortcut"``: the skip arc, dimmed and dashed; a
+    branch's position), each crossed with a ✕ (see ``Glyph.anchors``)."""
+    line, mark, col, fill = glyph_pens(glyph.kind, theme)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.setPen(knockout_style.dimmed_pen(line, theme, knockout_style.CUT_LEFT) if "shortcut" in off
+                   else line)
+    painter.drawPath(glyph.lines)
+    painter.setPen(mark)
+    painter.setBrush(fill)
+    painter.drawPath(glyph.marks)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawPath(glyph.ticks)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(col)
+    painter.drawPath(glyph.solid)
+    if glyph.texts and texts:
+        painter.setFont(text_font(painter.font(), 6.5, True)[0])
+        painter.setPen(col)
+        for rect, text in glyph.texts:
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+    for part in off:
+        if part in glyph.anchors:
+            knockout_style.paint_cross(painter, glyph.anchors[part], theme)
+
+
 class Glyph:
     """A block's glyph in item coordinates: stroked lines, filled marks and tiny texts.
 
@@ -73,6 +108,8 @@ class Glyph:
         self.solid = QPainterPath()  # filled with the glyph colour
         self.ticks = QPainterPath()  # stroked over the marks (the "+" of a sum)
         self.texts: list[tuple[QRectF, str]] = []  # small labels, drawn only when zoomed in
+        # where a knocked-out part is crossed: "shortcut" (the skip arc), a branch's position
+        self.anchors: dict[str | int, QPointF] = {}
         w, h = rect.width(), rect.height()
         if kind in (GLYPH_SKIP, GLYPH_PROJECTION):
             self._skip(w, h, kind == GLYPH_PROJECTION)
@@ -116,6 +153,8 @@ class Glyph:
             box = QRectF(reach - 5.0 - bw / 2, h / 2 - bh / 2, bw, bh)
             self.marks.addRoundedRect(box, 3, 3)
             self.texts.append((box, "1×1"))
+        # a cut shortcut's ✕: the arc's middle (above the "1×1" box, which it would hide)
+        self.anchors["shortcut"] = self.lines.pointAtPercent(0.22 if projection else 0.5)
 
     def _branches(self, n: int, h: float) -> None:
         left, right = 7.0, 7.0 + GLYPH_WIDTH - 6.0
@@ -130,6 +169,7 @@ class Glyph:
             self.lines.moveTo(cx, top)
             self.lines.lineTo(x, bar_top)
             self.solid.addRoundedRect(QRectF(x - 2.0, bar_top, 4.0, bar_bottom - bar_top), 1.5, 1.5)
+            self.anchors[i] = QPointF(x, (bar_top + bar_bottom) / 2)
             self.lines.moveTo(x, bar_bottom)
             self.lines.lineTo(cx, bottom)
         self.marks.addRoundedRect(QRectF(left - 1, bottom, right - left + 2, 4.5), 2, 2)

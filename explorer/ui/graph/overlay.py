@@ -2,8 +2,9 @@
 bar and each node's value in its tooltip.
 
 Parameters, FLOPs and output size come from the graph itself; latency (measured on the
-session's device by stepping the model against one eager pass) and activation sparsity
-(for the session's image) are measured in the background; gradient norm, weight change
+session's device by stepping the model against one eager pass) and each layer's zero
+fraction (for the session's image; a block: the mean over its layers, not the maps
+panel's "zeros in this map") are measured in the background; gradient norm, weight change
 and dead-ReLU fraction are read from the summaries a run kept for the epoch whose weights
 the session shows. Closed blocks and folded runs show their members' aggregate
 (``explorer.metrics.overlays.aggregate_nodes``). The view recolours whenever the model,
@@ -22,13 +23,17 @@ from PySide6.QtGui import QColor, QLinearGradient, QPainter, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from explorer.activations.colormaps import lookup_table
-from explorer.metrics.overlays import aggregate_nodes, static_metrics
+from explorer.metrics.overlays import ZERO_FRACTION, aggregate_nodes, static_metrics
 from explorer.session import Session
+from explorer.train.records import EpochSummary
+from explorer.ui import theme as themes
 from explorer.ui.background import LatestJob
 from explorer.ui.subscriptions import Subscriptions
+from explorer.ui.theme import secondary
 
-COLORMAP = "viridis"  # perceptually uniform; lightened below so node text stays legible
-LIGHTEN = 0.45
+COLORMAP = "viridis"  # perceptually uniform; lightened or darkened so node text stays legible
+LIGHTEN = 0.45  # light theme: toward white, under dark node text
+DARKEN = 0.6  # dark theme: toward the graph's background, under light node text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Metric:
     Attributes:
         key: the per-node value's key in ``explorer.metrics.overlays``.
         label: the menu text.
-        source: ``graph`` (static), ``latency``, ``sparsity`` (measured) or ``run``.
+        source: ``graph`` (static), ``latency``, ``zeros`` (measured) or ``run``.
         log: colour on a log scale (counts and times spanning decades).
         how: how a block combines its members, for the tooltip.
     """
@@ -55,7 +60,9 @@ METRICS = (
     Metric("flops", "FLOPs", "graph", True, "sum"),
     Metric("output_size", "Output size", "graph", True, "its output"),
     Metric("latency_ms", "Latency (ms)", "latency", True, "sum"),
-    Metric("sparsity", "Sparsity (current image)", "sparsity", False, "mean"),
+    # Named apart from the maps panel's "zeros in this map" (one node's output): here a
+    # layer's share of zeros, and a block's the mean over its layers.
+    Metric(ZERO_FRACTION, "Zero fraction per layer (current image)", "zeros", False, "mean"),
     Metric("grad_norm", "Gradient norm (run epoch)", "run", False, "root of summed squares"),
     Metric("weight_change", "Weight change (run epoch)", "run", False, "mean"),
     Metric("dead_relu", "Dead ReLU (run epoch)", "run", False, "mean"),
@@ -63,10 +70,22 @@ METRICS = (
 BY_KEY = {m.key: m for m in METRICS}
 
 
-def tint_table() -> np.ndarray:
-    """(256, 3) colours of the overlay scale: the colour map lightened toward white."""
+def tint_table(theme: str = "light") -> np.ndarray:
+    """(256, 3) colours of the overlay scale in ``theme``: the colour map lightened toward
+    white (light) or darkened toward the graph's background (dark), so the theme's node
+    text keeps a contrast of at least 4.5 on every colour of the scale."""
     table = lookup_table(COLORMAP)[:, :3].astype(float)
-    return np.round(table * (1 - LIGHTEN) + 255 * LIGHTEN).astype(np.uint8)
+    if theme == "dark":
+        background = themes.graph_color("background", theme)
+        toward, amount = np.array([background.red(), background.green(), background.blue()], float), DARKEN
+    else:
+        toward, amount = np.full(3, 255.0), LIGHTEN
+    return np.round(table * (1 - amount) + toward * amount).astype(np.uint8)
+
+
+def zero_tint(theme: str) -> QColor:
+    """The fill of a zero on a log scale (no colour of the scale): the theme's plain node."""
+    return themes.category_color("other", theme)
 
 
 def format_value(metric: Metric, value: float) -> str:
@@ -75,14 +94,14 @@ def format_value(metric: Metric, value: float) -> str:
             if abs(value) >= size:
                 return f"{value / size:.3g}{suffix}"
         return f"{value:.0f}"
-    if metric.key in ("sparsity", "dead_relu"):
+    if metric.key in (ZERO_FRACTION, "dead_relu"):
         return f"{value * 100:.1f}%"
     if metric.key == "latency_ms":
         return f"{value:.3g} ms"
     return f"{value:.3g}"
 
 
-def run_summaries(weights) -> dict[str, Any] | None:
+def run_summaries(weights) -> EpochSummary | None:
     """The summaries a run kept for the epoch of ``weights`` (a run's choice), or None."""
     if weights is None or weights.kind != "run" or not weights.path or weights.epoch is None:
         return None
@@ -106,7 +125,7 @@ def measure(source: str, module, name: str, image, device: str, input_shape) -> 
     from explorer.activations.stepper import Stepper
     from explorer.devices import choose_device
     from explorer.metrics.latency import profile_latency
-    from explorer.metrics.overlays import latency_metrics, sparsity_metrics
+    from explorer.metrics.overlays import latency_metrics, zero_fraction_metrics
 
     if image is not None:
         x = preprocess(image.image, spec_for_model(module, name)).tensor
@@ -117,7 +136,7 @@ def measure(source: str, module, name: str, image, device: str, input_shape) -> 
         return latency_metrics(profile_latency(module, x, target, repeats=10))
     stepper = Stepper(module, target)
     stepper.set_input(x.to(stepper.device))
-    return sparsity_metrics(stepper)
+    return zero_fraction_metrics(stepper)
 
 
 class GradientStrip(QWidget):
@@ -128,7 +147,13 @@ class GradientStrip(QWidget):
         self.setFixedHeight(12)
         self.setMinimumWidth(80)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._stops = [(i / 255, QColor(*map(int, rgb))) for i, rgb in enumerate(tint_table()) if i % 15 == 0 or i == 255]
+        self.set_theme("light")
+
+    def set_theme(self, theme: str) -> None:
+        """Draw the scale as the nodes are coloured in ``theme``."""
+        self._stops = [(i / 255, QColor(*map(int, rgb))) for i, rgb in enumerate(tint_table(theme))
+                       if i % 15 == 0 or i == 255]
+        self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         gradient = QLinearGradient(0, 0, self.width(), 0)
@@ -157,8 +182,7 @@ class OverlayBar(QWidget):
         self.low_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.strip = GradientStrip()
         self.high_label = QLabel("")
-        self.note = QLabel("")
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note = secondary(QLabel(""))
         for w in (self.low_label, self.strip, self.high_label):
             layout.addWidget(w, 1 if w is self.strip else 0)
         layout.addWidget(self.note)
@@ -192,9 +216,9 @@ class GraphOverlay(OverlayBar):
         self.job.failed.connect(self._on_failed)
         self.combo.currentIndexChanged.connect(self._on_combo)
         panel.scene.populated.connect(self.refresh)
+        panel.scene.theme_changed.connect(lambda _theme: self.refresh())  # the scale per theme
         self._subscriptions = Subscriptions(self)
-        for event in (session.model_changed, session.weights_changed, session.module_changed,
-                      session.image_changed, session.device_changed):
+        for event in (session.model_changed, session.image_changed, session.device_changed):
             self._subscriptions.connect(event, self._on_session_changed)
         self._update_offers()
 
@@ -222,9 +246,9 @@ class GraphOverlay(OverlayBar):
     def _available(self, metric: Metric) -> str:
         """"" when ``metric`` can be shown now, else why not."""
         s = self.session
-        if metric.source in ("latency", "sparsity") and s.module is None:
+        if metric.source in ("latency", "zeros") and s.module is None:
             return "needs the model built"
-        if metric.source == "sparsity" and s.image is None:
+        if metric.source == "zeros" and s.image is None:
             return "open an image first"
         if metric.source == "run" and run_summaries(s.weights) is None:
             return "needs a run's epoch with summaries as weights"
@@ -248,7 +272,7 @@ class GraphOverlay(OverlayBar):
         self.metric = BY_KEY.get(key)
         self.refresh()
 
-    def _on_session_changed(self, session: Session) -> None:
+    def _on_session_changed(self, session: Session, *_change) -> None:
         if session.module is None:
             self._measured.clear()  # another model or weights: measured values are stale
         self._update_offers()
@@ -256,7 +280,7 @@ class GraphOverlay(OverlayBar):
 
     def _measure_key(self) -> tuple:
         s = self.session
-        image = id(s.image) if self.metric.source == "sparsity" else None
+        image = id(s.image) if self.metric.source == "zeros" else None
         return (self.metric.source, s.model_name, s.weights, id(s.module), image, s.device)
 
     def refresh(self) -> None:
@@ -330,7 +354,9 @@ class GraphOverlay(OverlayBar):
             return
         lo, hi = min(scaled.values()), max(scaled.values())
         self.span = (lo, hi)
-        table = tint_table()
+        theme = self.panel.scene.theme_name
+        table = tint_table(theme)
+        self.strip.set_theme(theme)
         f = math.log10 if metric.log else float
         a, b = f(lo), f(hi)
         tints: dict[str, tuple[QColor | None, str]] = {}
@@ -340,7 +366,7 @@ class GraphOverlay(OverlayBar):
                 r, g, bl = table[int(round(t * 255))]
                 tints[unit] = (QColor(int(r), int(g), int(bl)), notes[unit])
             else:  # zero on a log scale: no colour, the value still in the tooltip
-                tints[unit] = (QColor(235, 235, 235), notes[unit])
+                tints[unit] = (zero_tint(theme), notes[unit])
         self.panel.scene.set_node_tints(tints)
         zero = " · grey: 0" if len(scaled) < len(values) else ""
         self.show_range((lo, hi, format_value(metric, lo), format_value(metric, hi)),

@@ -11,9 +11,11 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from explorer.errors import UserError
-from explorer.graph.layout import Layout
+from explorer.explain.knockout_view import ViewMarks
 from explorer.graph.collapse import ViewGraph
+from explorer.graph.layout import Layout
 from explorer.ui import theme as themes
+from explorer.ui.graph.captions import FrameCaption
 from explorer.ui.graph.items import FRAME_TITLE_H, EdgeItem, FrameItem, NodeItem
 
 SCENE_MARGIN = 30.0
@@ -26,9 +28,11 @@ class GraphScene(QGraphicsScene):
     Signals:
         populated(): every item of a new view is in the scene (another model, or blocks
             opened or closed); an overlay colours the new items then.
+        theme_changed(str): the items paint in this theme now (an overlay recolours).
     """
 
     populated = Signal()
+    theme_changed = Signal(str)
 
     def __init__(self, theme: str = "light", parent=None) -> None:
         super().__init__(parent)
@@ -36,17 +40,21 @@ class GraphScene(QGraphicsScene):
         self.nodes: dict[str, NodeItem] = {}
         self.edges: list[EdgeItem] = []
         self.frames: dict[str, FrameItem] = {}
+        self.captions: dict[str, FrameCaption] = {}  # open blocks' names for far zooms
         self._highlighted: str | None = None
         self._hits: set[str] = set()
+        self._selected: set[NodeItem] = set()
         self.setBackgroundBrush(themes.graph_color("background", theme))
+        self.selectionChanged.connect(self._on_selection_changed)
 
     def set_theme(self, name: str) -> None:
         themes.load_theme(name)  # validates the name before anything changes
         self.theme_name = name
         self.setBackgroundBrush(themes.graph_color("background", name))
         for item in self.nodes.values():
-            item.update()
+            redraw(item)
         self.update()
+        self.theme_changed.emit(name)
 
     def populate(self, view: ViewGraph, layout: Layout) -> None:
         for _ in self.populate_steps(view, layout):
@@ -64,10 +72,15 @@ class GraphScene(QGraphicsScene):
         clock = time.perf_counter
         since = clock()
         rows = frame_title_rows(layout.frames)
+        inside = {path: units for path, _label, units in view.frames}
         for path, label, rect in layout.frames:
             item = FrameItem(path, label, rect, title_row=rows[path])
             self.addItem(item)
             self.frames[path] = item
+            heights = [layout.sizes[u][1] for u in inside.get(path, ()) if u in layout.sizes]
+            caption = FrameCaption(item, min(heights, default=rect[3]))
+            self.addItem(caption)
+            self.captions[path] = caption
         for unit in view.order:
             item = NodeItem(unit, view.graph.nodes[unit], layout.rect(unit))
             self.addItem(item)
@@ -91,39 +104,85 @@ class GraphScene(QGraphicsScene):
 
     def clear_items(self) -> None:
         """Remove every item (another model is being prepared)."""
+        self._selected = set()  # before clear(), which may report the selection gone
         self.clear()
         self.nodes.clear()
         self.edges.clear()
         self.frames.clear()
+        self.captions.clear()
         self._highlighted = None
         self._hits = set()
 
     def set_highlight(self, unit: str | None) -> None:
         if self._highlighted in self.nodes:
             self.nodes[self._highlighted].set_marks(highlighted=False)
+            redraw(self.nodes[self._highlighted])
         self._highlighted = unit if unit in self.nodes else None
         if self._highlighted is not None:
             self.nodes[self._highlighted].set_marks(highlighted=True)
+            redraw(self.nodes[self._highlighted])
 
     def set_search_hits(self, units: list[str]) -> None:
         for unit in self._hits - set(units):
             if unit in self.nodes:
                 self.nodes[unit].set_marks(search_hit=False)
+                redraw(self.nodes[unit])
         self._hits = {u for u in units if u in self.nodes}
         for unit in self._hits:
             self.nodes[unit].set_marks(search_hit=True)
+            redraw(self.nodes[unit])
 
     def set_node_tints(self, tints: dict[str, tuple[QColor | None, str]]) -> None:
         """Fill units with a metric's colour and add its value to their tooltips; a unit
         missing from ``tints`` (or given None) is drawn in its category colour again."""
         for unit, item in self.nodes.items():
-            item.set_tint(*tints.get(unit, (None, "")))
+            tint = tints.get(unit, (None, ""))
+            changed = item.tint != tint[0]
+            item.set_tint(*tint)
+            if changed:
+                redraw(item)
+
+    def set_knockout_marks(self, marks: ViewMarks | None) -> None:
+        """Draw the session's knockouts as ``marks`` say (None: nothing knocked out)."""
+        marks = marks or ViewMarks()
+        for unit, item in self.nodes.items():
+            if item.set_knockout(unit in marks.struck, marks.badges.get(unit, ""),
+                                 marks.glyph_off.get(unit, frozenset()), marks.notes.get(unit, ())):
+                redraw(item)
+        for edge in self.edges:
+            if edge.set_knockout(marks.edges.get((edge.source, edge.target), "")):
+                redraw(edge)
+
+    def node_tints(self) -> dict[str, QColor]:
+        """The metric colours the nodes are filled with now (none without an overlay)."""
+        return {unit: QColor(item.tint) for unit, item in self.nodes.items() if item.tint is not None}
+
+    def _on_selection_changed(self) -> None:
+        selected = {item for item in self.selectedItems() if isinstance(item, NodeItem)}
+        for item in selected ^ self._selected:
+            redraw(item)
+        self._selected = selected
 
     def selected_unit(self) -> str | None:
         for item in self.selectedItems():
             if isinstance(item, NodeItem):
                 return item.unit
         return None
+
+
+def redraw(item: QGraphicsItem) -> None:
+    """Repaint ``item`` in every view of its scene, the minimap included.
+
+    ``update()`` marks a device-coordinate cache stale for whichever view paints the item
+    next, and only that one: the other view went on drawing its old pixmap (the minimap
+    kept the light theme, an overlay's colours or a mark). Dropping the cache makes every
+    view draw the item afresh.
+    """
+    mode = item.cacheMode()
+    if mode != QGraphicsItem.CacheMode.NoCache:
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        item.setCacheMode(mode)
+    item.update()
 
 
 def frame_title_rows(frames: list[tuple[str, str, tuple[float, float, float, float]]],

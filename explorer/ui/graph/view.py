@@ -1,4 +1,5 @@
-"""The graph view: zoom (wheel, +/-), pan (drag, arrow keys), fit to window."""
+"""The graph view: zoom (wheel, +/-), pan (drag, arrow keys; in the window Left and Right
+alone step the feature maps, Shift+Left/Right pan), fit to window."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -27,8 +28,9 @@ from PySide6.QtWidgets import (
 
 from explorer.activations.mosaic import KernelView, colorize, make_mosaic
 from explorer.activations.predictions import Predictions
-from explorer.ui.maps.views import HistogramPlot, ImagePane
 from explorer.ui.file_export import image_bytes, save_export
+from explorer.ui.maps.readouts import ClassChart
+from explorer.ui.maps.views import HistogramPlot, ImagePane
 
 CHANNEL_HINT = "Click a channel in the mosaic to enlarge it"
 KERNEL_HINT = "Learned kernels appear here for convolution layers"
@@ -71,7 +73,8 @@ class PredictionBox(QWidget):
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #b35900;")
         # Room for two lines always, so the note never squeezes the table above it.
-        self.note.setMinimumHeight(self.note.fontMetrics().lineSpacing() * 2 + 2)
+        self._two_lines = self.note.fontMetrics().lineSpacing() * 2 + 2
+        self.note.setMinimumHeight(self._two_lines)
         self.note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.note)
 
@@ -79,18 +82,34 @@ class PredictionBox(QWidget):
         self.top5_table.clearContents()
         self.input_pane.set_rgba(display)
         if predictions is None:
-            self.note.setText("")
+            self._set_note("")
             return
         for row, p in enumerate(predictions.top[:5]):
             self.top5_table.setItem(row, 0, QTableWidgetItem(p.name))
             item = QTableWidgetItem(f"{p.probability * 100:.1f}%")
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.top5_table.setItem(row, 1, item)
-        self.note.setText(predictions.note or "")
+        self._set_note(predictions.note or "")
 
     def clear(self, note: str = "") -> None:
         self.show_predictions(None, None)
-        self.note.setText(note)
+        self._set_note(note)
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self._fit_note()
+
+    def _fit_note(self) -> None:
+        """The note's minimum height is what its text needs at the box's width: a narrow
+        box (the time machine's column) wraps "untrained weights…" to three lines or more,
+        and with only two reserved the layout drew the note over the top-5 table."""
+        need = max(self._two_lines, self.note.heightForWidth(max(self.width(), 1)))
+        if need != self.note.minimumHeight():
+            self.note.setMinimumHeight(need)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_note()
 
 
 class NodeDetailTabs(QTabWidget):
@@ -110,7 +129,14 @@ class NodeDetailTabs(QTabWidget):
         channel_layout = QVBoxLayout(channel_page)
         channel_layout.setContentsMargins(2, 2, 2, 2)
         self.channel_pane = ImagePane(min_size=100)
-        channel_layout.addWidget(self.channel_pane, 1)
+        # A vector of class scores is no picture: its raw scores as labelled bars instead.
+        # Compact: the label under it names it, and its ten rows share a short tab page.
+        self.scores_chart = ClassChart(compact=True)
+        self.scores_chart.setMinimumSize(100, 100)
+        self.channel_stack = QStackedWidget()
+        self.channel_stack.addWidget(self.channel_pane)
+        self.channel_stack.addWidget(self.scores_chart)
+        channel_layout.addWidget(self.channel_stack, 1)
         self.channel_label = QLabel(CHANNEL_HINT)
         self.channel_label.setWordWrap(True)
         two_lines = self.channel_label.fontMetrics().lineSpacing() * 2 + 2
@@ -141,6 +167,7 @@ class NodeDetailTabs(QTabWidget):
 
     def show_channel(self, values: np.ndarray | None, channel: int, colormap: str, clicked: bool) -> None:
         """Enlarge one channel (``values`` is its H x W map); None clears."""
+        self.channel_stack.setCurrentWidget(self.channel_pane)
         if values is None:
             self._channel_rgba = None
             self.save_button.setEnabled(False)
@@ -158,8 +185,20 @@ class NodeDetailTabs(QTabWidget):
             self.channel_label.setText(
                 f"{prefix} {channel}: {values.shape[1]}×{values.shape[0]} · min {finite.min():.3g}"
                 f" · max {finite.max():.3g} · mean {finite.mean():.3g} · "
-                f"zeros {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
+                f"zeros in this channel {np.count_nonzero(finite == 0) / finite.size * 100:.0f}%"
                 + ("" if clicked else "  (click the mosaic for another)"))
+
+    def show_class_scores(self, scores: np.ndarray) -> None:
+        """A node whose output is one score per class: its raw scores as labelled bars (the
+        mosaic's chart shows their softmax), not a grid of unnamed cells."""
+        self._channel_rgba = None
+        self.save_button.setEnabled(False)
+        self.channel_pane.set_rgba(None)
+        self.scores_chart.show_raw_scores(scores)
+        self.channel_stack.setCurrentWidget(self.scores_chart)
+        count = int(np.isfinite(np.asarray(scores, dtype=np.float64)).sum())
+        self.channel_label.setText(f"{count} class scores as the layer outputs them (before the softmax), "
+                                   "highest first")
 
     def save_channel(self) -> None:
         """Ask for a file name and save the enlarged channel there as PNG."""
@@ -214,12 +253,12 @@ class NodeDetailTabs(QTabWidget):
             page.setSizePolicy(page.sizePolicy().horizontalPolicy(), vertical)
         self.updateGeometry()
 
-    def tabInserted(self, index: int) -> None:  # noqa: N802 - Qt override
+    def tabInserted(self, index: int) -> None:
         super().tabInserted(index)
         self._fit_current_page()
         self.pages_changed.emit()
 
-    def tabRemoved(self, index: int) -> None:  # noqa: N802 - Qt override
+    def tabRemoved(self, index: int) -> None:
         super().tabRemoved(index)
         self.pages_changed.emit()
 
@@ -276,6 +315,6 @@ class DetailPages(QWidget):
         self.tabs.tabBar().setVisible(fits)
         self.page_list.setVisible(not fits)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit(event.size().width())

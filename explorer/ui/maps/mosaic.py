@@ -142,7 +142,7 @@ class MosaicView(QWidget):
         self.stats_label.setText(
             f"{what}  ·  min {s.min:.4g}  ·  "
             f"max {s.max:.4g}  ·  mean {s.mean:.4g}  ·  std {s.std:.4g}  ·  "
-            f"zeros {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
+            f"zeros in this map {s.zero_share * 100:.1f}%  ·  negative {s.negative_share * 100:.1f}%")
 
     def frame_channel(self, channel: int | None) -> None:
         """Outline ``channel`` on the mosaic (None hides the outline)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from explorer.train import BatchMetrics
@@ -45,8 +45,13 @@ class RunControls(QWidget):
         column.addWidget(self._progress)
         self._speed = QLabel(" ", objectName="speed")
         column.addWidget(self._speed)
+        # The whole message, in place (the status bar shows one line of it): wrapped, plain
+        # text (an error may hold "<"), selectable to copy a path or a key out of it.
         self._notice = QLabel("", objectName="notice")
         self._notice.setWordWrap(True)
+        self._notice.setTextFormat(Qt.TextFormat.PlainText)
+        self._notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                             | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self._notice.setStyleSheet("color: #c0392b;")
         self._notice.hide()
         column.addWidget(self._notice)
@@ -93,7 +98,13 @@ class RunControls(QWidget):
         """The notice shown (an error or an overfitting warning), or "" when hidden."""
         return self._notice.text() if not self._notice.isHidden() else ""
 
+    @property
+    def notice_label(self) -> QLabel:
+        """The label that shows the notice (to scroll it into view)."""
+        return self._notice
+
     def show_notice(self, text: str) -> None:
+        """Show ``text`` whole, however long (it wraps; nothing is cut)."""
         self._notice.setText(text)
         self._notice.show()
 

@@ -8,6 +8,7 @@ curves themselves.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,6 +17,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from explorer.train import BatchMetrics, EpochMetrics
+from explorer.train.records import Curves
 
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 # TensorBoard's smoothing: the weight of the past in an exponential moving average
@@ -171,14 +173,14 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self._test_acc.append(m.test_acc)
         self._epochs_dirty = True
 
-    def show_past_epochs(self, curves: dict) -> None:
+    def show_past_epochs(self, curves: Curves) -> None:
         """Put a resumed run's earlier epochs on the curves."""
-        epochs = list(curves.get("epoch", []))
-        losses = list(curves.get("batch_loss", []))
+        epochs = list(curves.epoch)
+        losses = list(curves.batch_loss)
         self._epoch_x = epochs
-        self._train_acc = list(curves.get("train_acc", []))
-        self._val_acc = [v if v is not None else float("nan") for v in curves.get("val_acc", [])]
-        self._test_acc = list(curves.get("test_acc", []))
+        self._train_acc = [v if v is not None else float("nan") for v in curves.train_acc]
+        self._val_acc = [v if v is not None else float("nan") for v in curves.val_acc]
+        self._test_acc = [v if v is not None else float("nan") for v in curves.test_acc]
         if epochs and losses:
             per_epoch = len(losses) / epochs[-1]
             for i, loss in enumerate(losses):
@@ -255,13 +257,14 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         x, _ = self._overlays[run_id].getData()
         return [] if x is None else list(x)
 
-    def add_overlay(self, run_id: str, epochs: list, test_acc: list, name: str) -> None:
+    def add_overlay(self, run_id: str, epochs: Sequence[int], test_acc: Sequence[float | None], name: str) -> None:
         if run_id in self._overlays:
             return
         color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
+        accuracies = [v if v is not None else float("nan") for v in test_acc]
         self._overlays[run_id] = self.acc_plot.plot(
-            list(epochs), list(test_acc), pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
-            name=name)
+            list(epochs), accuracies, pen=pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine),
+            name=name, connect="finite")
         # A longer run than the one shown: widen the epoch axis so its curve is not cut off.
         right = self.acc_plot.viewRange()[0][1]
         if len(epochs) and max(epochs) + 0.5 > right:

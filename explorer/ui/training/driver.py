@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 FINAL_STATES = {"completed": "finished", "stopped": "stopped"}
 
 
+def status_line(text: str) -> str:
+    """The one line of ``text`` the status bar shows (its first, "…" when more follow);
+    the Training tab shows the whole message in place."""
+    lines = text.strip().splitlines() or [""]
+    return lines[0] + (" …" if len(lines) > 1 else "")
+
+
 class RunDriver(QObject):
     """Starts, pauses, stops and waits for the training worker; one run at a time.
 
@@ -153,9 +160,9 @@ class RunDriver(QObject):
                 self.last_status = self.engine_state = event.status
                 self._final_state = FINAL_STATES.get(event.status, event.status)
                 final = event.record.final
-                if event.status == "completed" and "test_acc" in final:
-                    self._session.notify(f"{event.record.model}: test accuracy {final['test_acc']:.3f} "
-                                         f"after {final['epochs']} epochs")
+                if event.status == "completed" and final.test_acc is not None:
+                    self._session.notify(f"{event.record.model}: test accuracy {final.test_acc:.3f} "
+                                         f"after {final.epochs} epochs")
                 else:
                     self._session.notify(f"{event.record.model}: {event.status}")
                 self.ended.emit(event.status)
@@ -163,7 +170,7 @@ class RunDriver(QObject):
                 self.last_status = self.engine_state = "failed"
                 self._final_state = "diverged" if "diverged" in event.message else "failed"
                 self.failure = event.message
-                self._session.notify(event.message)
+                self._session.notify(status_line(event.message))  # the Training tab shows it whole
                 self.ended.emit("failed")
             elif isinstance(event, WorkerDone):
                 self._running = False

@@ -1,5 +1,8 @@
 """The training form: the recipe of the next run, as a held ``TrainConfig``.
 
+Over 400 lines because each of the recipe's fields (over twenty) is a widget with its range,
+tooltip and enabling rule (momentum only for the optimizers that use it, and so on).
+
 The form holds one ``TrainConfig`` and each widget edits one field of it, so a field
 without a widget (``label_smoothing``, ``val_fraction``, ``eval_batch_size``, ...) keeps
 the value a preset or the model's default recipe gave it: the window trains exactly what
@@ -28,7 +31,7 @@ from PySide6.QtWidgets import (
 from explorer.errors import UserError
 from explorer.train import PRESET_DESCRIPTIONS, PRESETS, TrainConfig, builder_options, make_config, preset
 from explorer.train import config as train_config
-from explorer.train.config import DEVICES, OPTIMIZERS, SCHEDULES
+from explorer.train.config import DEVICES, MOMENTUM_OPTIMIZERS, OPTIMIZERS, SCHEDULES
 
 #: The first entry: the model's own recipe (``make_config`` with no preset).
 OWN_RECIPE = "model's recipe"
@@ -117,7 +120,8 @@ class TrainingForm(QGroupBox):
         self._optimizer = QComboBox(objectName="optimizer")
         self._optimizer.addItems(OPTIMIZERS)
         self._momentum = _double(0.0, 0.999, 2, 0.05)
-        form.addRow("Optimizer", _row(self._optimizer, QLabel("momentum"), self._momentum))
+        self._momentum_label = QLabel("momentum")
+        form.addRow("Optimizer", _row(self._optimizer, self._momentum_label, self._momentum))
         self._lr = _double(1e-5, 10.0, 5, 0.001)
         self._schedule = QComboBox(objectName="schedule")
         self._schedule.addItems(SCHEDULES)
@@ -297,8 +301,16 @@ class TrainingForm(QGroupBox):
         self._width.setEnabled("width_mult" in self._accepted)
         self._dropout_on.setEnabled("dropout" in self._accepted)
         self._dropout.setEnabled("dropout" in self._accepted and dropout > 0)
+        self._show_momentum(config.optimizer)
         self._batch_norm.setEnabled("batch_norm" in self._accepted)
         self._aux_weight.setEnabled(aux_heads > 0)
+
+    def _show_momentum(self, optimizer: str) -> None:
+        """Momentum is editable only for the optimisers that take it (SGD, RMSprop)."""
+        takes = optimizer in MOMENTUM_OPTIMIZERS
+        self._momentum.setEnabled(takes)
+        self._momentum_label.setEnabled(takes)
+        self._momentum.setToolTip("" if takes else f"{optimizer} takes no momentum; {' and '.join(MOMENTUM_OPTIMIZERS)} do")
 
     @staticmethod
     def _model_options(model: str) -> tuple[set[str], dict[str, Any], int]:
@@ -353,6 +365,8 @@ class TrainingForm(QGroupBox):
             return
         field, value = self._value_of(sender.objectName())
         self._dropout.setEnabled("dropout" in self._accepted and self._dropout_on.isChecked())
+        if field == "optimizer":
+            self._show_momentum(value)
         self._config = self._config.replace(**{field: value})
         if field not in MACHINE_FIELDS:
             self._set_preset(CUSTOM)

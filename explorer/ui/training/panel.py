@@ -1,5 +1,8 @@
 """The Training tab: the recipe form, Start/Pause/Stop, the run's curves and per-epoch views.
 
+Over 400 lines because the tab coordinates the form, the driver, the run view and the runs
+table, and each run state (starting, running, paused, failed, finished) changes all four.
+
 The panel subscribes to the ``Session``: while no run is active the form follows the
 explorer's model (``session.model_changed``); a run keeps its own model and config in
 ``session.training``, and the run label always names the run's model, whatever the
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import functools
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QMessageBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -23,12 +26,12 @@ from explorer.session import Session, TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics, RunHistory, TrainConfig
 from explorer.train.data import image_count, raw_folder
 from explorer.ui.training.controls import RunControls
-from explorer.ui.training.driver import RunDriver
+from explorer.ui.training.driver import RunDriver, status_line
 from explorer.ui.training.form import TrainingForm
 from explorer.ui.training.run_view import RunView, disconnect_all
+from explorer.ui.training.runs import show_epoch_in_explorer
 from explorer.ui.training.runs_table import RunsTable
 from explorer.ui.training.time_machine import TimeMachineView
-from explorer.ui.training.runs import show_epoch_in_explorer
 
 LOADING = "waiting for the first epoch…"
 
@@ -48,9 +51,12 @@ class TrainingPanel(QWidget):
 
     Signals:
         running_changed(bool): a worker started, or it has ended for good.
+        run_opened(str): "Open in explorer" showed this run's weights in the session (the
+            window then shows the explorer).
     """
 
     running_changed = Signal(bool)
+    run_opened = Signal(str)
 
     def __init__(
         self,
@@ -85,6 +91,8 @@ class TrainingPanel(QWidget):
         self._form.notice.connect(self._on_notice)
         self._runs.overlay_toggled.connect(self._on_overlay_toggled)
         self._runs.current_changed.connect(self._on_current_run)
+        self._runs.opened.connect(self.run_opened)
+        self._runs.model.modelReset.connect(self._on_runs_reloaded)
         run = session.training
         self._disconnects = [
             session.model_changed.connect(self._on_explorer_model),
@@ -95,8 +103,7 @@ class TrainingPanel(QWidget):
         self.destroyed.connect(functools.partial(disconnect_all, self._disconnects))
         if session.model_name is not None:
             self._form.set_model(session.model_name)
-        self._on_run_changed(run)
-        self._runs.refresh()
+        self._on_run_changed(run)  # reads the table of runs too
 
     # ----- building ----------------------------------------------------------------------
 
@@ -118,6 +125,7 @@ class TrainingPanel(QWidget):
         scroll.setWidget(left)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(left.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self._left = scroll
 
         self._view = RunView(self._session.training)
         self._runs = RunsTable(self._session, self._history, plots=self._view.curves)
@@ -190,9 +198,9 @@ class TrainingPanel(QWidget):
         self._driver.data_dir = folder
         self._form.set_train_images(image_count(settings.data_dir(folder)))
 
-    def _on_explorer_model(self, session: Session) -> None:
+    def _on_explorer_model(self, session: Session, change: str) -> None:
         # A run keeps its own model: the form follows the explorer only between runs.
-        if not self._driver.running and session.model_name is not None:
+        if change == "model" and not self._driver.running and session.model_name is not None:
             self._form.set_model(session.model_name)
             self._update_buttons()  # a model without a small form cannot be trained
 
@@ -215,6 +223,15 @@ class TrainingPanel(QWidget):
         if run.active:
             self._controls.set_paused(run.state == "paused")
         self._update_buttons()
+        # A started run is listed at once (epoch 0, before its data has loaded), and its
+        # row says what the run label and the close dialog say: running, paused or ended.
+        self._runs.refresh()
+
+    def _on_runs_reloaded(self) -> None:
+        """No run this session yet: the run label says what the table below holds."""
+        records = self._runs.past_runs()
+        newest = max(records, key=lambda r: r.started) if records else None
+        self._view.set_past_runs(len(records), self._runs.model.summary(newest) if newest else "")
 
     # ----- control -----------------------------------------------------------------------
 
@@ -247,7 +264,7 @@ class TrainingPanel(QWidget):
         stored = None
         try:
             if resume:
-                from explorer.train import load_checkpoint
+                from explorer.train.checkpoint import checkpoint_curves, load_checkpoint
 
                 # Read here as well as in the worker: a bad file is refused before anything starts.
                 stored = load_checkpoint(resume)
@@ -263,7 +280,7 @@ class TrainingPanel(QWidget):
             self._session.notify(f"Fashion-MNIST not found in {raw_folder(root)}: trying to download it")
         self._reset_views(LOADING, config.epochs)
         if stored is not None:
-            self._view.curves.show_past_epochs(stored.get("curves", {}))
+            self._view.curves.show_past_epochs(checkpoint_curves(stored))
         # Started from the model the explorer shows: the explorer follows the run's epochs.
         shown = self._session.model_name
         self._follow = shown is not None and shown in (config.model, self._form.picked_model)
@@ -309,12 +326,17 @@ class TrainingPanel(QWidget):
         run = self._session.training
         if not run.active:
             return True
-        epoch = f" after epoch {run.epoch}" if run.epoch else " before its first epoch"
+        # What the runs table's row of this run says: its state and the epochs it finished.
+        state = "paused" if run.state == "paused" else "training"
+        if run.epoch:
+            kept = (f"{run.epoch} epoch{'s' if run.epoch > 1 else ''} done. Closing stops the run; the "
+                    f"checkpoint of epoch {run.epoch} stays, and Resume… continues it later.")
+        else:
+            kept = "no epoch finished yet. Closing stops the run; there is no checkpoint to resume yet."
         answer = QMessageBox.question(
             parent or self,
             "Stop training?",
-            f"{run.model_name} is training. Closing stops the run{epoch}; the checkpoint of its last "
-            "finished epoch stays, and Resume… continues it later. Close anyway?",
+            f"{run.model_name} is {state}: {kept} Close anyway?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -345,7 +367,7 @@ class TrainingPanel(QWidget):
 
     def _on_run_ended(self, status: str) -> None:
         if status == "failed":
-            self._controls.show_notice(self._driver.failure)  # the driver told the status bar
+            self._show_notice(self._driver.failure)  # the driver told the status bar its first line
             self._controls.set_progress_text("failed")
         else:
             self._controls.set_progress_text(f"{status}: %p%")
@@ -372,8 +394,20 @@ class TrainingPanel(QWidget):
     # ----- notices and overlays ----------------------------------------------------------
 
     def _show_error(self, text: str) -> None:
+        """An error in place, whole (wrapped, selectable), and its first line in the status bar."""
+        self._show_notice(text)
+        self._session.notify(status_line(text))
+
+    def _show_notice(self, text: str) -> None:
         self._controls.show_notice(text)
-        self._session.notify(text)
+        # Below the form, the notice may lie under the fold of a short window: scroll to it
+        # once the label has its wrapped height.
+        QTimer.singleShot(0, self, self._scroll_to_notice)
+
+    def _scroll_to_notice(self) -> None:
+        label = self._controls.notice_label
+        if not label.isHidden():
+            self._left.ensureWidgetVisible(label, 0, 4)
 
     def refresh_runs(self) -> None:
         """Reload the table of runs, keeping the selected overlays."""
@@ -392,5 +426,5 @@ class TrainingPanel(QWidget):
         except (OSError, ValueError) as exc:
             self._session.notify(f"cannot read run {run_id}: {exc}")
             return
-        self._view.curves.add_overlay(run_id, record.curves.get("epoch", []), record.curves.get("test_acc", []),
+        self._view.curves.add_overlay(run_id, record.curves.epoch, record.curves.test_acc,
                                       f"{record.model} {record.config.get('optimizer')} lr {record.config.get('lr')}")

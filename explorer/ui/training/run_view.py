@@ -35,6 +35,7 @@ class RunView(QWidget):
         super().__init__(parent)
         self._run = run
         self._accuracy: float | None = None  # the run's newest test accuracy
+        self._past: tuple[int, str] = (0, "")  # runs the table lists, and a line on the newest
         column = QVBoxLayout(self)
         column.setContentsMargins(2, 2, 2, 2)
         self._label = QLabel(NO_RUN, objectName="run_label")
@@ -116,9 +117,23 @@ class RunView(QWidget):
         self._accuracy = m.test_acc
         self._show_label(run)
 
+    def set_past_runs(self, count: int, newest: str = "") -> None:
+        """The runs the table below lists (``newest``: a line on the newest): until a run
+        starts in this session, the label says they are there rather than "No run yet"."""
+        self._past = (count, newest)
+        self._show_label(self._run)
+
+    def _no_run_text(self) -> str:
+        count, newest = self._past
+        if not count:
+            return NO_RUN
+        runs = "1 past run" if count == 1 else f"{count:,} past runs"
+        about = f" (newest: {newest})" if newest else ""
+        return f"No run this session; {runs} in the Runs tab below{about}."
+
     def _show_label(self, run: TrainingRun) -> None:
         if run.model_name is None:
-            self._label.setText(NO_RUN)
+            self._label.setText(self._no_run_text())
             return
         epochs = getattr(run.config, "epochs", None)
         # Between runs the form may show another model: say that this was the last run.

@@ -8,29 +8,14 @@ run's model with those weights (``WeightsChoice("run", ...)``), through the sess
 
 from __future__ import annotations
 
+from explorer.loading import LoadedModel
 from explorer.session import Session, TrainingRun, WeightsChoice
-from explorer.train import EpochMetrics, RunRecord
+from explorer.train import EpochMetrics
 
 # Record status -> the run state the weights choice names.
 RUN_STATES = {"completed": "finished", "stopped": "stopped", "running": "paused", "failed": "failed"}
 TOOLTIP_KEYS = ("model", "optimizer", "lr", "schedule", "batch_size", "epochs", "weight_decay", "augment",
                 "dropout", "batch_norm", "label_smoothing")
-
-
-def weights_of(record: RunRecord) -> WeightsChoice | None:
-    """The weights a past run left (its last finished epoch), or None without a checkpoint."""
-    epochs = record.curves.get("epoch") or []
-    if not record.checkpoint or not epochs:
-        return None
-    accuracies = record.curves.get("test_acc") or []
-    accuracy = accuracies[-1] if accuracies else record.final.get("test_acc")
-    return WeightsChoice(
-        "run",
-        path=record.checkpoint,
-        run_id=record.run_id,
-        epoch=int(epochs[-1]),
-        test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
-    )
 
 
 def show_epoch_in_explorer(session: Session, run: TrainingRun, m: EpochMetrics, *, follow: bool,
@@ -56,5 +41,12 @@ def show_epoch_in_explorer(session: Session, run: TrainingRun, m: EpochMetrics, 
         return False
     # The epoch's model is at hand (a CPU copy in eval mode): deliver it rather than
     # have the app read the checkpoint back.
-    session.set_module(run.model_name, weights, m.model)
+    session.deliver(LoadedModel.of(run.model_name, weights, m.model, options=run_options(run)))
     return True
+
+
+def run_options(run: TrainingRun) -> dict:
+    """The builder options of the run's config (its network's structure)."""
+    from explorer.train.recipe import builder_kwargs
+
+    return builder_kwargs(run.config) if run.config is not None else {}

@@ -12,157 +12,31 @@ that are not its records). Renaming writes through ``RunHistory.rename``, the co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtCore import QSortFilterProxyModel
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton, QTableView
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import (
+    QItemSelection,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
-from explorer.errors import UserError
+from explorer.loading import run_weights
 from explorer.session import Session
 from explorer.train import RunHistory, RunRecord
-from explorer.train.runs import export_curves_csv, run_status
-from explorer.train.snapshots import SnapshotStore, snapshot_folder
+from explorer.train.runs import export_curves_csv
 from explorer.ui.file_export import image_bytes, save_export
-from explorer.ui.training.runs import RUN_STATES, TOOLTIP_KEYS, weights_of
-
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-# (header, key): key names what ``_cell`` shows.
-COLUMNS = (
-    ("Name", "name"), ("Model", "model"), ("Status", "status"), ("Epochs", "epochs"), ("Test acc", "test_acc"),
-    ("Train acc", "train_acc"), ("Best test", "best_test_acc"), ("Snapshots MB", "snapshot_mb"),
-    ("Optimizer", "optimizer"), ("LR", "lr"), ("Batch", "batch_size"), ("Schedule", "schedule"),
-    ("Started", "started"),
-)
-NAME = 0
-STATUS = 2
-# How each status reads: a finished run plain, a stopped one italic and amber, a killed one grey.
-STATUS_COLORS = {"finished": "#2e7d32", "stopped": "#b35900", "interrupted": "#7f7f7f", "failed": "#c62828",
-                 "running": "#1565c0", "paused": "#1565c0"}
-
-
-class RunsModel(QAbstractTableModel):
-    """Run records as rows; the Name column is editable and renames the run on disk."""
-
-    def __init__(self, history: RunHistory, session: Session, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._history = history
-        self._session = session
-        self.records: list[RunRecord] = []
-        self._sizes: dict[str, float] = {}
-        self._skipped: list[str] = []
-
-    def reload(self) -> None:
-        self.beginResetModel()
-        self.records = [r for r in reversed(self._history.list_runs()) if r.curves.get("epoch")]
-        skipped = getattr(self._history, "skipped", [])
-        if skipped and skipped != self._skipped:  # each damaged record said once, in one line
-            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-            self._session.notify(skipped[0] + more)
-        self._skipped = list(skipped)
-        self._sizes = {r.run_id: SnapshotStore(snapshot_folder(r.checkpoint)).disk_bytes() / 2**20
-                       if r.checkpoint else 0.0 for r in self.records}
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self.records)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][0]
-        return None
-
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        flags = super().flags(index)
-        return flags | Qt.ItemFlag.ItemIsEditable if index.column() == NAME else flags
-
-    def status(self, record: RunRecord) -> str:
-        """How the run ended, or its live state when it is the run being trained."""
-        run = self._session.training
-        if run.active and run.run_id == record.run_id:
-            return run.state
-        status = run_status(record)
-        # "running" here is a run another process trains (its checkpoint is locked).
-        return status if status in ("running", "interrupted") else RUN_STATES.get(status, status)
-
-    def _cell(self, record: RunRecord, key: str) -> Any:
-        final, cfg = record.final, record.config
-        if key == "name":
-            return record.name
-        if key == "model":
-            return record.model
-        if key == "status":
-            return self.status(record)
-        if key == "epochs":
-            return len(record.curves.get("epoch") or [])
-        if key in ("train_acc", "test_acc", "best_test_acc"):
-            value = final.get(key)
-            if value is None and key != "best_test_acc":
-                values = record.curves.get(key) or []
-                value = values[-1] if values else None
-            return value
-        if key == "snapshot_mb":
-            return self._sizes.get(record.run_id, 0.0)
-        if key == "started":
-            return record.started[:16].replace("T", " ")
-        return cfg.get(key)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        record = self.records[index.row()]
-        key = COLUMNS[index.column()][1]
-        value = self._cell(record, key)
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            if key == "name" and role == Qt.ItemDataRole.DisplayRole and not value:
-                return record.run_id
-            if isinstance(value, float):
-                return f"{value:.1f}" if key == "snapshot_mb" else f"{value:.3f}" if key.endswith("acc") else f"{value:g}"
-            return "" if value is None else str(value)
-        if role == SORT_ROLE:
-            if key == "name":
-                return (record.name or record.run_id).lower()
-            return value if isinstance(value, (int, float)) else -1.0 if key.endswith("acc") else str(value or "")
-        if role == Qt.ItemDataRole.UserRole:
-            return record.run_id
-        if index.column() == NAME and role == Qt.ItemDataRole.ForegroundRole and not record.name:
-            return QColor("#7f7f7f")  # the run id stands in until the run is named
-        if index.column() == STATUS and role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(STATUS_COLORS.get(str(value), "#000000"))
-        if index.column() == STATUS and role == Qt.ItemDataRole.FontRole:
-            font = QFont()
-            font.setItalic(value in ("stopped", "interrupted"))
-            font.setBold(value in ("running", "paused"))
-            return font
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if key == "status" and record.message:
-                return record.message
-            if key == "snapshot_mb":
-                return "disk taken by the time machine's per-epoch snapshots"
-            options = "\n".join(f"{k}: {record.config.get(k)}" for k in TOOLTIP_KEYS)
-            return f"run {record.run_id}\n{options}\ncheckpoint: {record.checkpoint or 'none'}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,  # noqa: N802
-                role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if role != Qt.ItemDataRole.EditRole or index.column() != NAME:
-            return False
-        record = self.records[index.row()]
-        try:
-            self.records[index.row()] = self._history.rename(record.run_id, str(value))
-        except (OSError, ValueError, UserError) as exc:  # a control character, a long name, a lock
-            self._session.notify(f"cannot rename run {record.run_id}: {exc}")
-            return False
-        self.dataChanged.emit(index, index)
-        self._session.notify(f"run {record.run_id} renamed to {str(value).strip() or '(no name)'}")
-        return True
+from explorer.ui.training.runs_model import COLUMNS, NAME, SORT_ROLE, RunsModel
 
 
 class RunsTable(QWidget):
@@ -176,10 +50,12 @@ class RunsTable(QWidget):
     Signals:
         overlay_toggled(str, bool): a run was selected (overlay it) or deselected.
         current_changed(object): the current run's record (None: none).
+        opened(str): "Open in explorer" gave the session this run's model and weights.
     """
 
     overlay_toggled = Signal(str, bool)
     current_changed = Signal(object)
+    opened = Signal(str)
 
     def __init__(self, session: Session, history: RunHistory, plots: QWidget | None = None,
                  parent: QWidget | None = None) -> None:
@@ -262,6 +138,11 @@ class RunsTable(QWidget):
         """Run ids in the table's order."""
         return [self.proxy.index(row, 0).data(Qt.ItemDataRole.UserRole) for row in range(self.proxy.rowCount())]
 
+    def past_runs(self) -> list[RunRecord]:
+        """The runs listed, less this session's."""
+        run_id = self._session.training.run_id
+        return [r for r in self.model.records if r is not self.model.pending and (run_id is None or r.run_id != run_id)]
+
     def current_run(self) -> RunRecord | None:
         index = self.table.selectionModel().currentIndex()
         if not index.isValid():
@@ -271,6 +152,8 @@ class RunsTable(QWidget):
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = {index.row() for index in self.table.selectionModel().selectedRows()}
         now = {self.proxy.index(row, 0).data(Qt.ItemDataRole.UserRole) for row in rows}
+        if self.model.pending is not None:
+            now.discard(self.model.pending.run_id)  # no curves to overlay yet
         for run_id in sorted(self._selected - now):
             self.overlay_toggled.emit(run_id, False)
         for run_id in sorted(now - self._selected):
@@ -287,8 +170,8 @@ class RunsTable(QWidget):
 
     def _update_buttons(self) -> None:
         record = self.current_run()
-        self.open_button.setEnabled(record is not None and weights_of(record) is not None)
-        self.csv_button.setEnabled(record is not None)
+        self.open_button.setEnabled(record is not None and run_weights(record) is not None)
+        self.csv_button.setEnabled(record is not None and record.curves.epochs > 0)  # epochs to write
 
     # ----- actions -----------------------------------------------------------------------
 
@@ -297,12 +180,13 @@ class RunsTable(QWidget):
         record = self.current_run()
         if record is None:
             return
-        weights = weights_of(record)
+        weights = run_weights(record)
         if weights is None or not Path(weights.path).is_file():
             self._session.notify(f"run {record.run_id} has no checkpoint to open")
             return
         self._session.set_model(record.model, weights)
         self._session.notify(f"{record.model}: weights of {weights.label()}")
+        self.opened.emit(record.run_id)
 
     def export_csv(self, path: str, *, confirmed: bool = False) -> bool:
         """Write the current run's curves to ``path``; says so in the status bar (asks before
@@ -314,7 +198,7 @@ class RunsTable(QWidget):
                               report=self._session.notify, confirmed=confirmed)
         if written is None:
             return False
-        self._session.notify(f"wrote {len(record.curves['epoch'])} epochs of {record.name or record.run_id} to {written}")
+        self._session.notify(f"wrote {record.curves.epochs} epochs of {record.name or record.run_id} to {written}")
         return True
 
     def export_png(self, path: str, *, confirmed: bool = False) -> bool:

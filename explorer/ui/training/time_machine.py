@@ -1,5 +1,8 @@
 """The time machine: scrub a run's epochs and watch the current image go through each.
 
+Over 400 lines because the scrubber, the replay job and the linked plots share one epoch
+state, and each of them must show the same epoch.
+
 An epoch scrubber (slider; Left/Right/Home/End) picks one of the run's kept epochs; the
 view replays it for the session's current image (``explorer.explain.replay``, off the GUI
 thread): the feature maps at the session's node (the first convolution's output when the
@@ -21,10 +24,21 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.errors import UserError
 from explorer.session import Session, TrainingRun, WeightsChoice
+from explorer.train.records import TEST_ACC
 from explorer.ui.background import LatestJob
 from explorer.ui.maps.details import PredictionBox
 from explorer.ui.maps.views import ImagePane
@@ -158,6 +172,7 @@ class TimeMachineView(QWidget):
         lower.addWidget(cell_scroll)
         left_column.addWidget(lower, 4)
         self._body = body = QSplitter(Qt.Orientation.Horizontal)  # vertical when narrow: resizeEvent
+        self._body_sized = False
         body.addWidget(left)
         body.addWidget(self.history)
         body.setStretchFactor(0, 3)
@@ -168,7 +183,13 @@ class TimeMachineView(QWidget):
         # Beside the recipe form (~650 px in a 1440 px window) the plots would be cut: below 900 px they
         super().resizeEvent(event)  # go under the replay, tall enough to read, and the page scrolls down
         narrow = self.width() < 900
-        self._body.setOrientation(Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal)
+        orientation = Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal
+        if orientation != self._body.orientation() or not self._body_sized:
+            self._body.setOrientation(orientation)
+            if not narrow:  # the split follows the stretch (3:2), not the replay's wide size hint,
+                # which left the plots ~230 px, narrower than their titles, cut off on the right
+                self._body.setSizes([self.width() * 3 // 5, self.width() * 2 // 5])
+            self._body_sized = True
         self.history.setMinimumHeight(480 if narrow else 0)
 
     # ----- which run ---------------------------------------------------------------------
@@ -316,7 +337,7 @@ class TimeMachineView(QWidget):
         self.top5.show_predictions(frame.predictions, frame.display)
         shape = "×".join(str(s) for s in view.shape[1:]) if view.shape else ""
         kernels = f"; kernels of {frame.kernels_of}: {frame.kernels.note}" if frame.kernels is not None else ""
-        self.maps_label.setText(f"Epoch {frame.epoch}: maps at {view.record.name} ({view.record.kind}"
+        self.maps_label.setText(f"Epoch {frame.epoch}: maps at {view.record.title} ({view.record.kind}"
                                 f"{', ' + shape if shape else ''}){kernels}")
         self._record = record
         if record is not None and record.get("confusion"):
@@ -382,7 +403,7 @@ class TimeMachineView(QWidget):
         epoch = self.epoch
         if epoch is None or self._replay is None or self._checkpoint is None:
             return
-        accuracy = self._record.get("test_acc") if self._record else None
+        accuracy = self._record.get(TEST_ACC) if self._record else None
         weights = WeightsChoice("run", path=self._checkpoint, run_id=self._run_id, epoch=epoch,
                                 test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None)
         self._session.set_model(self._replay.model_name, weights)

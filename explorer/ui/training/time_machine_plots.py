@@ -7,16 +7,29 @@ vertical line marks the epoch the scrubber shows.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.explain.replay import HistogramHeat, dead_relu_series, histogram_heat, layer_names, layer_series
+from explorer.train.records import GRAD_NORM, WEIGHT_CHANGE, EpochSummary
 
 HEAT_COLORS = "viridis"
+
+
+class EpochAxis(pg.AxisItem):
+    """An epoch axis: ticks at whole epochs only (pyqtgraph's own put them at 0.5, 1.5…
+    for a run of a few epochs)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph override
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if float(spacing).is_integer()]
+        levels = [(spacing, values) for spacing, values in levels if values]
+        if not levels:  # a few epochs wide: every whole epoch in view
+            first, last = int(np.ceil(minVal)), int(np.floor(maxVal))
+            levels = [(1.0, [float(v) for v in range(first, last + 1)])]
+        return levels
 
 
 class LayerHistory(QWidget):
@@ -24,7 +37,7 @@ class LayerHistory(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._summaries: dict[int, dict[str, Any]] = {}
+        self._summaries: dict[int, EpochSummary] = {}
         self._epoch: int | None = None
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
@@ -42,7 +55,8 @@ class LayerHistory(QWidget):
         self.plots.setMinimumHeight(300)
 
         def plot(title: str, left: str, row_index: int) -> pg.PlotItem:
-            item = self.plots.addPlot(row=row_index, col=0, title=f"<span style='color:{text.name()}'>{title}</span>")
+            item = self.plots.addPlot(row=row_index, col=0, title=f"<span style='color:{text.name()}'>{title}</span>",
+                                      axisItems={"bottom": EpochAxis("bottom")})
             item.setLabel("left", left)
             item.setMenuEnabled(False)
             for axis in ("left", "bottom"):
@@ -54,9 +68,12 @@ class LayerHistory(QWidget):
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat.setColorMap(pg.colormap.get(HEAT_COLORS))
         self.heat_plot.addItem(self.heat)
-        # The curves' colours name them in the title: a legend box hid the curves.
-        self.metric_plot = plot("<span style='color:#d62728'>mean gradient norm</span> · "
-                                "<span style='color:#1f77b4'>weight change from start</span>", "", 1)
+        # The curves' colours name them in the title: a legend box hid the curves. Short, as a
+        # plot is never narrower than its title (a longer one was cut off beside the replay).
+        self.metric_plot = plot("<span style='color:#d62728'>gradient norm</span> · "
+                                "<span style='color:#1f77b4'>weight change</span>", "", 1)
+        self.metric_plot.setToolTip("Red: the layer's mean gradient norm over the epoch; blue: how far its "
+                                    "weights have moved from the starting weights")
         self._grad = self.metric_plot.plot(pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
                                            symbolBrush="#d62728")
         self._change = self.metric_plot.plot(pen=pg.mkPen("#1f77b4", width=2), symbol="s", symbolSize=5,
@@ -79,7 +96,7 @@ class LayerHistory(QWidget):
 
     # ----- data --------------------------------------------------------------------------
 
-    def set_summaries(self, summaries: dict[int, dict[str, Any]]) -> None:
+    def set_summaries(self, summaries: dict[int, EpochSummary]) -> None:
         """Show another set of per-epoch summaries (the run's, or more of them)."""
         self._summaries = summaries
         names = layer_names(summaries)
@@ -127,7 +144,7 @@ class LayerHistory(QWidget):
             self.heat_plot.setYRange(heat.lo, heat.hi, padding=0.02)
         else:
             self.heat.clear()
-        for curve, key in ((self._grad, "grad_norm"), (self._change, "weight_change")):
+        for curve, key in ((self._grad, GRAD_NORM), (self._change, WEIGHT_CHANGE)):
             x, y = layer_series(self._summaries, layer, key) if layer else ([], [])
             curve.setData(x, y)
         for curve in self._dead:

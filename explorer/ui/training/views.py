@@ -79,6 +79,33 @@ class ConfusionMatrixView(QWidget):
         cell = max(8, min(avail_w, avail_h) // 10)
         return label_w + max(0, (avail_w - cell * 10) // 2), title_h + axis_h, cell
 
+    def texts(self) -> dict[str, tuple[QRect, str]]:
+        """Where the title and the axis label are drawn, and the words that fit there.
+
+        Each is centred on the grid (the title on the widget) but never narrower than its
+        words and never outside the widget: in a narrow column (the time machine's) the
+        grid is ~150 px and the axis label, drawn in the grid's width, lost both ends. Where
+        even the widget is too narrow, a shorter wording is used."""
+        metrics = self.fontMetrics()
+        title_h = metrics.height() + 6
+        axis_h = metrics.height() + 4
+        left, top, cell = self._layout()
+        width = self.width()
+
+        def fit(wordings: tuple[str, ...], centre: int, y: int, height: int) -> tuple[QRect, str]:
+            text = next((w for w in wordings if metrics.horizontalAdvance(w) + 4 <= width), wordings[-1])
+            need = min(width, metrics.horizontalAdvance(text) + 4)
+            x = min(max(0, centre - need // 2), width - need)
+            return QRect(x, y, need, height), text
+
+        title = self._title
+        short_title = title.replace("Confusion matrix (test), epoch", "Epoch").replace("accuracy", "acc.")
+        return {
+            "title": fit((title, short_title), width // 2, 0, title_h),
+            "axis": fit(("predicted class (0-9 as the rows) →", "predicted (0-9 as rows) →", "predicted →"),
+                        left + cell * 5, top + 10 * cell + 2, axis_h),
+        }
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if self._matrix is None or event.button() != Qt.MouseButton.LeftButton:
             super().mousePressEvent(event)
@@ -98,13 +125,13 @@ class ConfusionMatrixView(QWidget):
         base = pal.color(QPalette.ColorRole.Base)
         font = QFont(self.font())
         metrics = painter.fontMetrics()
-        title_h = metrics.height() + 6
         painter.setPen(text_color)
         if self._matrix is None:
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._title)
             painter.end()
             return
-        painter.drawText(QRect(0, 0, self.width(), title_h), Qt.AlignmentFlag.AlignCenter, self._title)
+        texts = self.texts()
+        painter.drawText(texts["title"][0], Qt.AlignmentFlag.AlignCenter, texts["title"][1])
 
         label_w = max(metrics.horizontalAdvance(n) for n in SHORT_NAMES) + 8
         axis_h = metrics.height() + 4
@@ -149,11 +176,7 @@ class ConfusionMatrixView(QWidget):
                 str(k),
             )
             painter.restore()
-        painter.drawText(
-            QRect(left, top + 10 * cell + 2, cell * 10, axis_h),
-            Qt.AlignmentFlag.AlignCenter,
-            "predicted class (0-9 as the rows) →",
-        )
+        painter.drawText(texts["axis"][0], Qt.AlignmentFlag.AlignCenter, texts["axis"][1])
         painter.end()
 
 
