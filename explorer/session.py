@@ -15,19 +15,20 @@ Changes are events (``Event`` objects with plain callbacks). Each setter changes
 first and then emits, so a subscriber that reads the session sees the new state. Setting a
 value equal to the current one emits nothing.
 
-Invariant: ``module`` is ``None`` or was built for ``(model_name, weights)``. Changing the
-model or the weights drops the module at once (views show a loading state) until
-``set_module`` delivers a module for exactly that pair; a late module for a pair the user
-has left is ignored (``set_module`` returns False).
+Invariant: ``loaded`` is ``None`` or was built for ``selection``. Changing the model or the
+weights drops it at once (views show a loading state) until ``deliver`` hands over the
+loaded model for exactly that selection; a late one for a selection the user has left is
+ignored (``deliver`` returns False).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
-WeightsKind = Literal["random", "imagenet", "shipped", "run", "file"]
+from explorer.weights_choice import Selection, WeightsChoice
+
+__all__ = ["Event", "RunState", "Selection", "Session", "TrainingRun", "WeightsChoice"]
 RunState = Literal["idle", "running", "paused", "stopped", "finished", "failed", "diverged"]
 
 
@@ -57,69 +58,6 @@ class Event:
 
     def __len__(self) -> int:
         return len(self._callbacks)
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightsChoice:
-    """Which weights a model runs with, and where they came from.
-
-    Attributes:
-        kind: ``random`` (with ``seed``), ``imagenet`` (torchvision's), ``shipped`` (trained
-            on Fashion-MNIST by us and shipped with the package), ``run`` (an epoch of one of
-            the user's runs: ``path`` is its checkpoint), or ``file`` (a user's state_dict).
-        seed: the seed of random weights (one per model, kept across selections).
-        path: the checkpoint or state_dict file, for ``run`` and ``file``.
-        run_id: the run the checkpoint belongs to.
-        epoch: the run's epoch.
-        test_accuracy: the test accuracy recorded with these weights, when known.
-    """
-
-    kind: WeightsKind
-    seed: int | None = None
-    path: str | None = None
-    run_id: str | None = None
-    epoch: int | None = None
-    test_accuracy: float | None = None
-
-    @property
-    def trained(self) -> bool:
-        return self.kind != "random"
-
-    def label(self) -> str:
-        """One line for the weights selector and the top-5 notice."""
-        acc = f": test {self.test_accuracy:.3f}" if self.test_accuracy is not None else ""
-        if self.kind == "random":
-            return f"random (seed {self.seed})" if self.seed is not None else "random"
-        if self.kind == "imagenet":
-            return "ImageNet (torchvision)"
-        if self.kind == "shipped":
-            return f"Fashion-MNIST, shipped{acc}"
-        if self.kind == "run":
-            run = self.run_id or "run"
-            epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
-            return f"{run}{epoch}{acc}"
-        name = self.path.replace("\\", "/").rsplit("/", 1)[-1] if self.path else "file"
-        return f"file {name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, values: Any) -> WeightsChoice | None:
-        """The stored form back, or None when it is not a valid choice (never raises)."""
-        if not isinstance(values, dict) or values.get("kind") not in ("random", "imagenet", "shipped", "run", "file"):
-            return None
-        types = {"seed": int, "path": str, "run_id": str, "epoch": int, "test_accuracy": (int, float)}
-        kept: dict[str, Any] = {"kind": values["kind"]}
-        for key, expected in types.items():
-            value = values.get(key)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, expected):
-                    return None
-                kept[key] = float(value) if key == "test_accuracy" else value
-        if kept["kind"] in ("run", "file") and "path" not in kept:
-            return None
-        return cls(**kept)
 
 
 class TrainingRun:
@@ -170,22 +108,29 @@ class TrainingRun:
 
 
 class Session:
-    """The explorer's current model, weights, module, image, node and device, plus the run.
+    """The explorer's selection and loaded model, image, node, device and knockouts, plus
+    the run.
 
-    Events (each callback gets the session):
-        model_changed: another model was chosen; module, node and weights were reset.
-        weights_changed: another weights choice (module dropped until it is built, or
-            already there when the builder resolved the default).
-        module_changed: the built module for (model_name, weights) arrived, or was dropped.
+    The model's identity is in two values and nowhere else: ``selection`` (what the user
+    asked for: a model and a weights choice, None for the model's default) and ``loaded``
+    (the :class:`~explorer.loading.LoadedModel` built for exactly that selection, or None
+    while it loads). Views read them and keep no copies.
+
+    Events (each callback gets the session, then the event's argument if any):
+        model_changed(change): the model's identity changed. ``change`` says how:
+            ``"model"`` another model was chosen (loaded, node and knockouts were reset),
+            ``"weights"`` the same model with other weights (loaded dropped until built),
+            ``"loaded"`` the loaded model for the selection arrived (``loaded`` is set; the
+            weights it holds may be a resolved default or a fallback, see its notice),
+            ``"failed"`` it cannot be built (``load_error`` says why; ``loaded`` is None).
         image_changed: another input image (or none).
         node_changed: another current node (or none).
         device_changed: another compute device.
-        knockouts_changed: another list of knockout specs (the knockout lab's; another
-            model empties it). The weights are never changed by them.
-        build_failed: the module for (model_name, weights) cannot be built (callback gets
-            the session and a one-line reason); module stays None.
-        message: a one-line notice for the status bar (callback gets the text).
+        knockouts_changed: another list of knockout specs (every view shows the network
+            with them; another model empties the list). Weights are never changed by them.
+        message(text): a one-line notice for the status bar.
 
+    One model click fires model_changed twice ("model", then "loaded") and message once.
     ``remember_weights`` and ``recall_weights`` are plain callables the app wires to the
     settings, so each model gets back the weights it last used across relaunches.
     """
@@ -196,9 +141,9 @@ class Session:
         recall_weights: Callable[[str], WeightsChoice | None] | None = None,
         remember_weights: Callable[[str, WeightsChoice], None] | None = None,
     ) -> None:
-        self.model_name: str | None = None
-        self.weights: WeightsChoice | None = None
-        self.module: Any = None  # torch.nn.Module built for (model_name, weights)
+        self.selection: Selection | None = None
+        self.loaded: Any = None  # explorer.loading.LoadedModel for ``selection``, or None
+        self.load_error: str | None = None
         self.image: Any = None  # explorer.activations.LoadedImage
         self.image_label: str = ""
         self.node: str | None = None
@@ -208,14 +153,30 @@ class Session:
         self._recall = recall_weights
         self._remember = remember_weights
         self.model_changed = Event("model_changed")
-        self.weights_changed = Event("weights_changed")
-        self.module_changed = Event("module_changed")
         self.image_changed = Event("image_changed")
         self.node_changed = Event("node_changed")
         self.device_changed = Event("device_changed")
         self.knockouts_changed = Event("knockouts_changed")
-        self.build_failed = Event("build_failed")
         self.message = Event("message")
+
+    # ----- reading the identity ------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str | None:
+        """The selected model's name (registry name or source), or None."""
+        return self.selection.source if self.selection is not None else None
+
+    @property
+    def weights(self) -> WeightsChoice | None:
+        """The weights shown: the loaded model's, else the selected ones (None: default)."""
+        if self.loaded is not None:
+            return self.loaded.weights
+        return self.selection.weights if self.selection is not None else None
+
+    @property
+    def module(self) -> Any:
+        """The loaded ``nn.Module`` (eval mode), or None while it loads."""
+        return self.loaded.module if self.loaded is not None else None
 
     # ----- model and weights -------------------------------------------------------------
 
@@ -229,58 +190,48 @@ class Session:
             weights = self._recall(name) if self._recall is not None else None
         elif self._remember is not None:
             self._remember(name, weights)  # chosen with the model ("open in explorer")
-        self.model_name = name
-        self.weights = weights
-        self.module = None
+        self.selection = Selection(name, weights)
+        self.loaded = None
+        self.load_error = None
         self.node = None
-        had_knockouts, self.knockouts = bool(self.knockouts), ()
-        self.model_changed.emit(self)
-        self.weights_changed.emit(self)
-        self.module_changed.emit(self)
-        self.node_changed.emit(self)
-        if had_knockouts:
-            self.knockouts_changed.emit(self)
+        self.knockouts = ()
+        self.model_changed.emit(self, "model")
 
     def set_weights(self, weights: WeightsChoice) -> None:
-        """Run the current model with other weights; the module is rebuilt by the app."""
-        if self.model_name is None or weights == self.weights:
+        """Run the current model with other weights; the app loads them."""
+        if self.selection is None or weights == self.weights:
             return
-        self.weights = weights
-        self.module = None
+        self.selection = Selection(self.selection.source, weights)
+        self.loaded = None
+        self.load_error = None
         if self._remember is not None:
-            self._remember(self.model_name, weights)
-        self.weights_changed.emit(self)
-        self.module_changed.emit(self)
+            self._remember(self.selection.source, weights)
+        self.model_changed.emit(self, "weights")
 
-    def set_module(self, name: str, weights: WeightsChoice, module: Any,
-                   requested: WeightsChoice | None = None) -> bool:
-        """Deliver the module built for ``(name, weights)``; False if the user has moved on.
-
-        ``requested`` is the choice the build was asked for when it differs from
-        ``weights`` (ImageNet wanted, random given because it cannot be had offline): the
-        module is accepted for that request, and the fallback is not remembered.
-        """
-        asked = requested if requested is not None else weights
-        if name != self.model_name or (self.weights is not None and asked != self.weights):
+    def deliver(self, loaded: Any) -> bool:
+        """Take the :class:`~explorer.loading.LoadedModel` built for the selection; False
+        (and nothing changes) when the user has moved on since it was asked for."""
+        if self.selection is None or loaded.selection != self.selection:
             return False
-        resolved = self.weights != weights
-        # The module first, so a subscriber to weights_changed already sees it.
-        self.module = module
-        if resolved:
-            # The builder resolved the default (shipped, ImageNet or seeded random weights).
-            remember = self.weights is None and requested is None
-            self.weights = weights
-            if remember and self._remember is not None:
-                self._remember(name, weights)
-            self.weights_changed.emit(self)
-        self.module_changed.emit(self)
+        # A resolved default (shipped, ImageNet, seeded random) is remembered, and so is
+        # what an explicit choice that failed fell back to; a default that fell back
+        # (ImageNet offline) is not: next time it is tried again.
+        resolved_default = loaded.requested is None and not loaded.fallback
+        replaced_choice = loaded.requested is not None and loaded.fallback
+        if self._remember is not None and (resolved_default or replaced_choice):
+            self._remember(self.selection.source, loaded.weights)
+        self.loaded = loaded
+        self.load_error = None
+        self.model_changed.emit(self, "loaded")
         return True
 
-    def module_failed(self, name: str, weights: WeightsChoice | None, message: str) -> bool:
-        """The build for ``(name, weights)`` failed; views say so if it is still wanted."""
-        if name != self.model_name or weights != self.weights:
+    def load_failed(self, selection: Selection, message: str) -> bool:
+        """Nothing could be built for ``selection``; views say so if it is still wanted."""
+        if selection != self.selection:
             return False
-        self.build_failed.emit(self, message)
+        self.loaded = None
+        self.load_error = message
+        self.model_changed.emit(self, "failed")
         return True
 
     # ----- image, node, device -----------------------------------------------------------
@@ -305,7 +256,7 @@ class Session:
         self.device_changed.emit(self)
 
     def set_knockouts(self, specs: tuple[str, ...] | list[str]) -> None:
-        """The knockout lab's list of parts switched off (specs the lab understands)."""
+        """The parts switched off (knockout specs), in order; every view shows them."""
         specs = tuple(specs)
         if specs == self.knockouts:
             return

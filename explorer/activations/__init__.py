@@ -1,6 +1,7 @@
 """Stepping a forward pass node by node, and the images fed to it (no Qt).
 
 - ``stepper``: ``Stepper`` runs the traced graph one node at a time on a device.
+- ``knockouts``: ``NodeKnockout``, the knockouts the stepper computes, node by node.
 - ``images``: ``load_image`` decodes user images or raises ``ImageError``.
 - ``preprocess``: model-specific resize, crop, colour and normalisation.
 - ``predictions``: top-5 with class names.
@@ -9,6 +10,7 @@
 """
 
 from explorer.activations.images import ImageError, LoadedImage, image_from_pil, load_image
+from explorer.activations.knockouts import NodeKnockout
 from explorer.activations.mosaic import (
     KernelView,
     Mosaic,
@@ -28,7 +30,8 @@ from explorer.activations.stepper import NodeRecord, Stepper, StepperError, trac
 
 __all__ = [
     "SAMPLES", "FashionTestImages", "ImageError", "InputSpec", "KernelView", "LoadedImage",
-    "Mosaic", "NodeRecord", "Predictions", "Preprocessed", "Stats", "Stepper", "StepperError",
+    "Mosaic", "NodeKnockout", "NodeRecord", "Predictions", "Preprocessed", "Stats", "Stepper",
+    "StepperError",
     "as_channels", "class_names", "image_from_pil", "colorize", "conv_kernels", "histogram", "load_image",
     "load_sample", "make_mosaic", "preprocess", "render_mosaic", "spec_for_model",
     "tensor_stats", "top_k", "trace",

@@ -1,7 +1,9 @@
 """Step a forward pass node by node over the model's fx graph.
 
 Over 400 lines because the stepper is one class whose parts share its node list and
-value store; auxiliary heads, stepped since issue 11, added the last forty.
+value store; auxiliary heads, stepped since issue 11, added forty, and knockouts (issue
+19: the maps show the network as it runs now) eighty more. What a knockout edits at which
+node is worked out in :mod:`explorer.activations.knockouts`.
 
 The stepper traces the model with the graph view's own tracer
 (:func:`explorer.graph.tracer.fx_trace`, the graph ``torch.fx.symbolic_trace`` builds in eval
@@ -20,15 +22,24 @@ report progress and stop between nodes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import fx, nn
 
+from explorer.activations.knockouts import (
+    KnockoutPlanError,
+    NodeEdit,
+    NodeKnockout,
+    load_marked,
+    mark_zeroed,
+    plan_knockouts,
+)
 from explorer.devices import choose_device
 from explorer.errors import UserError
 from explorer.graph.aux_heads import AuxHead, find_aux_heads
+from explorer.graph.titles import node_titles
 from explorer.graph.tracer import fx_trace, module_path_of
 
 
@@ -42,12 +53,14 @@ class NodeRecord:
 
     Attributes:
         index: position in execution order (0 is the input placeholder).
-        name: fx node name; the graph view uses it as the node id.
+        name: fx node name; the graph view uses it as the node id. Internal: never shown.
         op: fx opcode (``placeholder``, ``call_module``, ``call_function``, ...).
         target: the module path, function name or method name the node calls.
         module_path: dotted path of the called module for ``call_module`` nodes, else the
             path of the innermost module whose ``forward`` made the call ("" at top level).
         kind: a short human label: the module class (``Conv2d``), function or method name.
+        title: the node's one shown name (``layer2.0.downsample.1``, ``layer2.0 (add)``),
+            the graph's own title for it (:mod:`explorer.graph.titles`).
     """
 
     index: int
@@ -56,6 +69,7 @@ class NodeRecord:
     target: str
     module_path: str
     kind: str
+    title: str = ""
 
 
 def _target_name(target: Any) -> str:
@@ -156,7 +170,10 @@ class Stepper:
                 module_path=f"{prefix}.{path}" if prefix and path else (prefix or path),
                 kind=self._kind_of(n, root),
             ))
+        titles = node_titles((r.op, r.module_path, r.target) for r in self.nodes)
+        self.nodes = [dataclasses.replace(r, title=t) for r, t in zip(self.nodes, titles)]
         self._index_by_name = {record.name: record.index for record in self.nodes}
+        self._index_by_title = {record.title: record.index for record in self.nodes}
         # Values that must be dropped once node i has run: those whose last reader is i.
         self._free_after: list[list[fx.Node]] = [[] for _ in self._fx_nodes]
         self._read_later: set[fx.Node] = set()
@@ -171,7 +188,11 @@ class Stepper:
         self._input: torch.Tensor | None = None
         # Never rebound (reset clears it): the compiled node calls below close over it.
         self._env: dict[fx.Node, Any] = {}
-        self._calls = [self._compile(n, root, args, kwargs) for n, root, _, args, kwargs in steps]
+        self._steps = [(n, root, args, kwargs) for n, root, _, args, kwargs in steps]
+        self._plain_calls = [self._compile(n, root, args, kwargs) for n, root, args, kwargs in self._steps]
+        # What the steps run: the plain calls, with those that knockouts edit replaced.
+        self._calls = list(self._plain_calls)
+        self._knockouts: tuple[NodeKnockout, ...] = ()
         self._position = -1
         self._last_value: Any = None
         self._snapshot: Any = None
@@ -223,10 +244,10 @@ class Stepper:
         return len(self._env)
 
     def index_of(self, node: str | int) -> int:
-        """Execution index of a node given by fx name, module path or index.
+        """Execution index of a node given by title, module path, graph node id or index.
 
-        A module path that is not itself a node (a collapsed block such as ``layer1.0``)
-        stands for the last node run inside it: the block's output.
+        A module path that is not itself a node's title (a collapsed block such as
+        ``layer1.0``) stands for the last node run inside it: the block's output.
 
         Raises:
             StepperError: nothing in the graph has that name.
@@ -236,8 +257,10 @@ class Stepper:
             if not 0 <= index < len(self.nodes):
                 raise StepperError(f"node index {node} is outside 0..{len(self.nodes) - 1}")
             return index
-        if node in self._index_by_name:
+        if node in self._index_by_name:  # the session's node: what the views pass
             return self._index_by_name[node]
+        if node.strip() in self._index_by_title:  # what the user reads and types
+            return self._index_by_title[node.strip()]
         inside = [
             r.index
             for r in self.nodes
@@ -264,14 +287,15 @@ class Stepper:
         if self._input is not None:
             self._run_node(0)
 
-    def _compile(self, node: fx.Node, root: nn.Module, args: Any, kwargs: Any):
+    def _compile(self, node: fx.Node, root: nn.Module, args: Any, kwargs: Any, marked: bool = False):
         """A closure running ``node`` from the environment.
 
         What ``fx.Interpreter.run_node`` does, resolved once per node instead of on every
         call: stepping a node costs a few microseconds more than eager execution, which
         matters on a GPU where ResNet-50 at batch 1 is bound by Python, not arithmetic.
         ``root`` is the module the node's targets are relative to (an auxiliary head's
-        own nodes: the head), ``args``/``kwargs`` its arguments.
+        own nodes: the head), ``args``/``kwargs`` its arguments; ``marked``: they hold
+        :class:`~explorer.activations.knockouts.Zeros` markers.
         """
         env = self._env
         load = env.__getitem__
@@ -293,6 +317,8 @@ class Stepper:
                 return getattr(obj, name)(*rest, **options)
         else:
             raise StepperError(f"cannot step node {node.name}: unknown fx op {node.op!r}")
+        if marked:  # arguments a knockout replaces by zeros (Zeros markers)
+            return lambda: func(*load_marked(args, env), **load_marked(kwargs, env))
         if not kwargs and all(isinstance(a, fx.Node) for a in args):
             if len(args) == 1:
                 only = args[0]
@@ -407,6 +433,83 @@ class Stepper:
             self.reset()
             if position > 0:
                 self.run_to(position)
+
+    # ----------------------------------------------------------- knockouts
+
+    @property
+    def knockouts(self) -> tuple[NodeKnockout, ...]:
+        """The parts switched off in every pass (empty: the intact network)."""
+        return self._knockouts
+
+    def set_knockouts(self, items: Iterable[Any]) -> bool:
+        """Compute every later step with ``items`` switched off, as the knockout lab's hooks
+        would (see :mod:`explorer.activations.knockouts` for what each kind edits).
+
+        ``items``: :class:`NodeKnockout` or any objects with ``kind``, ``module``, ``index``
+        and ``block`` (the explain layer's ``Knockout``); empty restores the intact network.
+        Parameters are never touched. When the knockouts changed, the pass goes back to the
+        input node (values are recomputed from the input as the stepper moves on again);
+        otherwise nothing happens.
+
+        Returns:
+            Whether the knockouts changed.
+
+        Raises:
+            StepperError: a knockout names nothing this graph can switch off (the previous
+                knockouts then stay in force).
+        """
+        knockouts = tuple(NodeKnockout.of(item) for item in items)
+        if knockouts == self._knockouts:
+            return False
+        calls = list(self._plain_calls)
+        try:
+            edits = plan_knockouts(knockouts, self.nodes, self._fx_nodes,
+                                   [(args, kwargs) for _, _, args, kwargs in self._steps],
+                                   [head.path for head in self.aux_heads])
+            for index, edit in edits.items():
+                calls[index] = self._edited_call(index, edit)
+        except KnockoutPlanError as exc:
+            raise StepperError(f"cannot step this knockout: {exc}") from None
+        self._calls = calls
+        self._knockouts = knockouts
+        self.reset()
+        return True
+
+    def _edited_call(self, index: int, edit: NodeEdit):
+        node, root, args, kwargs = self._steps[index]
+        call = self._plain_calls[index]
+        if edit.zeroed:
+            call = self._compile(node, root, mark_zeroed(args, edit.zeroed), kwargs, marked=True)
+        if not edit.after:
+            return call
+        after = tuple(edit.after)
+
+        def edited() -> Any:
+            value = call()
+            for change in after:
+                value = change(value)
+            return value
+
+        return edited
+
+    def output_for(self, tensor: torch.Tensor) -> Any:
+        """The model's output on ``tensor`` as the stepper computes it (knockouts included),
+        leaving the current pass, its position and its values as they are: the scores of
+        the network as it runs now, without moving the maps."""
+        saved = (dict(self._env), self._input, self._last_value, self._snapshot,
+                 self._position, self.shapes)
+        try:
+            self._env.clear()
+            self._input = tensor.detach().to(self.device)
+            self.shapes = {}
+            with torch.no_grad():
+                for index in range(len(self.nodes)):
+                    self._run_node(index)
+            return self._last_value  # the main graph's output node runs last
+        finally:
+            self._env.clear()
+            self._env.update(saved[0])
+            self._input, self._last_value, self._snapshot, self._position, self.shapes = saved[1:]
 
 
 def _inputs(args: Any, kwargs: Any) -> list[fx.Node]:

@@ -23,6 +23,10 @@ from typing import Any
 
 import torch
 
+#: The knockouts ``knockout_vs_plain`` times together (module paths of ``resnet18_small``):
+#: a channel and two residual shortcuts, one with a downsampling projection, one identity.
+KNOCKOUTS = ("layer1.0.conv1:3", "layer2.0:shortcut", "layer3.1:shortcut")
+
 
 def _check(name: str, value: float | None, unit: str, limit: float | None, **extra: Any) -> dict:
     passed = None if value is None or limit is None else bool(value <= limit)
@@ -43,8 +47,8 @@ def _best(funcs: dict[str, Any], repeats: int) -> dict[str, float]:
 
 def receptive_field_times(names: list[str]) -> dict[str, float]:
     """Milliseconds of the receptive-field pass over every node, per model (best of 3)."""
-    from explorer.explain.receptive_field import receptive_fields, unit_box
     from explorer.graph import build_named_graph
+    from explorer.graph.receptive_field import receptive_fields, unit_box
 
     out = {}
     for name in names:
@@ -107,18 +111,23 @@ def knockout_vs_plain(model_name: str, n_images: int, repeats: int) -> dict[str,
     torch.manual_seed(0)
     model = get_model(model_name).eval()
     lab = KnockoutLab(model, build_graph(model, info.input_shape, name=model_name))
-    for spec in ("layer1.0.conv1:3", "layer2.0:shortcut", "layer3.1:shortcut"):
+    for spec in KNOCKOUTS:
         lab.add(spec)
 
     def batches():
         for start in range(0, len(labels), 256):
             yield x[start:start + 256], labels[start:start + 256]
 
-    best = _best({"plain": lambda: lab.accuracy(batches, knocked_out=False),
-                  "knockout": lambda: lab.accuracy(batches)}, repeats)
+    accuracy: dict[str, float] = {}  # what the timed evaluations found
+
+    def evaluate(knocked_out: bool) -> None:
+        accuracy["knockout" if knocked_out else "plain"] = lab.accuracy(batches, knocked_out=knocked_out)
+
+    best = _best({"plain": lambda: evaluate(False), "knockout": lambda: evaluate(True)}, repeats)
     return {"model": model_name, "images": len(labels), "source": source,
             "knockouts": [k.spec for k in lab.knockouts], "plain_s": best["plain"],
-            "knockout_s": best["knockout"], "repeats": repeats}
+            "knockout_s": best["knockout"], "accuracy_plain": accuracy["plain"],
+            "accuracy_knockout": accuracy["knockout"], "repeats": repeats}
 
 
 def heartbeat_while_explaining(model_name: str = "resnet18_small", node: str = "layer2_1_relu2",
@@ -173,8 +182,10 @@ def heartbeat_while_explaining(model_name: str = "resnet18_small", node: str = "
     # Timed from here: the window's builder loads the module off the GUI thread.
     beat = Heartbeat(interval_ms=5)
     beat.start()
+    from explorer.loading import LoadedModel
+
     panel.session.set_model(model_name, weights)
-    panel.session.set_module(model_name, weights, model.eval())
+    panel.session.deliver(LoadedModel.of(model_name, weights, model))
     pump_until("model", lambda: panel.settled and panel.view_state is not None)
     panel.show_node(node)
     pump_until("node", lambda: panel.settled and panel.current_node == node)

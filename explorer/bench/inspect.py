@@ -178,8 +178,10 @@ def heartbeat_while_stepping(model_name: str = "resnet50", single_steps: int = 2
     from explorer.session import WeightsChoice
 
     weights = WeightsChoice("random")
+    from explorer.loading import LoadedModel
+
     panel.session.set_model(model_name, weights)
-    panel.session.set_module(model_name, weights, model.eval())
+    panel.session.deliver(LoadedModel.of(model_name, weights, model))
     pump_until(settled)
     panel.step_last()
     pump_until(settled)

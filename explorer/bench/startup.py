@@ -345,7 +345,7 @@ def _window_child(t0: float) -> int:
             report("constructed")
             self._startup_probe = Probe(self)
 
-    main_window.MainWindow = Probed  # app.run_gui imports it from the module when it runs
+    main_window.MainWindow = Probed  # ui.launch.open_window imports it from the module when it runs
     return app.main([])
 
 

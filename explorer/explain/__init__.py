@@ -1,22 +1,19 @@
-"""Explaining what a network computes (no Qt): receptive fields, class evidence (Captum),
+"""Explaining what a network computes (no Qt): class evidence (Captum), a unit's field,
 knockouts and the top images of every channel.
 
 Modules:
 
-- :mod:`~explorer.explain.receptive_field`: theoretical fields on the traced graph (the
-  graph package runs it for every node) and the input box of any unit;
 - :mod:`~explorer.explain.attribution`: Grad-CAM, gradient saliency and occlusion maps
   through Captum, and the effective receptive field of a unit;
+- :mod:`~explorer.explain.unit_field`: one unit's theoretical and effective fields;
 - :mod:`~explorer.explain.layers`: which module ends at a graph node (what hooks reach);
 - :mod:`~explorer.explain.knockout`: switching parts of a network off with hooks and
-  measuring the change;
+  measuring the change (:mod:`~explorer.explain.knockout_report` for the window,
+  :mod:`~explorer.explain.held_out` for the test images it is measured on;
+  :mod:`~explorer.explain.knockout_view` for where the graph view shows them);
 - :mod:`~explorer.explain.top_images`: the test images that excite each channel most,
   computed by a generator and cached on disk.
 
-Only the receptive-field names are imported here: :mod:`explorer.graph` imports that
-module while it initialises, and the others import :mod:`explorer.graph`.
+The theoretical receptive fields are part of the graph
+(:mod:`explorer.graph.receptive_field`): tracing computes them for every node.
 """
-
-from explorer.explain.receptive_field import MODEL_NOTES, UnitBox, receptive_fields, unit_box, upstream_box
-
-__all__ = ["MODEL_NOTES", "UnitBox", "receptive_fields", "unit_box", "upstream_box"]

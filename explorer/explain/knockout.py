@@ -16,13 +16,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from explorer.explain.knockout_spec import (  # noqa: F401  (the lab's public names)
-    AUX_NOTE,
-    SPEC_FORMS,
-    Knockout,
-    KnockoutError,
-    parse_knockout,
-)
+from explorer.explain.knockout_spec import AUX_NOTE, SPEC_FORMS, Knockout, KnockoutError, knockouts_for, parse_knockout  # noqa: F401  (the lab's public names)
 from explorer.graph.model_graph import ModelGraph
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from explorer.errors import UserError
@@ -101,6 +102,17 @@ def _shortcut(spec: str, graph: ModelGraph, model: nn.Module, block: str) -> Kno
     except LayerError:
         raise _bad(spec, f"no module ends the shortcut of {block}") from None
     return Knockout(spec, "shortcut", module, None, f"projection shortcut of {block} ({module})")
+
+
+def knockouts_for(specs: Iterable[str], graph: ModelGraph, model: nn.Module) -> list[Knockout]:
+    """Every spec read by :func:`parse_knockout`, in order (a spec given twice counts once):
+    what a caller holding spec strings (the session's knockouts) hands to the lab or to
+    :meth:`explorer.activations.Stepper.set_knockouts`.
+
+    Raises:
+        KnockoutError: the first bad spec, as :func:`parse_knockout` says it.
+    """
+    return [parse_knockout(spec, graph, model) for spec in dict.fromkeys(specs)]
 
 
 def parse_knockout(spec: str, graph: ModelGraph, model: nn.Module) -> Knockout:

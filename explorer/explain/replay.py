@@ -30,7 +30,10 @@ from explorer.activations.pipeline import Pipeline, View, Wish
 from explorer.activations.predictions import Predictions
 from explorer.activations.stepper import trace
 from explorer.errors import UserError
+from explorer.loading import LoadedModel
+from explorer.train.records import LAYER_METRICS, EpochSummary
 from explorer.train.snapshots import SnapshotStore, snapshot_folder
+from explorer.weights_choice import WeightsChoice
 
 # The value axis of the histogram heat plot: every epoch's histogram is re-binned onto it.
 HEAT_BINS = 64
@@ -74,12 +77,15 @@ class EpochReplay:
 
     def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
         from explorer.train import TrainConfig, build_model, load_checkpoint
+        from explorer.train.recipe import builder_kwargs
 
         payload = load_checkpoint(checkpoint)
         self.checkpoint = str(checkpoint)
         self.model_name: str = payload["model_name"]
-        self.model, _info = build_model(TrainConfig.from_dict({**payload["config"], "model": self.model_name}))
+        config = TrainConfig.from_dict({**payload["config"], "model": self.model_name})
+        self.model, _info = build_model(config)
         self.model.eval()
+        self.options = tuple(sorted(builder_kwargs(config).items()))
         self.store = SnapshotStore(snapshot_folder(checkpoint))
         self.device = device
         self.kernels_of = first_conv(self.model) or ""
@@ -172,13 +178,15 @@ class EpochReplay:
             with torch.no_grad():
                 torch._foreach_copy_(self._targets, tensors)  # casts fp16 back to the module's dtypes
             self.epoch = epoch
-        # A new image generation makes the pipeline feed the image again through the new
-        # weights (and recompute the top-5) while it keeps its traced stepper.
+        # Another loaded model over the same module makes the pipeline feed the image again
+        # through the new weights (and recompute the top-5) while it keeps its traced stepper.
         self._generation += 1
         target = node if self.has_node(node) else (self.kernels_of or None)
-        wish = Wish(version=self._generation, model_gen=1, model=self.model, model_name=self.model_name,
-                    trained=epoch > 0, image_gen=self._generation, image=image, target=target,
-                    device=self.device, colormap=colormap, scale=scale)
+        weights = (WeightsChoice("run", path=self.checkpoint, epoch=epoch) if epoch > 0
+                   else WeightsChoice("random"))  # epoch 0: the run's initial, untrained weights
+        loaded = LoadedModel(self.model_name, weights, weights, self.model, self.options)
+        wish = Wish(loaded=loaded, image=image, target=target, device=self.device, colormap=colormap,
+                    scale=scale, version=self._generation)
         run = self._pipeline.run(wish, lambda: wish)
         while True:
             try:
@@ -210,26 +218,27 @@ class HistogramHeat:
     hi: float
 
 
-def histogram_heat(summaries: dict[int, dict[str, Any]], layer: str, bins: int = HEAT_BINS) -> HistogramHeat:
+def histogram_heat(summaries: dict[int, EpochSummary], layer: str, bins: int = HEAT_BINS) -> HistogramHeat:
     """``layer``'s histograms from each epoch's summaries, re-binned onto one value axis.
 
     Each epoch recorded its histogram over its own [min, max]; its counts are spread over
     the common axis, so a column reads as "how many weights had about this value at that
     epoch" (TensorBoard's histogram view, as a heat map).
     """
-    epochs = [e for e in sorted(summaries) if layer in summaries[e].get("layers", {})]
-    hists = [summaries[e]["layers"][layer]["histogram"] for e in epochs]
+    kept = {e: s.layers[layer].histogram for e, s in sorted(summaries.items()) if layer in s.layers}
+    epochs = [e for e, h in kept.items() if h is not None]
+    hists = [kept[e] for e in epochs]
     if not hists:
         return HistogramHeat([], np.zeros((0, bins)), 0.0, 1.0)
-    lo = min(float(h["min"]) for h in hists)
-    hi = max(float(h["max"]) for h in hists)
+    lo = min(float(h.min) for h in hists)
+    hi = max(float(h.max) for h in hists)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts = np.zeros((len(epochs), bins))
     common = np.linspace(lo, hi, bins + 1)
     for row, h in enumerate(hists):
-        own = np.asarray(h["counts"], dtype=float)
-        edges = np.linspace(float(h["min"]), float(h["max"]), len(own) + 1)
+        own = np.asarray(h.counts, dtype=float)
+        edges = np.linspace(float(h.min), float(h.max), len(own) + 1)
         # Spread each bin's count evenly over its width (the cumulative count, linear
         # inside a bin, read at the common edges): dropping counts at bin centres left
         # empty stripes wherever an epoch's bins were wider than the common ones.
@@ -238,27 +247,35 @@ def histogram_heat(summaries: dict[int, dict[str, Any]], layer: str, bins: int =
     return HistogramHeat(epochs, counts, lo, hi)
 
 
-def layer_series(summaries: dict[int, dict[str, Any]], layer: str, key: str) -> tuple[list[int], list[float]]:
-    """(epochs, values) of one per-layer summary (``grad_norm``, ``weight_change``, ...)."""
-    epochs = [e for e in sorted(summaries) if layer in summaries[e].get("layers", {})]
-    return epochs, [float(summaries[e]["layers"][layer][key]) for e in epochs]
+def layer_series(summaries: dict[int, EpochSummary], layer: str, key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one per-layer figure (``key`` one of ``records.LAYER_METRICS``:
+    ``grad_norm``, ``weight_change``, ``weight_norm``); epochs without it are left out.
+
+    Raises:
+        KeyError: ``key`` is not a layer figure.
+    """
+    if key not in LAYER_METRICS:
+        raise KeyError(key)
+    values = {e: getattr(s.layers[layer], key) for e, s in sorted(summaries.items()) if layer in s.layers}
+    epochs = [e for e, v in values.items() if v is not None]
+    return epochs, [float(values[e]) for e in epochs]
 
 
-def dead_relu_series(summaries: dict[int, dict[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
+def dead_relu_series(summaries: dict[int, EpochSummary]) -> dict[str, tuple[list[int], list[float]]]:
     """Per ``nn.ReLU`` module: (epochs, fraction of dead units on the probe batch)."""
     series: dict[str, tuple[list[int], list[float]]] = {}
     for epoch in sorted(summaries):
-        for module, fraction in (summaries[epoch].get("dead_relu") or {}).items():
+        for module, fraction in summaries[epoch].dead_relu.items():
             xs, ys = series.setdefault(module, ([], []))
             xs.append(epoch)
             ys.append(float(fraction))
     return series
 
 
-def layer_names(summaries: dict[int, dict[str, Any]]) -> list[str]:
+def layer_names(summaries: dict[int, EpochSummary]) -> list[str]:
     """The layers (parameter names) the summaries cover, in the model's order."""
     for epoch in sorted(summaries, reverse=True):
-        layers = summaries[epoch].get("layers")
+        layers = summaries[epoch].layers
         if layers:
             return list(layers)
     return []

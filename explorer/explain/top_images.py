@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
-from explorer.explain.receptive_field import UnitBox, unit_box
 from explorer.files import WriteError, write_atomic
 from explorer.graph.model_graph import ModelGraph
+from explorer.graph.receptive_field import UnitBox, unit_box
 from explorer.graph.tracer import fx_trace
 
 CACHE_FORMAT = 1

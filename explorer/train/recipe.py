@@ -64,7 +64,16 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, Any]:
     """
     from explorer.models import get_model, get_model_info
 
-    info = get_model_info(config.model)
+    return get_model(config.model, **builder_kwargs(config)), get_model_info(config.model)
+
+
+def builder_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The builder options ``config`` sets (width, dropout, batch norm, ...): what makes
+    its network's structure differ from the registry's default one.
+
+    Raises:
+        UserError: the model has no such option.
+    """
     accepted = builder_options(config.model)
     kwargs = {}
     for option in BUILDER_OPTIONS:
@@ -74,7 +83,7 @@ def build_model(config: TrainConfig) -> tuple[nn.Module, Any]:
         if option not in accepted:
             raise UserError(f"{config.model} has no {option.replace('_', ' ')} option")
         kwargs[option] = value
-    return get_model(config.model, **kwargs), info
+    return kwargs
 
 
 def xavier_init(model: nn.Module) -> None:

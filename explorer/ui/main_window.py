@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, qWarning
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -44,6 +44,7 @@ from explorer.ui.graph.worker import GraphWorkerClient
 from explorer.ui.main_thread_gc import collect_on_main_thread
 from explorer.ui.model_picker import ModelPicker
 from explorer.ui.subscriptions import Subscriptions
+from explorer.ui.theme import secondary
 
 
 class _CoreLoader(QThread):
@@ -76,10 +77,10 @@ class _CoreLoader(QThread):
             # builds them. Module code makes no widgets, so it may run on this thread.
             import explorer.activations  # noqa: F401
             import explorer.train  # noqa: F401
-            import explorer.ui.maps.panel  # noqa: F401
-            import explorer.ui.graph.overlay  # noqa: F401
             import explorer.ui.compare.scoreboard  # noqa: F401
             import explorer.ui.compare.side_by_side  # noqa: F401
+            import explorer.ui.graph.overlay  # noqa: F401
+            import explorer.ui.maps.panel  # noqa: F401
             import explorer.ui.training.panel  # noqa: F401
 
             device = describe_device(choose_device(self._device_choice))
@@ -108,7 +109,7 @@ class MainWindow(QMainWindow):
         # --data-dir applies to this session only; it does not overwrite the saved setting.
         self._data_dir = data_dir
         self._initial_model = initial_model or self.settings.get("last_model")
-        from explorer.models.choices import WeightsMemory
+        from explorer.weights_choice import WeightsMemory
 
         self.weights_memory = WeightsMemory()
         self.session = Session(device=self.settings.get("device") or "auto",
@@ -146,7 +147,10 @@ class MainWindow(QMainWindow):
         self._loading.setObjectName("core-loading")
         self._loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._loading.setWordWrap(True)
-        self._loading.setStyleSheet("font-size: 15px; color: palette(mid);")
+        font = self._loading.font()
+        font.setPixelSize(15)
+        self._loading.setFont(font)
+        secondary(self._loading)
         self._loading_bar = QProgressBar()
         self._loading_bar.setRange(0, 0)  # busy: an import has no fraction to show
         self._loading_bar.setMaximumWidth(320)
@@ -229,6 +233,7 @@ class MainWindow(QMainWindow):
             action.setStatusTip("Available once PyTorch has loaded (a few seconds after start)")
 
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&Keyboard shortcuts…").triggered.connect(self.show_shortcuts)
         help_menu.addAction("&About cnn-explorer").triggered.connect(self._about)
 
     def _preview_page(self) -> QWidget:
@@ -275,12 +280,12 @@ class MainWindow(QMainWindow):
     def _on_core_loaded(self, infos: list, device: str) -> None:
         import pyqtgraph
 
-        from explorer.ui.explore_page import explore_page
-        from explorer.ui.maps.panel import FeatureMapPanel
-        from explorer.ui.graph.overlay import GraphOverlay
-        from explorer.ui.module_builder import ModuleBuilder
         from explorer.ui.compare.scoreboard import ScoreboardView
         from explorer.ui.compare.side_by_side import SideBySideView
+        from explorer.ui.explore_page import explore_page
+        from explorer.ui.graph.overlay import GraphOverlay
+        from explorer.ui.maps.panel import FeatureMapPanel
+        from explorer.ui.module_builder import ModuleBuilder
         from explorer.ui.training.panel import TrainingPanel
 
         # Set before the first plot is made (the panels below); not at start-up, where
@@ -302,6 +307,7 @@ class MainWindow(QMainWindow):
         self.side_by_side = SideBySideView(self.session)
         self.scoreboard = ScoreboardView(self.session)
         self.scoreboard.model_opened.connect(self._show_feature_maps)
+        self.training_panel.run_opened.connect(self._show_feature_maps)  # "Open in explorer"
 
         explore = explore_page(self.graph_panel, self.feature_panel, self.graph_overlay.above(self.graph_panel))
 
@@ -310,6 +316,7 @@ class MainWindow(QMainWindow):
         self._tabs.addTab(self.training_panel, "Training")
         self._tabs.addTab(self.side_by_side, "Side by side")
         self._tabs.addTab(self.scoreboard, "Scoreboard")
+        self._add_step_keys()
         size_before = self.size()
         self._stack.addWidget(self._tabs)
         self._stack.setCurrentWidget(self._tabs)
@@ -376,9 +383,17 @@ class MainWindow(QMainWindow):
         self._preview(name)
         self.statusBar().showMessage(f"Opening {name} once PyTorch has loaded…")
 
-    def _on_model_changed(self, session: Session) -> None:
+    def _on_model_changed(self, session: Session, change: str) -> None:
         from explorer.models import get_model_info
 
+        if change == "loaded":
+            self._show_message(session.loaded.notice)
+            return
+        if change == "failed":
+            self._show_message(f"{session.model_name}: {session.load_error}")
+            return
+        if change != "model":
+            return
         name = session.model_name
         info = get_model_info(name)
         self.picker.select(name)
@@ -389,6 +404,25 @@ class MainWindow(QMainWindow):
     def _on_graph_ready(self, graph) -> None:
         if self.current_model:
             self.model_shown.emit(self.current_model)
+
+    def _add_step_keys(self) -> None:
+        """Left and Right step the feature maps wherever the focus is while the Explore page
+        is shown (the graph, the model list, a button), not only in the maps panel; a text
+        field keeps them (it claims them before a shortcut: ShortcutOverride). Other pages
+        get their own keys back (the time machine's scrubber, the forms)."""
+        self._step_keys: list[QShortcut] = []
+        for key, step, what in ((Qt.Key.Key_Left, self.feature_panel.step_back, "Maps › Previous node"),
+                                (Qt.Key.Key_Right, self.feature_panel.step_forward, "Maps › Next node")):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setWhatsThis(what)  # what Help > Keyboard shortcuts says it does
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(step)
+            self._step_keys.append(shortcut)
+        self._tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _on_tab_changed(self, index: int) -> None:
+        for shortcut in self._step_keys:
+            shortcut.setEnabled(index == 0)
 
     # ----- actions ------------------------------------------------------------------------
 
@@ -469,6 +503,16 @@ class MainWindow(QMainWindow):
 
     def _on_theme_action(self, action: QAction) -> None:
         self.set_theme(action.data())
+
+    def show_shortcuts(self):
+        """Help > Keyboard shortcuts…: every shortcut of the window as it is now (panels
+        made once PyTorch has loaded add theirs); the dialog shown is returned."""
+        from explorer.ui.shortcuts import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -1,120 +1,112 @@
-"""Builds the session's module for (model, weights) off the GUI thread.
+"""Loads the session's model for its selection off the GUI thread.
 
 VGG-19's 143 M parameters take seconds to initialise, and loading a checkpoint reads
-hundreds of megabytes: the build runs in one ``QThread`` at a time. Requests coalesce: while
-one build runs, only the newest wish waits, so a user clicking through ten models builds
-two, not ten. Results come back on the GUI thread and go to ``session.set_module``, which
-refuses any the user has left.
+hundreds of megabytes: the load runs in one ``QThread`` at a time. Requests coalesce: while
+one load runs, only the newest selection waits, so a user clicking through ten models
+loads two, not ten. Results come back on the GUI thread and go to ``session.deliver``,
+which refuses any the user has left.
 
-Weights that cannot be had never leave the view empty: the weights shown before (same
-model) come back, or, for a model shown for the first time, its seeded random weights, and
-the status bar says why.
+What to do when weights cannot be had is decided by :func:`explorer.loading.load_model`
+alone; this module only hands it what was shown before (for "keeping" it) and keeps the
+loaded models of the current model, so switching weights back is instant.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, qWarning
 
-from PySide6.QtCore import QObject, QThread, Signal, qWarning
-
-from explorer.session import Session, WeightsChoice
+from explorer.session import Selection, Session
 from explorer.ui.subscriptions import Subscriptions
 
 
-class _BuildThread(QThread):
-    built = Signal(object)  # (name, wanted, Built)
-    failed = Signal(object)  # (name, wanted, message)
+class _LoadThread(QThread):
+    done = Signal(object)  # (selection, LoadedModel or None, message)
 
-    def __init__(self, name: str, wanted: WeightsChoice | None, fallback_for: WeightsChoice | None,
-                 parent: QObject) -> None:
+    def __init__(self, selection: Selection, previous, parent: QObject) -> None:
         super().__init__(parent)
-        self.name = name
-        self.wanted = wanted
-        self.fallback_for = fallback_for
+        self.selection = selection
+        self.previous = previous
 
     def run(self) -> None:
-        from explorer.models.choices import resolve_and_build
+        from explorer.loading import load_model
 
         try:
-            built = resolve_and_build(self.name, self.wanted)
+            loaded = load_model(self.selection.source, self.selection.weights, self.previous)
         except Exception as exc:  # noqa: BLE001 - any failure is reported in the window
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.failed.emit((self.name, self.wanted, self.fallback_for, text))
+            self.done.emit((self.selection, None, text))
             return
-        self.built.emit((self.name, self.wanted, self.fallback_for, built))
+        self.done.emit((self.selection, loaded, ""))
 
 
 class ModuleBuilder(QObject):
-    """Keeps ``session.module`` built for ``(session.model_name, session.weights)``."""
+    """Keeps ``session.loaded`` built for ``session.selection``."""
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._thread: _BuildThread | None = None
-        self._pending: tuple[str, WeightsChoice | None, WeightsChoice | None] | None = None
-        # Modules built for the current model, by weights: switching back is instant, and
-        # weights that fail to load can fall back to the ones shown before.
-        self._built: dict[WeightsChoice, Any] = {}
-        self._built_for: str | None = None
-        self._shown: WeightsChoice | None = None
+        self._thread: _LoadThread | None = None
+        self._pending: Selection | None = None
+        # Loaded models of the current model, by selection: switching back is instant, and
+        # weights that fail to load keep the ones shown before.
+        self._loaded: dict[Selection, object] = {}
+        self._shown = None  # the LoadedModel shown last, for the current model
         self._stopped = False
         self._subscriptions = Subscriptions(self)
-        self._subscriptions.connect(session.weights_changed, self._on_weights_changed)
-        self._subscriptions.connect(session.module_changed, self._on_module_changed)
+        self._subscriptions.connect(session.model_changed, self._on_model_changed)
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None or self._pending is not None
 
     def stop(self, timeout_ms: int = 30_000) -> bool:
-        """Take no more requests and wait for the running build; a build that does not
+        """Take no more requests and wait for the running load; a load that does not
         finish in time is reported as a Qt warning and False is returned."""
         self._stopped = True
         self._pending = None
         self._subscriptions.clear()
         thread = self._thread
         if thread is not None and not thread.wait(timeout_ms):
-            qWarning(f"building {thread.name} still running after {timeout_ms} ms")
+            qWarning(f"loading {thread.selection.source} still running after {timeout_ms} ms")
             return False
         return True
 
     # ----- session events ----------------------------------------------------------------
 
-    def _on_weights_changed(self, session: Session) -> None:
-        if session.module is not None or session.model_name is None:
-            return  # the builder itself delivered it (a resolved default)
-        if session.model_name != self._built_for:
-            self._built = {}
-            self._built_for = session.model_name
+    def _on_model_changed(self, session: Session, change: str) -> None:
+        if change == "model":
+            self._loaded = {}
             self._shown = None
-        cached = self._built.get(session.weights) if session.weights is not None else None
-        if cached is not None:
-            session.set_module(session.model_name, session.weights, cached)
+        if change == "loaded":
+            loaded = session.loaded
+            self._shown = loaded
+            if not loaded.fallback:
+                self._loaded[loaded.selection] = loaded
+            # Keep only what is shown: a VGG costs 550 MB.
+            self._loaded = {s: m for s, m in self._loaded.items() if m is loaded}
             return
-        self._request(session.model_name, session.weights, None)
+        if change not in ("model", "weights") or session.selection is None:
+            return
+        cached = self._loaded.get(session.selection)
+        if cached is not None:
+            session.deliver(cached)
+            return
+        self._pending = session.selection
+        # Next turn of the event loop: a caller that delivers the model itself right after
+        # choosing it (a training run's epoch) needs no load.
+        QTimer.singleShot(0, self, self._start_next)
 
-    def _on_module_changed(self, session: Session) -> None:
-        if session.module is not None and session.model_name == self._built_for:
-            self._shown = session.weights
-            # Keep only what was shown and the new module: a VGG costs 550 MB.
-            self._built = {w: m for w, m in self._built.items() if m is session.module or w == self._shown}
-
-    # ----- building ----------------------------------------------------------------------
-
-    def _request(self, name: str, wanted: WeightsChoice | None, fallback_for: WeightsChoice | None) -> None:
-        self._pending = (name, wanted, fallback_for)
-        self._start_next()
+    # ----- loading -----------------------------------------------------------------------
 
     def _start_next(self) -> None:
         if self._thread is not None or self._pending is None or self._stopped:
             return
-        name, wanted, fallback_for = self._pending
-        self._pending = None
-        if name != self.session.model_name:
+        selection, self._pending = self._pending, None
+        session = self.session
+        if selection != session.selection or (session.loaded is not None and session.loaded.selection == selection):
             return
-        thread = _BuildThread(name, wanted, fallback_for, self)
-        thread.built.connect(self._on_built)
-        thread.failed.connect(self._on_failed)
+        thread = _LoadThread(selection, self._shown, self)
+        thread.done.connect(self._on_done)
         thread.finished.connect(self._on_thread_finished)
         self._thread = thread
         thread.start()
@@ -125,36 +117,14 @@ class ModuleBuilder(QObject):
             thread.deleteLater()
         self._start_next()
 
-    def _on_built(self, result: tuple) -> None:
-        name, wanted, fallback_for, built = result
+    def _on_done(self, result: tuple) -> None:
+        selection, loaded, message = result
         session = self.session
-        if name != session.model_name or self._stopped:
+        if self._stopped or selection != session.selection:
             return
-        if name == self._built_for:
-            self._built[built.choice] = built.model
-        # A fallback (ImageNet wanted, random given) is delivered for the request it answers
-        # and is not remembered: next time the wanted weights are tried again. So is a run's
-        # choice whose epoch was corrected to the one its checkpoint holds now.
-        answered = built.fallback or (built.wanted is not None and built.choice != built.wanted)
-        requested = fallback_for if fallback_for is not None else (built.wanted if answered else None)
-        if session.set_module(name, built.choice, built.model, requested=requested):
-            session.notify(built.notice)
-
-    def _on_failed(self, result: tuple) -> None:
-        name, wanted, fallback_for, message = result
-        session = self.session
-        if name != session.model_name or self._stopped or wanted != session.weights:
-            return
-        label = wanted.label() if wanted is not None else "default weights"
-        previous = self._shown
-        if previous is not None and previous in self._built and previous != wanted:
-            session.notify(f"{name}: cannot use {label}: {message}; keeping {previous.label()}")
-            session.set_weights(previous)
-        elif fallback_for is None and wanted is not None and wanted.kind != "random":
-            from explorer.models.choices import seed_for
-
-            session.notify(f"{name}: cannot use {label}: {message}; showing random weights")
-            self._request(name, WeightsChoice("random", seed=seed_for(name)), wanted)
+        # How it went (the loaded model's notice, the failure) is said by the views that
+        # show the change: one event, not a second one for the status bar.
+        if loaded is None:
+            session.load_failed(selection, message)
         else:
-            session.notify(f"{name}: {message}")
-            session.module_failed(name, wanted, message)
+            session.deliver(loaded)

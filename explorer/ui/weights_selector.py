@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.loading import available_weights, new_seed
 from explorer.models import small_form_of
-from explorer.models.choices import available_weights, new_seed
 from explorer.session import Session, TrainingRun, WeightsChoice
 from explorer.ui.subscriptions import Subscriptions
 
@@ -65,8 +65,7 @@ class WeightsSelector(QWidget):
         self.combo.activated.connect(self._on_activated)
         layout.addWidget(self.combo, 1)
         self._subscriptions = Subscriptions(self)
-        for event in (session.model_changed, session.weights_changed):
-            self._subscriptions.connect(event, self._on_session_changed)
+        self._subscriptions.connect(session.model_changed, self._on_session_changed)
         self._subscriptions.connect(session.training.changed, self._on_run_changed)
         self.refresh()
 
@@ -128,7 +127,7 @@ class WeightsSelector(QWidget):
             self.choose(data)
         self.refresh()  # a cancelled dialog shows the current choice again
 
-    def _on_session_changed(self, _session: Session) -> None:
+    def _on_session_changed(self, _session: Session, _change: str) -> None:
         self.refresh()
 
     def _on_run_changed(self, run: TrainingRun) -> None:
@@ -172,23 +171,16 @@ class RandomWeightsNotice(QWidget):
         layout.setColumnStretch(0, 1)
         self.hide()
         self._subscriptions = Subscriptions(self)
-        self._subscriptions.connect(session.module_changed, self._on_module_changed)
         self._subscriptions.connect(session.model_changed, self._on_model_changed)
 
-    def _on_model_changed(self, _session: Session) -> None:
-        self.hide()
-
-    def _on_module_changed(self, session: Session) -> None:
-        from explorer.models import ModelError, get_model_info
-
-        name, weights = session.model_name, session.weights
-        if session.module is None or weights is None or weights.kind != "random" or name in self._told:
+    def _on_model_changed(self, session: Session, change: str) -> None:
+        if change == "model":
+            self.hide()
+        loaded = session.loaded
+        if change != "loaded" or loaded.weights.kind != "random" or loaded.source in self._told:
             return
-        try:
-            info = get_model_info(name)
-        except ModelError:  # a module shown under a name the zoo lacks (benchmarks): no advice
-            return
-        if info.form != "reference":
+        name, weights, info = loaded.source, loaded.weights, loaded.info
+        if info is None or info.form != "reference":  # not a zoo model: no advice
             return
         self._told.add(name)
         self._small = small_form_of(name)

@@ -99,7 +99,7 @@ def test_a_node_maps_to_the_block_that_ends_there():
 
 
 def test_effective_field_lies_inside_the_theoretical_box(trained, tiny_data):
-    from explorer.explain.receptive_field import unit_box
+    from explorer.graph.receptive_field import unit_box
 
     model, _ = trained
     x = batch(TRAINED_MODEL, tiny_data.test_images[:1])

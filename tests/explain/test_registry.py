@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from explorer.explain.attribution import attribute
-from explorer.explain.receptive_field import unit_box
 from explorer.graph import build_graph
 from explorer.graph.named import resolve_model
+from explorer.graph.receptive_field import unit_box
 from explorer.models import get_model_info, list_models
 
 # These flatten straight into fixed-size FC layers: only their own input size fits.

@@ -11,7 +11,7 @@ import torch
 from explorer.activations.samples import FashionTestImages
 from explorer.errors import UserError
 from explorer.explain.replay import EpochReplay, dead_relu_series, histogram_heat, layer_names, layer_series
-from explorer.models.choices import build_with_weights
+from explorer.loading import build_with_weights
 from explorer.session import WeightsChoice
 from explorer.train import RunHistory, TrainConfig, Trainer, load_fashion_mnist
 from explorer.train.snapshots import SnapshotStore

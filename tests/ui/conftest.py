@@ -59,6 +59,7 @@ def feature_panel(qtbot):
     every panel made is stopped at the end."""
     import torch
 
+    from explorer.loading import LoadedModel
     from explorer.models import get_model
     from explorer.session import Session
     from explorer.ui.maps.panel import FeatureMapPanel
@@ -75,7 +76,7 @@ def feature_panel(qtbot):
         torch.manual_seed(0)
         with qtbot.waitSignal(widget.view_updated, timeout=30_000):
             session.set_model(model, weights)
-            assert session.set_module(model, weights, get_model(model))
+            assert session.deliver(LoadedModel.of(model, weights, get_model(model)))
         qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
         if node is not None:
             widget.show_node(node)

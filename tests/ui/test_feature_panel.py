@@ -12,6 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
+from explorer.loading import LoadedModel
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
 from explorer.ui.maps.panel import FeatureMapPanel
@@ -29,7 +30,7 @@ def _wait_idle(qtbot, panel):
 def show(session: Session, name: str, module, weights: WeightsChoice = RANDOM) -> None:
     """What the window's builder does: the model, then its module for those weights."""
     session.set_model(name, weights)
-    assert session.set_module(name, weights, module)
+    assert session.deliver(LoadedModel.of(name, weights, module))
 
 
 def _wait_message(qtbot, panel, text: str) -> str:
@@ -154,6 +155,26 @@ def test_keys_step_through_the_nodes(panel, qtbot):
     qtbot.keyClick(panel, Qt.Key.Key_Home)
     _wait_idle(qtbot, panel)
     assert panel.view_state.record.index == 0 and panel.view_state.record.kind == "input"
+
+
+def test_left_on_the_first_node_and_right_on_the_last_stay_put(panel, qtbot):
+    """The walk found Left on the first node jumping to the last: the ends clamp."""
+    panel.setFocus()
+    panel.step_first()
+    _wait_idle(qtbot, panel)
+    assert panel.view_state.record.index == 0
+    for button in (lambda: qtbot.keyClick(panel, Qt.Key.Key_Left),
+                   lambda: qtbot.mouseClick(panel.steps.back_button, Qt.MouseButton.LeftButton)):
+        button()
+        _wait_idle(qtbot, panel)
+        assert panel.view_state.record.index == 0
+    panel.step_last()
+    _wait_idle(qtbot, panel)
+    last = len(panel.stepper) - 1
+    assert panel.view_state.record.index == last
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    _wait_idle(qtbot, panel)
+    assert panel.view_state.record.index == last
 
 
 def test_space_plays_to_the_end_and_pauses(panel, qtbot):
@@ -287,16 +308,54 @@ def test_fashion_picker(qtbot, fashion_root):
     assert empty.image_source.fashion_spin.isEnabled()
 
 
+def _top5_rows(panel) -> list[tuple[str, str]]:
+    table = panel.predictions_box.top5_table
+    rows = []
+    for row in range(table.rowCount()):
+        name, p = table.item(row, 0), table.item(row, 1)
+        rows.append((name.text() if name else "", p.text() if p else ""))
+    return rows
+
+
 def test_new_weights_keep_the_node_and_say_trained(panel, qtbot):
+    from explorer.activations.predictions import FASHION_MNIST_CLASSES, UNTRAINED_NOTE
+
     panel.show_node("layer3")
     _wait_idle(qtbot, panel)
     node = panel.current_node
-    trained = WeightsChoice("file", path="trained.pt")
-    panel.session.set_weights(trained)
-    assert panel.session.set_module(MODEL, trained, get_model(MODEL))
-    _wait_idle(qtbot, panel)
+    # "layer3" is shown at its last node; far from the first layer a reset would go back to.
+    assert node.startswith("layer3") and panel.view_state.record.name == node
+    assert panel.view_state.record.index > 10
+    # Random weights: the top-5 carries the visible warning and the selector says random.
+    assert panel.predictions_box.note.text() == UNTRAINED_NOTE
+    assert panel.weights_selector.combo.currentText() == "random (seed 1)"
+    before = panel.predictions
+    assert before is not None and not before.trained
+    node_text = panel.node_label.text()  # e.g. "51/72   layer3.1.relu2  ·  ReLU  ·  1×64×4×4"
+    assert "layer3." in node_text
+
+    weights = WeightsChoice("file", path="/somewhere/epoch-12.pt")
+    panel.session.set_weights(weights)
+    # While they load, the top-5 says which weights it waits for; the node stays.
+    assert panel.predictions_box.note.text() == "loading file epoch-12.pt…"
     assert panel.current_node == node
+    assert panel.session.deliver(LoadedModel.of(MODEL, weights, get_model(MODEL)))
+    _wait_idle(qtbot, panel)
+
+    # The node stayed: same node shown, its maps recomputed with the new weights.
+    assert panel.current_node == node and panel.session.node == node
+    assert panel.view_state.record.name == node and panel.node_label.text() == node_text
+    # The visible text says the weights are trained: the selector names the file, and the
+    # top-5 is filled from the new weights with no untrained warning under it.
+    assert panel.weights_selector.combo.currentText() == "file epoch-12.pt"
+    assert "runs with file epoch-12.pt" in panel.weights_selector.combo.toolTip()
+    after = panel.predictions
+    assert after is not before and after.trained and after.note is None
     assert panel.predictions_box.note.text() == ""
+    rows = _top5_rows(panel)
+    assert [name for name, _ in rows] == [p.name for p in after.top[:5]]
+    assert all(name in FASHION_MNIST_CLASSES for name, _ in rows)
+    assert [p for _, p in rows] == [f"{p.probability * 100:.1f}%" for p in after.top[:5]]
 
 
 def test_untraceable_model_is_reported(panel, qtbot):

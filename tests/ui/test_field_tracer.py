@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from explorer.explain.receptive_field import unit_box
 from explorer.graph import build_named_graph
+from explorer.graph.receptive_field import unit_box
 from explorer.session import WeightsChoice
 
 MODEL = "resnet18_small"

@@ -227,18 +227,66 @@ def test_untraceable_module_shows_fallback_and_warning(qtbot, panel):
     assert {"conv", "head"} <= set(panel.scene.nodes)
 
 
-def test_show_model_runs_in_the_subprocess(qtbot, panel):
+def test_show_model_runs_in_the_subprocess(qtbot, panel, monkeypatch):
+    import os
+
+    from PySide6.QtCore import QProcess
+
+    import explorer.graph
+    import explorer.graph.named
+    import explorer.graph.service
+    import explorer.graph.stored
+    import explorer.graph.trace
+    from explorer.graph import default_state, expand, prepare_view
+    from explorer.graph.named import build_named_graph
+
+    # What the core builds for the model in this process: the panel must show the same.
+    expected = build_named_graph("torchvision.resnet18")
+    state = default_state(expected)
+    closed_view, _ = prepare_view(expected, state)
+    open_view, _ = prepare_view(expected, expand(state, "layer4.1"))
+    assert "m:layer4.1" in closed_view.order and "layer4_1_conv1" in open_view.order
+
+    # From here on nothing in this process may trace or lay out a named graph.
+    traced_here = []
+
+    def refuse(*args, **kwargs):
+        traced_here.append(args)
+        raise AssertionError("a graph was built in the window's process")
+
+    monkeypatch.setattr(explorer.graph.service.GraphService, "handle", refuse)
+    monkeypatch.setattr(explorer.graph.stored, "named_graph", refuse)
+    monkeypatch.setattr(explorer.graph.named, "build_named_graph", refuse)
+    monkeypatch.setattr(explorer.graph.trace, "build_graph", refuse)
+    monkeypatch.setattr(explorer.graph, "build_graph", refuse)
+    replies = []
+    panel.client.replied.connect(replies.append)
+
     with qtbot.waitSignal(panel.graph_ready, timeout=120000) as blocker:
         panel.show_model("torchvision.resnet18")
     graph = blocker.args[0]
-    assert graph.name == "torchvision.resnet18" and len(graph.order) == 71
-    assert "m:layer4.1" in panel.scene.nodes
+    assert graph.name == "torchvision.resnet18"
+    assert graph.order == expected.order and set(graph.graph.edges) == set(expected.graph.edges)
+    assert set(panel.scene.nodes) == set(closed_view.order)
+
+    # It came over the pipe of a separate `python -m explorer.graph.service` process.
+    process = panel.client._process
+    assert process is not None and process.state() == QProcess.ProcessState.Running
+    assert process.arguments()[:2] == ["-m", "explorer.graph.service"]
+    assert process.processId() > 0 and process.processId() != os.getpid()
+    opened = [r for r in replies if r.get("ok") and "graph" in r]
+    assert [r["graph"]["name"] for r in opened] == ["torchvision.resnet18"]
+
     panel.toggle_unit("m:layer4.1")
-    qtbot.waitUntil(lambda: "layer4_1_conv1" in panel.scene.nodes, timeout=60000)
+    qtbot.waitUntil(lambda: set(panel.scene.nodes) == set(open_view.order), timeout=60000)
+    # The new view was laid out by the service as well (a reply without a graph).
+    assert any(r.get("ok") and "graph" not in r and "view" in r for r in replies)
     with qtbot.waitSignal(panel.failed, timeout=60000) as blocker:
         panel.show_model("torchvision.nonexistent")
     assert blocker.args == ["unknown torchvision model 'nonexistent'"]
+    assert replies[-1] == {"id": replies[-1]["id"], "ok": False, "error": "unknown torchvision model 'nonexistent'"}
     assert panel.banner.isVisible()
+    assert traced_here == []
 
 
 def test_scene_population_yields_after_each_time_budget_and_completes(qtbot):
@@ -272,3 +320,41 @@ def test_a_graph_that_was_traced_again_says_so_in_the_status(qtbot, panel):
     panel.source._request_id = 41
     panel.source._on_reply(reply)
     assert messages == [reply["notice"]]
+
+
+class Repeats(nn.Module):
+    """``n`` identical residual blocks in a row (ResNet-50's longest run is 5)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        from torchvision.models.resnet import BasicBlock
+
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(*(BasicBlock(8, 8) for _ in range(n)))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layer1(self.stem(x))), 1))
+
+
+def test_fold_runs_says_why_when_nothing_folds(qtbot, panel):
+    _show(qtbot, panel, Repeats(5), name="five")
+    assert not panel.fold_button.isEnabled()
+    assert panel.fold_button.toolTip() == ("Nothing to fold: the longest run of identical blocks is 5 "
+                                           "(layer1.0 … layer1.4); runs of 6 or more fold")
+    panel.expand_all()
+    _wait_settled(qtbot, panel)
+    assert not panel.fold_button.isEnabled()
+    assert "every block is open" in panel.fold_button.toolTip()
+    _show(qtbot, panel, nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), name="layers")
+    assert not panel.fold_button.isEnabled() and "no blocks" in panel.fold_button.toolTip()
+    # Where a run folds the button is there and does what it says.
+    _show(qtbot, panel, Repeats(7), name="seven")
+    assert panel.fold_button.isEnabled() and panel.fold_button.isChecked()
+    assert panel.fold_button.toolTip().startswith("Fold runs of 6 or more identical blocks")
+    assert any(unit.startswith("fold:") for unit in panel.scene.nodes)
+    qtbot.mouseClick(panel.fold_button, Qt.MouseButton.LeftButton)
+    _wait_settled(qtbot, panel)
+    assert not any(unit.startswith("fold:") for unit in panel.scene.nodes)
+    assert "m:layer1.6" in panel.scene.nodes

@@ -8,6 +8,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from explorer.explain.knockout_report import HELD_OUT
+from explorer.loading import LoadedModel
 from explorer.models import get_model
 from explorer.session import Session, WeightsChoice
 from explorer.train.data import image_count
@@ -29,7 +30,7 @@ def panel(qtbot, fashion_root):
     widget.weights_before = {k: v.clone() for k, v in module.state_dict().items()}
     with qtbot.waitSignal(widget.view_updated, timeout=30_000):
         session.set_model(MODEL, RANDOM)
-        assert session.set_module(MODEL, RANDOM, module)
+        assert session.deliver(LoadedModel.of(MODEL, RANDOM, module))
     qtbot.waitUntil(lambda: widget.settled, timeout=30_000)
     widget.show_node("layer1_0_conv1")
     qtbot.waitUntil(lambda: widget.settled and widget.current_node == "layer1_0_conv1", timeout=30_000)
@@ -54,10 +55,10 @@ def test_right_click_switches_a_channel_off_and_measures_before_and_after(qtbot,
                      pos=pane.widget_pos_of_pixel(ox + 2.5, oy + 2.5))
     assert len(popups) == 1 and panel.maps.knockout_action.text() == "Switch off channel 3"
     panel.maps.knockout_action.trigger()
-    assert panel.session.knockouts == ("layer1_0_conv1:3",)
+    assert panel.session.knockouts == ("layer1.0.conv1:3",)  # the node's one name, not fx's id
     view = panel.knockout_view
     assert panel.detail_tabs.currentWidget() is view
-    _wait_report(qtbot, view, ["layer1_0_conv1:3"])
+    _wait_report(qtbot, view, ["layer1.0.conv1:3"])
     report = view.report
     # HELD_OUT test images, or all of them in a clone without ../shared (the tiny set has 200)
     assert report.images == min(HELD_OUT, image_count(fashion_root, train=False))

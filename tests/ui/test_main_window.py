@@ -14,6 +14,7 @@ import torch
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from explorer.loading import LoadedModel
 from explorer.session import WeightsChoice
 from explorer.settings import Settings
 from explorer.ui.main_window import MainWindow
@@ -125,6 +126,57 @@ def test_another_model_resets_every_view_and_never_shows_the_old_one(window, qtb
     assert window.session.node in window.graph_panel.graph.graph
     assert Settings().get("last_model") == "alexnet_small"
     assert "AlexNet" in window.windowTitle()
+
+
+def test_one_model_click_fires_at_most_three_session_events(window, qtbot):
+    """A click says "another model", then "loaded", then the maps' first node: every view
+    learns from those (the status line reads the loaded model's notice)."""
+    session = window.session
+    seen: list[str] = []
+    session.model_changed.connect(lambda _s, change: seen.append(f"model:{change}"))
+    for name in ("image_changed", "node_changed", "device_changed", "knockouts_changed"):
+        getattr(session, name).connect(lambda _s, n=name: seen.append(n))
+    session.message.connect(lambda _text: seen.append("message"))
+    pick(qtbot, window, "alexnet_small")
+    with qtbot.waitSignal(window.model_shown, timeout=120_000):
+        pass
+    settle(qtbot, window)
+    qtbot.wait(200)  # anything late would arrive now
+    assert seen == ["model:model", "model:loaded", "node_changed"]
+    assert window.statusBar().currentMessage() == session.loaded.notice
+
+
+def test_a_knockout_shows_in_the_maps_the_top5_and_the_graph_and_one_click_restores(window, qtbot):
+    """Switching off layer2.0's shortcut dropped the pane's accuracy while the main top-5,
+    the maps and the graph still showed the intact network: now every view shows it."""
+    pick(qtbot, window, "resnet18_small")
+    with qtbot.waitSignal(window.model_shown, timeout=120_000):
+        pass
+    settle(qtbot, window)
+    panel, session = window.feature_panel, window.session
+    panel.show_node("layer3.0.conv1")
+    qtbot.waitUntil(lambda: panel.settled and panel.view_state.record.title == "layer3.0.conv1", timeout=60_000)
+    node, intact_top, intact_maps = panel.current_node, panel.predictions.top, panel.view_state.channels.copy()
+    assert not panel.knockout_badge.isVisible()
+
+    session.set_knockouts(("layer2.0:shortcut",))
+    qtbot.waitUntil(lambda: panel.settled and panel.view_state.facts.knockouts == ("layer2.0:shortcut",),
+                    timeout=60_000)
+    assert panel.predictions.top != intact_top
+    assert panel.predictions_box.top5_table.item(0, 0).text() == panel.predictions.top[0].name
+    assert not (panel.view_state.channels == intact_maps).all()
+    assert panel.current_node == node  # the node stays
+    assert panel.knockout_badge.isVisible() and panel.knockout_badge.label.text() == "1 knockout"
+    marked = [item for item in window.graph_panel.scene.nodes.values()
+              if item.knocked_out or item.knockout_badge]
+    assert marked, "the graph marks the knocked-out shortcut"
+
+    qtbot.mouseClick(panel.knockout_badge.restore, Qt.MouseButton.LeftButton)
+    assert session.knockouts == ()
+    qtbot.waitUntil(lambda: panel.settled and panel.view_state.facts.knockouts == (), timeout=60_000)
+    assert panel.predictions.top == intact_top and (panel.view_state.channels == intact_maps).all()
+    assert not panel.knockout_badge.isVisible()
+    assert not any(item.knocked_out or item.knockout_badge for item in window.graph_panel.scene.nodes.values())
 
 
 def test_run_weights_come_back_after_switching_and_relaunching(window, qtbot, tmp_path):
@@ -263,6 +315,24 @@ def test_bad_weights_file_keeps_the_weights_shown(window, qtbot, tmp_path):
     assert window.session.weights == weights and torch.equal(first_weight(window), before)
 
 
+def test_weights_that_do_not_fit_are_said_whole_in_place(window, qtbot, tmp_path):
+    """The status bar cut the reason off ("…unexpected bn1.bias, bn1.num_batches_tracked,
+    bn1.runni"): the maps panel says it whole, where the user looks, until other weights load."""
+    from explorer.models import get_model
+
+    other = tmp_path / "resnet.pt"
+    torch.save(get_model("resnet18_small").state_dict(), other)
+    window.load_weights_file(str(other))
+    notice = window.feature_panel.load_notice
+    qtbot.waitUntil(lambda: notice.isVisible(), timeout=30_000)
+    text = notice.text()
+    assert text == window.session.loaded.notice and notice.wordWrap()
+    assert "resnet.pt does not fit this model: missing " in text and "unexpected bn1.bias" in text
+    assert text.endswith(f"keeping {window.session.weights.label()}")
+    window.session.set_weights(WeightsChoice("random", seed=3))
+    qtbot.waitUntil(lambda: not notice.isVisible(), timeout=30_000)
+
+
 def test_weights_file_loads_off_the_gui_thread(window, qtbot, tmp_path):
     from explorer.models import get_model
 
@@ -293,14 +363,13 @@ def test_drop_on_window_goes_to_feature_panel(window, qtbot, tmp_path):
 def test_trained_weights_switch_view_to_the_trained_small_form(window, qtbot):
     """Training a reference model trains its small form; the epoch's weights must show."""
     from explorer.models import get_model
-
     from explorer.session import WeightsChoice
 
     window.open_model("resnet18")
     trained = get_model("resnet18_small").eval()
     weights = WeightsChoice("run", path="run.pt", run_id="run", epoch=1)
     window.session.set_model("resnet18_small", weights)
-    window.session.set_module("resnet18_small", weights, trained)
+    window.session.deliver(LoadedModel.of("resnet18_small", weights, trained))
     assert window.current_model == "resnet18_small"
     qtbot.waitUntil(lambda: window.feature_panel.stepper is not None
                     and window.feature_panel.stepper.model is trained, timeout=60_000)
@@ -326,6 +395,43 @@ def test_layer_details_follow_the_stepped_node(window, qtbot):
     node = window.feature_panel.current_node
     module = window.graph_panel.graph.graph.nodes[node].get("module_path") or node
     qtbot.waitUntil(lambda: module in window.graph_panel.details_widget.text(), timeout=10_000)
+
+
+def test_left_and_right_step_the_maps_wherever_the_focus_is_on_the_explore_page(window, qtbot):
+    """The walk found the arrow keys doing nothing until the maps panel had the focus."""
+    from PySide6.QtWidgets import QApplication
+
+    panel = window.feature_panel
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+
+    def index() -> int:
+        settle(qtbot, window)
+        return panel.view_state.record.index
+
+    start = index()
+    for widget, key, expected in ((window.graph_panel.view, Qt.Key.Key_Right, start + 1),
+                                  (window.picker.tree, Qt.Key.Key_Left, start),
+                                  (window.feature_panel.steps.play_button, Qt.Key.Key_Right, start + 1)):
+        widget.setFocus()
+        qtbot.keyClick(widget, key)
+        assert index() == expected, widget
+    search = window.graph_panel.search_edit  # a text field keeps its keys: the cursor moves
+    search.setFocus()
+    search.setText("conv")
+    qtbot.keyClick(search, Qt.Key.Key_Left)
+    assert search.cursorPosition() == 3 and index() == start + 1
+    search.clear()
+    panel.step_first()
+    window.graph_panel.view.setFocus()
+    qtbot.keyClick(window.graph_panel.view, Qt.Key.Key_Left)  # the first node stays the first
+    assert index() == 0
+    window._tabs.setCurrentWidget(window.training_panel)  # other pages keep their own keys
+    qtbot.keyClick(window.training_panel, Qt.Key.Key_Right)
+    assert index() == 0
+    window._show_feature_maps()
+    qtbot.keyClick(window.graph_panel.view, Qt.Key.Key_Right)
+    assert index() == 1
 
 
 def test_export_is_the_cli_file_and_the_status_bar_says_where(window, tmp_path, monkeypatch):
@@ -365,6 +471,29 @@ def test_window_holds_from_1024x700_and_dark_reaches_the_plots(window, qtbot):
     assert all(v.backgroundBrush().color().lightness() > 200 for v in views)
     assert QApplication.instance().styleSheet() == ""
 
+
+def test_side_by_side_with_the_difference_on_holds_1024x700(window, qtbot):
+    """The walk found ticking Difference raising the window's minimum width to 1,231 px."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(1024, 700)
+    window._show_side_by_side()
+    view = window.side_by_side
+    qtbot.waitUntil(lambda: bool(view.pairs) and not view.busy, timeout=120_000)
+    view.go_to(len(view.pairs) - 1)  # the classifier: the same shape on both sides
+    view.diff_check.setChecked(True)
+    assert view.diff_view.isVisible()
+    for stage in [*range(len(view.pairs)), len(view.pairs) - 1]:  # bars and mosaics, with the difference
+        view.go_to(stage)
+        QApplication.processEvents()
+        hint, minimum = window.minimumSizeHint(), window.minimumSize()
+        assert hint.width() <= 1024 and hint.height() <= 700, (view.pairs[stage][0][0], hint)
+        assert minimum.width() <= 1024 and minimum.height() <= 700, (view.pairs[stage][0][0], minimum)
+        assert window.size() == QSize(1024, 700)
+    assert view.diff_view.isVisible() and view.diff_view.showing_bars
+    for output in (view.panes["A"].output, view.panes["B"].output, view.diff_view):
+        assert output.showing_bars and output.chart.fits()  # labels, title and axis inside the pane
 
 def test_left_to_right_is_a_view_option(window, qtbot):
     panel = window.graph_panel
@@ -408,6 +537,38 @@ def test_closing_during_a_run_asks_first(window, monkeypatch):
     assert "lenet_small is training" in asked[0]
     assert window.close() and not window.isVisible()
     window.session.training.set_state("stopped")  # no worker here to end it
+
+
+def test_open_in_explorer_shows_the_explorer_with_the_runs_model_and_weights(window, qtbot, tmp_path):
+    """The walk: "Open in explorer" in the runs table left the window on the Training tab."""
+    from PySide6.QtWidgets import QPushButton
+
+    from explorer.models import get_model
+    from explorer.train import RunHistory, RunRecord, save_checkpoint
+
+    checkpoint = save_checkpoint(tmp_path / "run.pt", model_name="lenet_small", config={}, epoch=2,
+                                 model_state=get_model("lenet_small").state_dict())
+    RunHistory().save(RunRecord(run_id="2026-open", model="lenet_small", config={}, status="completed",
+                                curves={"epoch": [1, 2], "test_acc": [0.7, 0.8]}, final={"test_acc": 0.8},
+                                checkpoint=str(checkpoint)))
+    pick(qtbot, window, "alexnet_small")
+    settle(qtbot, window)
+    tabs = window._tabs
+    panel = window.training_panel
+    tabs.setCurrentWidget(panel)
+    panel.refresh_runs()
+    panel.view.pages.setCurrentWidget(panel.runs)
+    table = panel.runs.table
+    row = panel.runs.row_of("2026-open")
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=table.visualRect(table.model().index(row, 1)).center())
+    qtbot.mouseClick(panel.findChild(QPushButton, "open_run"), Qt.MouseButton.LeftButton)
+    assert tabs.currentIndex() == 0 and tabs.tabText(0) == "Architecture"
+    assert window.feature_panel.isVisible() and not panel.isVisible()
+    assert window.session.model_name == "lenet_small"
+    weights = window.session.weights
+    assert (weights.kind, weights.run_id, weights.epoch) == ("run", "2026-open", 2)
+    settle(qtbot, window)
 
 
 def test_the_model_list_and_graph_come_before_torch_has_loaded(qtbot, qt_warnings, monkeypatch):

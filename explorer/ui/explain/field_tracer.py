@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButto
 
 from explorer.activations.pipeline import View
 from explorer.explain.attribution import overlay
-from explorer.explain.receptive_field import UnitBox
 from explorer.explain.unit_field import UnitField, region_in, trace_unit
+from explorer.graph.receptive_field import UnitBox
 from explorer.session import Session
 from explorer.ui.background import LatestJob
 from explorer.ui.maps.views import ImagePane
@@ -85,7 +85,7 @@ class FieldTracer(QWidget):
         self.inside_item = _outline(input_pane, cyan)  # the part inside the image
         self.unit_item = _outline(channel_pane, cyan)  # the unit, or its region upstream
         self._subscriptions = Subscriptions(self)
-        for event in (session.model_changed, session.module_changed, session.image_changed):
+        for event in (session.model_changed, session.image_changed):
             self._subscriptions.connect(event, self._on_input_changed)
 
     @property
@@ -98,9 +98,9 @@ class FieldTracer(QWidget):
         if view is None or session.module is None or session.image is None:
             return
         if view.shape is None or len(view.shape) != 4:
-            self.label.setText(f"{view.record.name} has no spatial map: nothing to trace")
+            self.label.setText(f"{view.record.title} has no spatial map: nothing to trace")
             return
-        self.label.setText(f"tracing unit ({int(y)}, {int(x)}) of {view.record.name}…")
+        self.label.setText(f"tracing unit ({int(y)}, {int(x)}) of {view.record.title}…")
         self._job.submit(trace_unit, session.module, session.model_name, session.image,
                          view.record.name, int(y), int(x), channel)
 
@@ -141,7 +141,7 @@ class FieldTracer(QWidget):
         self._subscriptions.clear()
         return self._job.stop(timeout_ms)
 
-    def _on_input_changed(self, _session: Session) -> None:
+    def _on_input_changed(self, _session: Session, *_change) -> None:
         # Another model, weights or image: the field belongs to the old one. The panel
         # redraws the input itself; only forget the unit and the outlines here.
         self._job.cancel()

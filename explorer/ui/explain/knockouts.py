@@ -96,7 +96,7 @@ class KnockoutView(QWidget):
                              + table.horizontalHeader().sizeHint().height() + 4)
         layout.addWidget(table)
         self._subscriptions = Subscriptions(self)
-        for event in (session.knockouts_changed, session.module_changed, session.image_changed):
+        for event in (session.knockouts_changed, session.model_changed, session.image_changed):
             self._subscriptions.connect(event, self._on_changed)
         self._show_list()
 
@@ -135,7 +135,7 @@ class KnockoutView(QWidget):
         self.add(self.spec_edit.text())
         self.spec_edit.clear()
 
-    def _on_changed(self, _session: Session) -> None:
+    def _on_changed(self, _session: Session, *_change) -> None:
         self._show_list()
         self._job.cancel()
         self.refresh()

@@ -42,6 +42,7 @@ class TopImagesView(QWidget):
         self.scan: TopScan | None = None
         self.shown: list[int] = []
         self._unit: tuple[str, int] | None = None  # (node, channel) to show
+        self._title = ""  # the node's shown name
         self._job = LatestJob("top images", self)
         self._job.progress.connect(self._on_progress)
         self._job.done.connect(self._on_done)
@@ -60,16 +61,17 @@ class TopImagesView(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.caption)
         self._subscriptions = Subscriptions(self)
-        for event in (session.model_changed, session.module_changed):
-            self._subscriptions.connect(event, self._on_model_changed)
+        self._subscriptions.connect(session.model_changed, self._on_model_changed)
 
     @property
     def busy(self) -> bool:
         return self._job.busy
 
-    def show_channel(self, node: str | None, channel: int | None) -> None:
-        """Show ``channel`` of ``node`` (the panel's enlarged channel) once scanned."""
+    def show_channel(self, node: str | None, channel: int | None, title: str | None = None) -> None:
+        """Show ``channel`` of ``node`` (the panel's enlarged channel) once scanned;
+        ``title`` is the node's shown name (graph/titles.py) for the caption."""
         self._unit = (node, channel) if node is not None and channel is not None else None
+        self._title = title or node or ""
         self._draw()
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
@@ -98,17 +100,17 @@ class TopImagesView(QWidget):
         if grid is None:
             self.pane.set_rgba(None)
             self.shown = []
-            self.caption.setText(f"{unit[0]} has no spatial map: no top images")
+            self.caption.setText(f"{self._title} has no spatial map: no top images")
             return
         picture, self.shown = grid
         self.pane.set_rgba(picture)
         names = class_names(10)
         labels = ", ".join(names[int(scan.labels[i])] for i in self.shown[:3])
-        self.caption.setText(f"channel {unit[1]} of {unit[0]}: the {len(self.shown)} of {scan.result.n_images} "
+        self.caption.setText(f"channel {unit[1]} of {self._title}: the {len(self.shown)} of {scan.result.n_images} "
                              f"test images it responds to most (best first: {labels}…); outlined: the "
                              "patch its strongest unit sees")
 
-    def _on_model_changed(self, _session: Session) -> None:
+    def _on_model_changed(self, _session: Session, _change: str = "") -> None:
         self._job.cancel()
         self.scan = None
         self.shown = []

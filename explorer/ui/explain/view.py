@@ -12,11 +12,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from explorer.activations.predictions import class_names
-from explorer.errors import UserError
 from explorer.explain.attribution import overlay
 from explorer.explain.evidence import Evidence, explain_image
-from explorer.models import get_model_info
 from explorer.session import Session
 from explorer.ui.background import LatestJob
 from explorer.ui.maps.views import ImagePane
@@ -75,8 +72,7 @@ class ExplainView(QWidget):
         self._fill_classes()
         self._subscriptions = Subscriptions(self)
         self._subscriptions.connect(session.model_changed, self._on_model_changed)
-        for event in (session.module_changed, session.image_changed):
-            self._subscriptions.connect(event, self._on_input_changed)
+        self._subscriptions.connect(session.image_changed, self._on_input_changed)
         self._subscriptions.connect(session.node_changed, self._on_node_changed)
 
     @property
@@ -110,16 +106,13 @@ class ExplainView(QWidget):
     def _fill_classes(self) -> None:
         self.class_combo.clear()
         self.class_combo.addItem("predicted class", None)
-        name = self.session.model_name
-        try:
-            count = get_model_info(name).num_classes if name else 0
-        except UserError:
-            count = 0  # not a registered model: the predicted class only
-        for index, label in enumerate(class_names(count) if count else ()):
+        loaded = self.session.loaded
+        for index, label in enumerate(loaded.class_names if loaded is not None else ()):
             self.class_combo.addItem(f"{index}: {label}", index)
 
-    def _on_model_changed(self, session: Session) -> None:
-        self._fill_classes()  # another head: another list of classes
+    def _on_model_changed(self, session: Session, change: str) -> None:
+        if change == "loaded":
+            self._fill_classes()  # another head: another list of classes
         self._on_input_changed(session)
 
     def _on_input_changed(self, _session: Session) -> None:

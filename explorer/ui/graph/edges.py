@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
+from explorer.ui.graph import knockout_style
 from explorer.ui.graph.text import LOD_EDGE_LABEL, LOD_TEXT
 from explorer.ui.graph.text import font as _font
 from explorer.ui.graph.text import lod as _lod
@@ -60,10 +61,28 @@ class EdgeItem(QGraphicsItem):
         if self._label:
             self._bounds = self._bounds.united(QRectF(self._label_pos.x(), self._label_pos.y() - 13,
                                                       width, 16))
+        self._mid = mid
+        self._bounds = self._bounds.united(knockout_style.cross_rect(mid))
+        # The session's knockouts (explorer.explain.knockout_view): "" (live), "idle"
+        # (leads into or out of a switched-off part: dimmed, dashed) or "cut" (switched
+        # off itself, an identity shortcut: dimmed, dashed, a ✕ at its middle).
+        self.knockout = ""
         self.setZValue(1 if self.kind != "dense" else 0.5)
 
     def type(self) -> int:
         return EDGE_TYPE
+
+    def set_knockout(self, state: str) -> bool:
+        """Draw as ``state`` ("", "idle" or "cut"); True when it changed (the caller redraws)."""
+        if state == self.knockout:
+            return False
+        self.knockout = state
+        self.update()
+        return True
+
+    def cross_point(self) -> QPointF:
+        """Where a cut edge's ✕ sits: its middle."""
+        return QPointF(self._mid)
 
     @staticmethod
     def _build_path(points: list[tuple[float, float]], across: bool = False) -> QPainterPath:
@@ -112,6 +131,10 @@ class EdgeItem(QGraphicsItem):
               widget: QWidget | None = None) -> None:
         theme = _scene_theme(self)
         pen, col = _edge_pen(self.kind, theme)
+        if self.knockout:
+            pen = knockout_style.dimmed_pen(pen, theme, knockout_style.CUT_LEFT if self.knockout == "cut"
+                                            else knockout_style.DIM)
+            col = pen.color()
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
@@ -124,6 +147,8 @@ class EdgeItem(QGraphicsItem):
             painter.setFont(_font(painter.font(), 7.0)[0])
             painter.setPen(themes.graph_color("edge_label", theme))
             painter.drawText(self._label_pos, self._label)
+        if self.knockout == "cut":
+            knockout_style.paint_cross(painter, self._mid, theme)
 
 
 def _scene_theme(item: QGraphicsItem) -> str:

@@ -15,19 +15,8 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from explorer.graph.model_graph import format_shape
 from explorer.ui import theme as themes
+from explorer.ui.graph import knockout_style
 from explorer.ui.graph.edges import EDGE_TYPE, EdgeItem  # noqa: F401 - re-exported
-from explorer.ui.graph.text import (  # noqa: F401 - the LOD constants are part of this module's API
-    LOD_DETAIL,
-    LOD_EDGE_LABEL,
-    LOD_TEXT,
-    MIN_LABEL_BOX_PX,
-    SHORT_NAME_MIN_PX,
-    elide_name,
-    short_name_pixels,
-)
-from explorer.ui.graph.text import font as _font
-from explorer.ui.graph.text import lod as _lod
-from explorer.ui.graph.text import pixel_font as _pixel_font
 from explorer.ui.graph.glyphs import (  # noqa: F401 - glyph names are part of this module's API
     GLYPH_BRANCHES,
     GLYPH_DENSE,
@@ -38,7 +27,22 @@ from explorer.ui.graph.glyphs import (  # noqa: F401 - glyph names are part of t
     Glyph,
     glyph_kind,
     glyph_pens,
+    paint_glyph,
 )
+from explorer.ui.graph.text import (  # noqa: F401 - the LOD constants are part of this module's API
+    LOD_DETAIL,
+    LOD_EDGE_LABEL,
+    LOD_TEXT,
+    MIN_LABEL_BOX_PX,
+    SHORT_NAME_FLOOR_PX,
+    SHORT_NAME_MIN_PX,
+    elide_name,
+    fit_name,
+    short_name_pixels,
+)
+from explorer.ui.graph.text import font as _font
+from explorer.ui.graph.text import lod as _lod
+from explorer.ui.graph.text import pixel_font as _pixel_font
 
 
 class ThemedScene(Protocol):
@@ -81,8 +85,14 @@ class NodeItem(QGraphicsItem):
         self.highlighted = False
         self.search_hit = False
         self.tint: QColor | None = None  # a metric overlay's fill (ui/graph/overlay.py)
+        self._tint_note = ""
+        # The session's knockouts (explorer.explain.knockout_view.ViewMarks, set by the scene):
+        self.knocked_out = False  # every layer drawn here is switched off: struck through
+        self.knockout_badge = ""  # "c5 off", "group 2 off", "1 knockout" (a closed block)
+        self.glyph_off: frozenset = frozenset()  # glyph parts crossed out: "shortcut", a branch
+        self.knockout_notes: tuple[str, ...] = ()  # those knockouts in words, for the tooltip
         self._elided: tuple[str, str, str, str] | None = None  # (fonts' key, title, subtitle, extra)
-        self._short: dict[int, tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
+        self._short: dict[tuple[int, int], tuple[int, str]] = {}  # per zoom step: (font pixels, short name)
         kind = glyph_kind(attrs)
         self.glyph = Glyph(kind, attrs, self._rect) if kind else None
         self._bounds = self._make_bounds()
@@ -93,19 +103,45 @@ class NodeItem(QGraphicsItem):
 
     def _tooltip(self) -> str:
         a = self.attrs
-        lines = [a.get("module_path") or self.unit, a.get("summary", "")]
+        lines = [a.get("title") or a.get("module_path") or a.get("label", ""), a.get("summary", "")]
         if a.get("shape"):
             lines.append("output " + format_shape(a["shape"]))
         if a.get("unit") != "node":
             lines.append(f"{len(a.get('members', []))} layers · double-click to open")
+        if self.knocked_out or self.knockout_badge:
+            lines.append("switched off (knockout): " if self.knocked_out else "knocked out: ")
+            lines[-1] += "; ".join(self.knockout_notes) or self.knockout_badge
+        lines.append(self._tint_note)
         return "\n".join(line for line in lines if line)
 
     def set_tint(self, color: QColor | None, note: str = "") -> None:
         """Fill with ``color`` instead of the category colour (None: back to it); ``note``
         (the metric's value) ends the tooltip."""
         self.tint = color
-        self.setToolTip(self._tooltip() + (f"\n{note}" if note else ""))
+        self._tint_note = note
+        self.setToolTip(self._tooltip())
         self.update()
+
+    def set_knockout(self, struck: bool = False, badge: str = "", glyph_off: frozenset = frozenset(),
+                     notes: tuple[str, ...] = ()) -> bool:
+        """Draw this unit as the session's knockouts leave it: ``struck`` through (dimmed,
+        a strike line), with a ``badge``, its glyph's ``glyph_off`` parts crossed out;
+        ``notes`` (the knockouts in words) go into the tooltip. True when anything changed
+        (the caller redraws)."""
+        state = (struck, badge, frozenset(glyph_off), tuple(notes))
+        if state == (self.knocked_out, self.knockout_badge, self.glyph_off, self.knockout_notes):
+            return False
+        self.prepareGeometryChange()
+        self.knocked_out, self.knockout_badge, self.glyph_off, self.knockout_notes = state
+        self._bounds = self._make_bounds()
+        self.setToolTip(self._tooltip())
+        return True
+
+    def badge_rect(self) -> QRectF:
+        """Where the knockout badge sits: over the top-left corner (empty without one)."""
+        if not self.knockout_badge:
+            return QRectF()
+        return knockout_style.badge_rect(self.knockout_badge, 6.0, -knockout_style.BADGE_H / 2 - 1)
 
     @property
     def is_block(self) -> bool:
@@ -121,6 +157,13 @@ class NodeItem(QGraphicsItem):
         out = self._rect.adjusted(-m, -m, m + extra, m + extra)
         if self.glyph is not None:
             out = out.united(self.glyph.bounds())
+            for part in self.glyph_off:
+                if part in self.glyph.anchors:
+                    out = out.united(knockout_style.cross_rect(self.glyph.anchors[part]))
+        if self.knocked_out:  # the strike line reaches beyond the box
+            out = out.united(self._rect.adjusted(-5, 0, 5, 0))
+        if self.knockout_badge:
+            out = out.united(self.badge_rect().adjusted(-1, -1, 1, 1))
         return out
 
     def boundingRect(self) -> QRectF:
@@ -151,9 +194,18 @@ class NodeItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         theme = scene_theme(self)
+        self._paint_node(painter, theme)
+        if self.knocked_out:  # over the text, as a strike-through is
+            knockout_style.paint_strike(painter, self._rect, theme)
+        if self.knockout_badge:
+            knockout_style.paint_badge(painter, self.badge_rect(), self.knockout_badge, theme)
+
+    def _paint_node(self, painter: QPainter, theme: str) -> None:
         a = self.attrs
         fill = self.fill_color(theme)
         border = themes.graph_color("aux_border" if a.get("aux") else "node_border", theme)
+        if self.knocked_out:  # what is left of a switched-off part: faded
+            fill, border = knockout_style.dimmed(fill, theme), knockout_style.dimmed(border, theme)
         width = 1.0
         if self.isSelected():
             border, width = themes.graph_color("selected", theme), 3.0
@@ -178,9 +230,7 @@ class NodeItem(QGraphicsItem):
             self._paint_glyph(painter, theme, lod)
         if lod * self._rect.height() < MIN_LABEL_BOX_PX:
             return
-        inner = self._rect.adjusted(8, 3, -8, -3)
-        if self.glyph is not None and self.glyph.kind not in (GLYPH_SKIP, GLYPH_PROJECTION):
-            inner.setLeft(GLYPH_WIDTH + 6)  # the glyph sits on the left
+        inner = self.text_rect()
         if lod < LOD_DETAIL:
             self._paint_short_name(painter, theme, lod, inner)
             return
@@ -209,47 +259,43 @@ class NodeItem(QGraphicsItem):
 
     def _paint_short_name(self, painter: QPainter, theme: str, lod: float, inner: QRectF) -> None:
         pixels = short_name_pixels(lod, self._rect.height())
-        found = self._short.get(pixels)
+        # Keyed by the smallest font allowed too: below a box-bound zoom the size stays the
+        # same while the room to shrink grows (a name cut at one zoom stayed cut at Fit).
+        key = (pixels, int(SHORT_NAME_FLOOR_PX / max(lod, 1e-3)))
+        found = self._short.get(key)
         if found is None:
-            found = self._short[pixels] = self._fit_short_name(painter.font(), pixels, lod, inner.width())
+            found = self._short[key] = self._fit_short_name(painter.font(), pixels, lod, inner.width())
         size, text = found
         painter.setFont(_pixel_font(painter.font(), size)[0])
         painter.setPen(themes.graph_color("node_text", theme))
         painter.drawText(QRectF(inner.left(), 0, inner.width(), self._rect.height()),
                          Qt.AlignmentFlag.AlignCenter, text)
 
+    def text_rect(self) -> QRectF:
+        """Where the node writes, in item coordinates: its box less a margin and the glyph."""
+        inner = self._rect.adjusted(8, 3, -8, -3)
+        if self.glyph is not None and self.glyph.kind not in (GLYPH_SKIP, GLYPH_PROJECTION):
+            inner.setLeft(GLYPH_WIDTH + 6)  # the glyph sits on the left
+        return inner
+
+    def shown_name(self, base: QFont, lod: float) -> tuple[float, str] | None:
+        """What the node writes at zoom ``lod`` when it writes its short name only: (font
+        height on screen in pixels, text); None when it writes nothing (too small a box)
+        or its title and subtitles (from LOD_DETAIL up)."""
+        if lod * self._rect.height() < MIN_LABEL_BOX_PX or lod >= LOD_DETAIL:
+            return None
+        pixels = short_name_pixels(lod, self._rect.height())
+        size, text = self._fit_short_name(base, pixels, lod, self.text_rect().width())
+        return size * lod, text
+
     def _fit_short_name(self, base: QFont, pixels: int, lod: float, width: float) -> tuple[int, str]:
         """(font pixel size, text): a name too wide for the box shrinks to fit as long as
-        it stays readable on screen, and only then loses its middle ("inception4a" rather
-        than "in…4a"), keeping its index whole."""
-        name = self.short_name()
-        metrics = _pixel_font(base, pixels)[1]
-        wide = metrics.horizontalAdvance(name)
-        if wide > width:
-            readable = min(pixels, int(SHORT_NAME_MIN_PX * 0.7 / max(lod, 1e-3)) + 1)
-            pixels = max(readable, int(pixels * width / wide))
-            metrics = _pixel_font(base, pixels)[1]
-        return pixels, elide_name(name, metrics, width)
+        it stays readable on screen (SHORT_NAME_FLOOR_PX), and only then loses letters,
+        keeping the tail that tells it from its neighbours (``elide_name``)."""
+        return fit_name(self.short_name(), base, pixels, lod, width)
 
     def _paint_glyph(self, painter: QPainter, theme: str, lod: float) -> None:
-        glyph = self.glyph
-        line, mark, col, fill = glyph_pens(glyph.kind, theme)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.setPen(line)
-        painter.drawPath(glyph.lines)
-        painter.setPen(mark)
-        painter.setBrush(fill)
-        painter.drawPath(glyph.marks)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(glyph.ticks)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(col)
-        painter.drawPath(glyph.solid)
-        if glyph.texts and lod >= LOD_TEXT:
-            painter.setFont(_font(painter.font(), 6.5, True)[0])
-            painter.setPen(col)
-            for rect, text in glyph.texts:
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        paint_glyph(painter, self.glyph, theme, texts=lod >= LOD_TEXT, off=self.glyph_off)
 
     def _texts(self, font_key: str, title_metrics: QFontMetricsF, sub_metrics: QFontMetricsF,
                width: float) -> tuple[str, str, str]:
@@ -270,7 +316,7 @@ class NodeItem(QGraphicsItem):
             sub = f"→ {shape}" if shape else sub
         elif self.is_block and shape:
             sub = f"{sub} → {shape}" if sub else shape
-        title = title_metrics.elidedText(title, Qt.TextElideMode.ElideMiddle, width)
+        title = elide_name(title, title_metrics, width)  # its distinguishing tail kept
         sub = sub_metrics.elidedText(sub, Qt.TextElideMode.ElideRight, width)
         extra = sub_metrics.elidedText(extra, Qt.TextElideMode.ElideRight, width)
         self._elided = (font_key, title, sub, extra)

@@ -45,20 +45,23 @@ from explorer.graph import (
     expand,
     expanded_state,
     unfold,
+    why_nothing_folds,
 )
 from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
 from explorer.session import Session
 from explorer.ui.file_export import save_export
-from explorer.ui.graph.knockouts import GraphKnockoutMenu
+from explorer.ui.graph.details import NodeDetails
 from explorer.ui.graph.export import FILE_CHOICES, choice_for_filter, export_view
+from explorer.ui.graph.glyphs import glyph_kind
+from explorer.ui.graph.knockouts import GraphKnockoutMarks, GraphKnockoutMenu
 from explorer.ui.graph.legend import GraphSidebar
 from explorer.ui.graph.scene import GraphScene
 from explorer.ui.graph.search import find_hits, hits_label
 from explorer.ui.graph.source import GraphSource, freeze_startup_objects
 from explorer.ui.graph.view import GraphView
-from explorer.ui.graph.details import NodeDetails
 from explorer.ui.subscriptions import Subscriptions
+
 
 class GraphPanel(QWidget):
     """Shows a model's architecture graph and lets the user open it up level by level.
@@ -87,6 +90,8 @@ class GraphPanel(QWidget):
         self._pending_anchor: str | None = None
         self._emit_ready = False
         self._highlight_node: str | None = None
+        self._picked: str | None = None  # the node the user's last click gave the session
+        self._following = False  # True while the selection follows the session's node
         self._hits: list[tuple[str, str]] = []
         self._query = ""
         self._hit_index = -1
@@ -165,13 +170,20 @@ class GraphPanel(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
 
-        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_search)
-        QShortcut(QKeySequence.StandardKey.FindNext, self, self.next_hit)
-        QShortcut(QKeySequence.StandardKey.FindPrevious, self, self.previous_hit)
+        for keys, slot, what in (
+            (QKeySequence.StandardKey.Find, self._focus_search, "Graph › Find a layer or type"),
+            (QKeySequence.StandardKey.FindNext, self.next_hit, "Graph › Next search hit"),
+            (QKeySequence.StandardKey.FindPrevious, self.previous_hit, "Graph › Previous search hit"),
+        ):
+            QShortcut(keys, self, slot).setWhatsThis(what)  # Help > Keyboard shortcuts lists it
         self.scene.selectionChanged.connect(self._on_selection)
         self.view.node_activated.connect(self.toggle_unit)
         self.view.frame_activated.connect(self.collapse_module)
         self.knockout_menu = GraphKnockoutMenu(self.view, self.session, lambda: self.graph, self)
+        # the network as it runs now: the session's knockouts struck through, on every view
+        self.knockout_marks = GraphKnockoutMarks(
+            self.scene, self.session, lambda: (self.graph, self.view_graph),
+            lambda marks: self.legend.set_knocked_out(bool(marks)), self)
         self.set_theme(theme)
         self._set_enabled(False)
         self._subscriptions = Subscriptions(self)
@@ -211,15 +223,32 @@ class GraphPanel(QWidget):
         self.source.open_module(self._generation, module, tuple(input_shape), name, self._direction)
 
     def highlight_node(self, node_id: str | None) -> None:
-        """Mark the stepper's current node (or the closed block holding it) and scroll to it."""
+        """Mark the session's current node (or the closed block holding it), scroll to it,
+        and make it the selection whose details the panel shows: stepping the feature maps
+        (Left/Right, the step buttons) moves the selection and the details along."""
         self._highlight_node = node_id
         unit = self.view_graph.unit_of.get(node_id) if (self.view_graph and node_id) else None
         self.scene.set_highlight(unit)
-        if unit is not None and unit in self.scene.nodes:
-            self.view.ensureVisible(self.scene.nodes[unit], 60, 60)
-            # The details follow the stepper until the user picks a node of their own.
-            if self.scene.selected_unit() is None:
-                self._show_details(unit, node_id)
+        if unit is None or unit not in self.scene.nodes:
+            return
+        self.view.ensureVisible(self.scene.nodes[unit], 60, 60)
+        picked, self._picked = self._picked, None
+        if node_id == picked and self.scene.selected_unit() == unit:
+            return  # the user's own click set this node: its details are shown already
+        self._follow(unit)
+        self._show_details(unit, node_id, why="stepped to")
+
+    def _follow(self, unit: str) -> None:
+        """Select ``unit`` for the session's node without handing the selection back to the
+        session (a closed block's selection would otherwise move the node to its output)."""
+        if self.scene.selected_unit() == unit:
+            return
+        self._following = True
+        try:
+            self.scene.clearSelection()
+            self.scene.nodes[unit].setSelected(True)
+        finally:
+            self._following = False
 
     def set_theme(self, name: str) -> None:
         """Switch the graph between "light" and "dark"."""
@@ -397,6 +426,7 @@ class GraphPanel(QWidget):
     def _finish(self, ready: bool) -> None:
         self.progress.hide()
         self._set_enabled(True)
+        self._offer_folding()
         graph = self.graph
         self._update_legend()
         if graph.warning:
@@ -419,11 +449,21 @@ class GraphPanel(QWidget):
 
     def _update_legend(self) -> None:
         seen: dict[tuple[str, str | None], None] = {}
+        glyphs: set[str] = set()
         for unit in self.view_graph.order:
             a = self.view_graph.graph.nodes[unit]
             seen[(a.get("category", "other"), a.get("block_type") or None)] = None
+            glyphs.add(glyph_kind(a))
         kinds = {a.get("kind", "plain") for _, _, a in self.view_graph.graph.edges(data=True)}
-        self.legend.set_content(list(seen), [k for k in EDGE_KINDS if k in kinds])
+        self.legend.set_content(list(seen), [k for k in EDGE_KINDS if k in kinds], sorted(glyphs - {""}))
+
+    def _offer_folding(self) -> None:
+        """Fold runs is enabled only where a run would fold; otherwise its tooltip says why
+        not (ResNet-50's longest run is 5 blocks, every block open, no blocks at all)."""
+        why = why_nothing_folds(self.graph, self.state)
+        self.fold_button.setEnabled(not why)
+        self.fold_button.setToolTip(why or f"Fold runs of {self.state.min_run} or more identical "
+                                           "blocks into one (double-click a fold to open it)")
 
     def _on_fold_toggled(self) -> None:
         if self.state is not None:
@@ -432,11 +472,12 @@ class GraphPanel(QWidget):
 
     def _on_selection(self) -> None:
         unit = self.scene.selected_unit()
-        if unit is None or self.view_graph is None:
+        if unit is None or self.view_graph is None or self._following:
             return
         members = self.view_graph.graph.nodes[unit].get("members") or [unit]
         node_id = unit if unit in self.graph.graph else self._output_member(unit, members)
         self._show_details(unit, node_id if unit in self.graph.graph else None)
+        self._picked = node_id
         self.session.set_node(node_id)
 
     def _output_member(self, unit: str, members: list[str]) -> str:
@@ -446,19 +487,21 @@ class GraphPanel(QWidget):
                 return node_id
         return members[-1]
 
-    def _show_details(self, unit: str, node_id: str | None) -> None:
+    def _show_details(self, unit: str, node_id: str | None, why: str = "search hit") -> None:
+        """Show ``unit``'s details; for a closed block or a fold, ``node_id`` names the node
+        inside it that brought it up (``why``: a search hit, the node stepped to)."""
         unit_attrs = self.view_graph.graph.nodes[unit]
         if unit_attrs.get("unit") == "node":
             attrs = dict(self.graph.graph.nodes[unit])
-            title = attrs.get("module_path") or unit
-            extra = [("node id", unit)]
+            extra = []
         else:
             attrs = dict(unit_attrs)
-            title = unit_attrs.get("module_path") or unit
             extra = [("layers", str(len(unit_attrs.get("members", []))))]
             if node_id and node_id != unit:
                 found = self.graph.graph.nodes[node_id]
-                extra.append(("search hit", f"{found.get('module_path') or node_id} ({found.get('summary', '')})"))
+                name, what = found.get("title") or found.get("module_path"), found.get("summary", "")
+                extra.append((why, name if not what or f"({what})" in name else f"{name} ({what})"))
+        title = attrs.get("title") or attrs.get("module_path") or "node"
         self.details_widget.show_node(title, attrs, note_for(attrs), extra)
 
     def export_dialog(self) -> None:
@@ -478,14 +521,16 @@ class GraphPanel(QWidget):
             self.export_to(path, scale=scale, confirmed=path == typed)
 
     def export_to(self, path: str | Path, scale: float = 1.0, *, confirmed: bool = False) -> Path | None:
-        """Write the whole graph as ``cnn-explorer graph --out`` does; None (and a banner)
-        when it cannot be written, or when the file exists and the user would not replace
-        it (asked unless ``confirmed``: the save dialog already asked for this path)."""
+        """Write the whole graph as ``cnn-explorer graph --out`` does, in the colours shown
+        (a "Colour by" overlay's included); None (and a banner) when it cannot be written,
+        or when the file exists and the user would not replace it (asked unless
+        ``confirmed``: the save dialog already asked for this path)."""
         if self.graph is None or self.view_graph is None:
             return None
+        tints = self.scene.node_tints()
         out = save_export(self, path, lambda checked: export_view(
-            self.graph, self.view_graph, self.layout_data, checked, theme=self.theme, scale=scale),
-            report=self._set_banner, confirmed=confirmed)
+            self.graph, self.view_graph, self.layout_data, checked, theme=self.theme, scale=scale,
+            tints=tints), report=self._set_banner, confirmed=confirmed)
         if out is None:
             return None
         self._set_banner("")
@@ -495,10 +540,16 @@ class GraphPanel(QWidget):
 
     # ------------------------------------------------------------ session events
 
-    def _on_model_changed(self, session: Session) -> None:
-        if session.model_name is not None:
+    def _on_model_changed(self, session: Session, change: str) -> None:
+        # The graph depends on the structure (model and builder options), not the weights:
+        # other weights of the same network reuse the graph shown.
+        if change == "model" and session.model_name is not None:
             self._highlight_node = None
             self.show_model(session.model_name)
+        elif change == "loaded" and session.loaded is not None:
+            name, options = session.loaded.structure
+            if self._source != ("name", (name, dict(options))):
+                self.show_model(name, dict(options))
 
     def _on_node_changed(self, session: Session) -> None:
         self.highlight_node(session.node)
@@ -517,6 +568,7 @@ class GraphPanel(QWidget):
         they do not finish in time."""
         self._generation += 1  # late replies and thread results are ignored from now on
         self._subscriptions.clear()
+        self.knockout_marks.stop()
         return self.source.stop(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -23,32 +23,24 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent
-from PySide6.QtWidgets import (
-    QBoxLayout,
-    QHBoxLayout,
-    QLabel,
-    QSizePolicy,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from explorer.activations.pipeline import View
 from explorer.activations.stepper import Stepper
 from explorer.devices import choose_device
 from explorer.errors import UserError
-from explorer.models import get_model_info
 from explorer.session import Session
-from explorer.ui.explain.view import ExplainView
-from explorer.ui.maps.details import DetailPages, NodeDetailTabs, PredictionBox
-from explorer.ui.maps.mosaic import MosaicView, most_varied_channel
 from explorer.ui.explain.field_tracer import FieldTracer
-from explorer.ui.maps.image_source import ImageSource, offers_image
 from explorer.ui.explain.knockouts import KnockoutView
+from explorer.ui.explain.top_images import TopImagesView
+from explorer.ui.explain.view import ExplainView
+from explorer.ui.knockout_badge import KnockoutBadge
+from explorer.ui.maps.details import DetailPages, NodeDetailTabs, PredictionBox
+from explorer.ui.maps.image_source import ImageSource, offers_image
+from explorer.ui.maps.mosaic import MosaicView, most_varied_channel
 from explorer.ui.maps.runner import PipelineRunner
 from explorer.ui.maps.step_controls import StepControls
 from explorer.ui.subscriptions import Subscriptions
-from explorer.ui.explain.top_images import TopImagesView
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
 PLAY_INTERVAL_MS = 300
@@ -60,7 +52,7 @@ class _ViewportHeightLayout(QVBoxLayout):
     put the top-5 below the fold at 1440x900. So the mosaic and the top-5 share the height
     in view, and the panel scrolls only below its minimum."""
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+    def hasHeightForWidth(self) -> bool:
         return False
 
 
@@ -87,16 +79,15 @@ class FeatureMapPanel(QWidget):
         elif device is not None:
             session.set_device(device)
         self.session = session
-        self._runner = PipelineRunner(session.device, self)
+        self._runner = PipelineRunner(session, self)
         self._runner.view_ready.connect(self._on_view_ready)
         self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(self._on_run_failed)
         self._view: View | None = None
         self._channel: int | None = None
         self._shown_node: str | None = None
-        self._shown_facts: tuple[int, int] | None = None
+        self._shown_facts = None  # the InputFacts shown in the top-5
         self._enlarged: int | None = None  # the channel shown enlarged
-        self._head_size: int | None = None  # the model's number of classes
         self._play = QTimer(self)
         self._play.setInterval(PLAY_INTERVAL_MS)
         self._play.timeout.connect(self._on_play_tick)
@@ -104,16 +95,15 @@ class FeatureMapPanel(QWidget):
         self._subscriptions = Subscriptions(self)
         session = self.session
         for event, slot in ((session.model_changed, self._on_model_changed),
-                            (session.weights_changed, self._on_weights_changed),
-                            (session.module_changed, self._on_module_changed),
                             (session.image_changed, self._on_image_changed),
                             (session.node_changed, self._on_node_changed),
                             (session.device_changed, self._on_device_changed),
-                            (session.build_failed, self._on_build_failed)):
+                            (session.knockouts_changed, self._on_knockouts_changed)):
             self._subscriptions.connect(event, slot)
         if session.model_name is not None:
-            self._on_model_changed(session)
-            self._on_module_changed(session)
+            self._on_model_changed(session, "model")
+            if session.loaded is not None:
+                self._on_model_changed(session, "loaded")
         if session.image is not None:
             self._on_image_changed(session)
 
@@ -135,9 +125,19 @@ class FeatureMapPanel(QWidget):
         header.addSpacing(12)
         self.weights_selector = WeightsSelector(self.session)
         header.addWidget(self.weights_selector, 1)
+        self.knockout_badge = KnockoutBadge(self.session)
+        header.addWidget(self.knockout_badge)
         outer.addLayout(header)
         self.notice = RandomWeightsNotice(self.session)
         outer.addWidget(self.notice)
+        # Weights that could not be used: the reason whole, here, not cut off in the status bar.
+        self.load_notice = QLabel()
+        self.load_notice.setObjectName("load-notice")
+        self.load_notice.setWordWrap(True)
+        self.load_notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.load_notice.setStyleSheet("QLabel#load-notice { color: #b3261e; }")
+        self.load_notice.hide()
+        outer.addWidget(self.load_notice)
         self.image_source = ImageSource(self.session, data_root)
         outer.addWidget(self.image_source)
 
@@ -204,7 +204,7 @@ class FeatureMapPanel(QWidget):
         total = self._split.width() if wide else self._split.height()
         self._split.setSizes([int(total * 0.6), int(total * 0.4)])
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event) -> None:
         size = event.size()
         self._apply_shape(wide=size.width() >= 900 and size.width() > 1.25 * size.height())
         super().resizeEvent(event)
@@ -272,7 +272,7 @@ class FeatureMapPanel(QWidget):
             except UserError as exc:
                 self.session.notify(str(exc))
                 return
-        self._runner.wish.target = node_id
+        self._runner.target = node_id
         self._runner.changed()
 
     def set_device(self, device: str) -> None:
@@ -289,7 +289,8 @@ class FeatureMapPanel(QWidget):
         self._go_to(self._target_index() + 1)
 
     def step_back(self) -> None:
-        self._go_to(self._target_index() - 1)
+        # Clamped here: _go_to reads -1 as "the last node", which wrapped Left at the first.
+        self._go_to(max(self._target_index() - 1, 0))
 
     def step_first(self) -> None:
         self._go_to(0)
@@ -326,51 +327,57 @@ class FeatureMapPanel(QWidget):
 
     # ========================================================= session events
 
-    def _on_model_changed(self, session: Session) -> None:
-        # Everything shown belongs to the old model: empty it now, not when the new one lands.
-        self._play.stop()
-        self._update_play_button()
-        self._runner.forget_model()
-        self._runner.wish.model_name = session.model_name or ""
-        self._runner.wish.target = None
-        self._view = None
-        self._shown_node = None
-        self._shown_facts = None
-        self._channel = None
-        self.model_label.setText(session.model_name or "No model")
-        self._clear_display(f"Loading {session.model_name}…")
-
-    def _on_weights_changed(self, session: Session) -> None:
-        if session.module is None and self._runner.wish.model is not None:
-            # Same model, other weights: keep the node, drop what the old weights computed.
-            self._runner.wish.target = self._shown_node
-            self._runner.wish.model = None
-            self._runner.wish.version += 1
+    def _on_model_changed(self, session: Session, change: str) -> None:
+        self._show_load_notice(session, change)
+        if change == "model":
+            # Everything shown belongs to the old model: empty it now, not when the new one lands.
+            self._play.stop()
+            self._update_play_button()
+            self._runner.forget_model()
+            self._runner.target = None
+            self._view = None
+            self._shown_node = None
             self._shown_facts = None
-            label = session.weights.label() if session.weights else "weights"
-            self.predictions_box.clear(f"loading {label}…")
-
-    def _on_module_changed(self, session: Session) -> None:
-        wish = self._runner.wish
-        if session.module is None:
-            wish.model = None
+            self._channel = None
+            self.model_label.setText(session.model_name or "No model")
+            self._clear_display(f"Loading {session.model_name}…")
+        elif change == "weights":
+            # Same model, other weights: keep the node, drop what the old weights computed.
+            self._runner.target = self._shown_node
+            self._shown_facts = None
+            self.predictions_box.clear(f"loading {session.weights.label() if session.weights else 'weights'}…")
+        if session.loaded is None:
             self.steps.set_enabled(False)
-            self.node_label.setText(f"Loading {session.model_name}"
-                                    + (f" with {session.weights.label()}" if session.weights else "") + "…")
+            if change == "failed":
+                self.node_label.setText(f"Cannot load {session.model_name}: {session.load_error}")
+                self.node_label.setToolTip(session.load_error or "")
+                self.predictions_box.clear("")
+            else:
+                self.node_label.setText(f"Loading {session.model_name}"
+                                        + (f" with {session.weights.label()}" if session.weights else "") + "…")
+            self._runner.changed()
             return
-        wish.model = session.module
-        self._head_size = self._classes_of(session.model_name)
-        wish.model_name = session.model_name
-        wish.trained = session.weights is not None and session.weights.trained
-        wish.model_gen += 1
+        self._shown_facts = None
+        self._runner.changed()
+
+    def _show_load_notice(self, session: Session, change: str) -> None:
+        if change == "failed":
+            text = f"Cannot load {session.model_name}: {session.load_error}"
+        elif change == "loaded" and session.loaded.fallback:
+            text = session.loaded.notice
+        elif change == "loaded" or change == "model":
+            text = ""
+        else:
+            return  # loading other weights: what was said stays until they arrive
+        self.load_notice.setText(text)
+        self.load_notice.setVisible(bool(text))
+
+    def _on_knockouts_changed(self, session: Session) -> None:
         self._shown_facts = None
         self._runner.changed()
 
     def _on_image_changed(self, session: Session) -> None:
         loaded = session.image
-        wish = self._runner.wish
-        wish.image = loaded
-        wish.image_gen += 1
         self.maps.hover_label.setText("")
         if loaded is None:
             self.source_label.setText("")
@@ -388,13 +395,7 @@ class FeatureMapPanel(QWidget):
 
     def _on_device_changed(self, session: Session) -> None:
         self.steps.show_device(session.device)
-        if session.device != self._runner.wish.device:
-            self._runner.wish.device = session.device
-            self._runner.changed()
-
-    def _on_build_failed(self, session: Session, message: str) -> None:
-        self.node_label.setText(f"Cannot load {session.model_name}: {message}")
-        self.predictions_box.clear("")
+        self._runner.changed()
 
     def _clear_display(self, text: str) -> None:
         self.steps.set_enabled(False)
@@ -408,7 +409,7 @@ class FeatureMapPanel(QWidget):
 
     def _target_index(self) -> int:
         stepper = self.stepper
-        target = self._runner.wish.target
+        target = self._runner.target
         if stepper is None:
             return 0
         if target is None:
@@ -423,7 +424,7 @@ class FeatureMapPanel(QWidget):
         if stepper is None:
             return
         count = len(stepper)
-        self._runner.wish.target = count - 1 if index == -1 else max(0, min(index, count - 1))
+        self._runner.target = count - 1 if index == -1 else max(0, min(index, count - 1))
         self._runner.changed()
 
     def _on_play_tick(self) -> None:
@@ -446,14 +447,14 @@ class FeatureMapPanel(QWidget):
         self.session.notify(text)
 
     def _on_progress(self, index: int, total: int) -> None:
-        self.node_label.setText(f"{self._runner.wish.model_name}: running… node {index + 1} of {total}")
+        self.node_label.setText(f"{self.session.model_name}: running… node {index + 1} of {total}")
 
     # ============================================================== display
 
     def _on_view_ready(self, view: View) -> None:
         facts = view.facts
-        if facts is not None and (facts.model_gen, facts.image_gen) != self._shown_facts:
-            self._shown_facts = (facts.model_gen, facts.image_gen)
+        if facts is not None and facts is not self._shown_facts:
+            self._shown_facts = facts
             self.predictions_box.show_predictions(facts.predictions, facts.display)
             if facts.notices:
                 self.session.notify("; ".join(facts.notices))
@@ -463,12 +464,11 @@ class FeatureMapPanel(QWidget):
         self.steps.set_enabled(True)
         record = view.record
         shape = "×".join(str(d) for d in view.shape) if view.shape else "no tensor"
-        inside = (f"  ·  in {record.module_path}"
-                  if record.module_path and record.module_path.replace(".", "_") != record.name else "")
+        # The node's one name (graph/titles.py), as the graph and its details show it.
         self.node_label.setText(
-            f"{record.index + 1}/{view.total}   {record.name}  ·  {record.kind}{inside}  ·  {shape}")
-        self.node_label.setToolTip(f"model: {view.model_name}\ngraph node id: {record.name}\n"
-                                   f"module: {record.module_path or record.target}\nop: {record.op}")
+            f"{record.index + 1}/{view.total}   {record.title}  ·  {record.kind}  ·  {shape}")
+        self.node_label.setToolTip(f"model: {view.model_name}\nnode: {record.title}\n"
+                                   f"module: {record.module_path or 'the model itself'}\nop: {record.op}")
         self.steps.show_position(record.index, view.total)
         if self._channel is not None and (view.mosaic is None or self._channel >= view.mosaic.channels):
             self._channel = None
@@ -486,15 +486,18 @@ class FeatureMapPanel(QWidget):
             self.maps.frame_channel(None)
             self._enlarged = None
             self.top_view.show_channel(None, None)
-            self.detail_tabs.show_channel(None, 0, self._runner.wish.colormap, False)
+            self.detail_tabs.show_channel(None, 0, self._runner.colormap, False)
             return
         # Until the user clicks one, enlarge the channel that varies most: an empty pane
         # teaches nothing, and the liveliest map is the one worth a closer look.
         channel = self._channel if self._channel is not None else most_varied_channel(view.channels)
         self.maps.frame_channel(channel)
         self._enlarged = channel
-        self.top_view.show_channel(view.record.name, channel)
-        self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.wish.colormap,
+        self.top_view.show_channel(view.record.name, channel, view.record.title)
+        if self.maps.showing_classes:  # class scores: labelled bars, not a grid of cells
+            self.detail_tabs.show_class_scores(view.channels)
+            return
+        self.detail_tabs.show_channel(view.channels[channel], channel, self._runner.colormap,
                                       clicked=self._channel is not None)
 
     def _is_class_scores(self, view: View) -> bool:
@@ -503,18 +506,11 @@ class FeatureMapPanel(QWidget):
         shape = view.shape
         if shape is None or len(shape) != 2 or shape[1] < 2:
             return False
-        return view.record.index == view.total - 1 or shape[1] == self._head_size
-
-    @staticmethod
-    def _classes_of(model_name: str | None) -> int | None:
-        try:
-            return get_model_info(model_name).num_classes if model_name else None
-        except UserError:
-            return None  # not a registered model: only its output node reads as classes
+        return view.record.index == view.total - 1 or shape[1] == view.loaded.num_classes
 
     def _on_display_option(self) -> None:
-        self._runner.wish.colormap = self.maps.colormap
-        self._runner.wish.scale = self.maps.scale
+        self._runner.colormap = self.maps.colormap
+        self._runner.scale = self.maps.scale
         self._show_channel()
 
     def _on_channel_pixel(self, x: float, y: float) -> None:
@@ -524,8 +520,9 @@ class FeatureMapPanel(QWidget):
         self.field.trace(self._view, channel, x, y)
 
     def _on_knockout_requested(self, channel: int) -> None:
-        if self._shown_node is not None:
-            self.knockout_view.add(f"{self._shown_node}:{channel}")
+        if self._shown_node is not None and self._view is not None:
+            # The spec names the node as every view does (graph/titles.py), not by fx's id.
+            self.knockout_view.add(f"{self._view.record.title}:{channel}")
             self.detail_tabs.setCurrentWidget(self.knockout_view)
 
     def _on_channel_clicked(self, channel: int) -> None:
@@ -534,13 +531,13 @@ class FeatureMapPanel(QWidget):
 
     # ================================================================ Qt events
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() or offers_image(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         data = event.mimeData()
         if data.hasUrls():
             self.handle_drop(list(data.urls()))
@@ -548,7 +545,7 @@ class FeatureMapPanel(QWidget):
             self.image_source.handle_mime_image(data, "dropped image")
         event.acceptProposedAction()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         actions = {
             Qt.Key.Key_Right: self.step_forward,
             Qt.Key.Key_Left: self.step_back,
@@ -566,10 +563,10 @@ class FeatureMapPanel(QWidget):
         action()
         event.accept()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def mousePressEvent(self, event) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         super().mousePressEvent(event)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         self.stop()
         super().closeEvent(event)
