@@ -32,3 +32,17 @@ def test_the_accuracy_legend_sits_under_the_plots_not_on_them(qtbot):
         assert names == ["train", "validation", "test", "my run"]  # overlays join it
     curves.remove_overlay("run-1")
     assert [label.text for _sample, label in curves.acc_plot.legend.items] == ["train", "validation", "test"]
+
+
+def test_the_epoch_axes_tick_whole_epochs_before_and_after_a_run(qtbot):
+    """Before any run the walk saw epochs 0.2, 0.4 … and 0.8 1.0 1.2 crowded together."""
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.resize(900, 240)
+    curves.show()
+    qtbot.waitExposed(curves)
+    for plot in (curves.loss_plot, curves.acc_plot, curves.lr_plot):
+        axis = plot.getAxis("bottom")
+        lo, hi = plot.viewRange()[0]
+        ticks = [v for _, values in axis.tickValues(lo, hi, axis.width()) for v in values]
+        assert ticks and all(float(v).is_integer() for v in ticks), (plot, ticks)

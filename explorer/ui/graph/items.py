@@ -206,13 +206,17 @@ class NodeItem(QGraphicsItem):
         border = themes.graph_color("aux_border" if a.get("aux") else "node_border", theme)
         if self.knocked_out:  # what is left of a switched-off part: faded
             fill, border = knockout_style.dimmed(fill, theme), knockout_style.dimmed(border, theme)
-        width = 1.0
+        width, dashed = 1.0, bool(a.get("aux"))
         if self.isSelected():
             border, width = themes.graph_color("selected", theme), 3.0
         elif self.highlighted:
             border, width = themes.graph_color("highlight", theme), 3.0
         elif self.search_hit:
             border, width = themes.graph_color("search_hit", theme), 3.0
+        elif self.knockout_badge:
+            # Something inside is switched off: a red dashed outline reads at any zoom,
+            # where the badge's words are too small to (a closed block at Fit).
+            border, width, dashed = knockout_style.knockout_color(theme), 2.5, True
         lod = _lod(painter)
         radius = 8.0 if self.is_block else 5.0
         if a.get("unit") == "fold":  # a stack of cards: several identical blocks
@@ -221,7 +225,7 @@ class NodeItem(QGraphicsItem):
             painter.drawRoundedRect(self._rect.translated(6, 6), radius, radius)
             painter.drawRoundedRect(self._rect.translated(3, 3), radius, radius)
         pen = QPen(border, width)
-        if a.get("aux"):
+        if dashed:
             pen.setStyle(Qt.PenStyle.DashLine)
         painter.setPen(pen)
         painter.setBrush(QBrush(fill))

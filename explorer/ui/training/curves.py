@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from explorer.train import BatchMetrics, EpochMetrics
 from explorer.train.records import Curves
+from explorer.ui.training.time_machine_plots import EpochAxis
 
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 # TensorBoard's smoothing: the weight of the past in an exponential moving average
@@ -59,7 +60,8 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self.smoothing = SMOOTHING
 
         def plot(column: int, title: str, left: str) -> pg.PlotItem:
-            item = self.addPlot(row=0, col=column, title=f"<span style='color:{text.name()}'>{title}</span>")
+            item = self.addPlot(row=0, col=column, title=f"<span style='color:{text.name()}'>{title}</span>",
+                                axisItems={"bottom": EpochAxis(orientation="bottom")})
             item.showGrid(x=True, y=True, alpha=0.25)
             item.setLabel("bottom", "epoch")
             item.setLabel("left", left)
