@@ -358,3 +358,36 @@ def test_fold_runs_says_why_when_nothing_folds(qtbot, panel):
     _wait_settled(qtbot, panel)
     assert not any(unit.startswith("fold:") for unit in panel.scene.nodes)
     assert "m:layer1.6" in panel.scene.nodes
+
+
+def test_the_graph_follows_the_loaded_models_structure_and_is_kept_for_other_weights(qtbot):
+    """A run trained at width 0.5 showed the default widths in the graph beside its real
+    maps: the graph is asked for by structure (model and builder options)."""
+    from explorer.loading import LoadedModel
+    from explorer.models import get_model
+    from explorer.session import WeightsChoice
+
+    session = Session()
+    panel = GraphPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+
+    def conv1_channels() -> int:
+        return panel.graph.node("conv1")["shape"][1]
+
+    run = WeightsChoice("run", path="run.pt", run_id="r", epoch=1)
+    with qtbot.waitSignal(panel.graph_ready, timeout=60_000):
+        session.set_model("lenet_small", run)
+    default = conv1_channels()
+    with qtbot.waitSignal(panel.graph_ready, timeout=60_000):
+        session.deliver(LoadedModel.of("lenet_small", run, get_model("lenet_small", width_mult=0.5),
+                                       options={"width_mult": 0.5}))
+    assert conv1_channels() == default // 2
+    graph = panel.graph
+    other = WeightsChoice("run", path="run2.pt", run_id="r2", epoch=1)
+    session.set_weights(other)  # other weights of the same network: the graph stays
+    session.deliver(LoadedModel.of("lenet_small", other, get_model("lenet_small", width_mult=0.5),
+                                   options={"width_mult": 0.5}))
+    qtbot.wait(200)
+    assert panel.graph is graph
