@@ -126,10 +126,13 @@ class FieldTracer(QWidget):
 
     def clear(self) -> None:
         """Forget the unit: the input is shown plain again."""
-        self._job.cancel()
         if self.field is not None:
             self.input_pane.set_rgba(self.field.display)
             self._frame_input(None)
+        self._forget()
+
+    def _forget(self) -> None:
+        self._job.cancel()
         self.field = None
         self.region = None
         for item in (self.box_item, self.inside_item, self.unit_item):
@@ -144,13 +147,7 @@ class FieldTracer(QWidget):
     def _on_input_changed(self, _session: Session, *_change) -> None:
         # Another model, weights or image: the field belongs to the old one. The panel
         # redraws the input itself; only forget the unit and the outlines here.
-        self._job.cancel()
-        self.field = None
-        self.region = None
-        for item in (self.box_item, self.inside_item, self.unit_item):
-            item.hide()
-        self.clear_button.setEnabled(False)
-        self.label.setText(HINT)
+        self._forget()
 
     def _on_traced(self, _number: int, field: UnitField) -> None:
         self.field = field
