@@ -47,6 +47,8 @@ COMMANDS.update({
 })
 # Start-up without torch (issue 20).
 COMMANDS["snapshots"] = ("explorer.commands.snapshots", "write the registry and graph snapshots read before torch loads")
+# How a unit computes (issue 21).
+COMMANDS["unit"] = ("explorer.commands.unit", "how one unit computes: its terms, value and the model's own value")
 
 
 def _draw_graph(graph, view, layout, out, *, theme: str, scale: float):

@@ -2,8 +2,9 @@
 
 Over 400 lines because the stepper is one class whose parts share its node list and
 value store; auxiliary heads, stepped since issue 11, added forty, and knockouts (issue
-19: the maps show the network as it runs now) eighty more. What a knockout edits at which
-node is worked out in :mod:`explorer.activations.knockouts`.
+19: the maps show the network as it runs now) eighty more, and the node's own call as it
+ran (issue 21: a unit's arithmetic reads its inputs, :meth:`Stepper.call_at`) 120. What
+a knockout edits at which node is worked out in :mod:`explorer.activations.knockouts`.
 
 The stepper traces the model with the graph view's own tracer
 (:func:`explorer.graph.tracer.fx_trace`, the graph ``torch.fx.symbolic_trace`` builds in eval
@@ -32,6 +33,7 @@ from explorer.activations.knockouts import (
     KnockoutPlanError,
     NodeEdit,
     NodeKnockout,
+    Zeros,
     load_marked,
     mark_zeroed,
     plan_knockouts,
@@ -70,6 +72,35 @@ class NodeRecord:
     module_path: str
     kind: str
     title: str = ""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NodeCall:
+    """One node's call as it ran on the current input: what a unit's arithmetic reads.
+
+    Attributes:
+        record: the node.
+        module: the called module (``call_module``), else None.
+        args, kwargs: the arguments the call received, nodes replaced by their values
+            (the values as they were before the call: an in-place ReLU's input is a copy
+            taken before it ran) and a knockout's zeros where one gives zeros.
+        sources: ``args`` with each node's value replaced by the execution index of the
+            node that made it, every other argument by None (``cat``: a list of indices).
+        output: the node's output (the stepper's copy).
+        edited: a knockout changes this node's output after the call (a zeroed channel,
+            a branch's zeros): ``output`` is then not what ``args`` alone make.
+        zeroed: the argument positions a knockout gives zeros (``(i,)``: argument i;
+            ``(i, j)``: item j of the list argument i is), as in ``sources``.
+    """
+
+    record: NodeRecord
+    module: nn.Module | None
+    args: tuple
+    kwargs: dict
+    sources: tuple
+    output: Any
+    edited: bool = False
+    zeroed: tuple[tuple[int, ...], ...] = ()
 
 
 def _target_name(target: Any) -> str:
@@ -193,6 +224,13 @@ class Stepper:
         # What the steps run: the plain calls, with those that knockouts edit replaced.
         self._calls = list(self._plain_calls)
         self._knockouts: tuple[NodeKnockout, ...] = ()
+        self._edits: dict[int, NodeEdit] = {}
+        # For call_at: the nodes each step reads, which steps change their input in place
+        # (their input is copied before they run), and the values the last step read.
+        self._reads = [tuple(_inputs(args, kwargs)) for _, _, args, kwargs in self._steps]
+        self._inplace = [_in_place(n, root) for n, root, _, _ in self._steps]
+        self._step_of = {n: i for i, n in enumerate(self._fx_nodes)}
+        self._held: dict[fx.Node, Any] | None = {}
         self._position = -1
         self._last_value: Any = None
         self._snapshot: Any = None
@@ -281,6 +319,7 @@ class Stepper:
     def reset(self) -> None:
         """Back to the input node, dropping every value held on the device."""
         self._env.clear()
+        self._held = {}
         self._last_value = None
         self._snapshot = None
         self._position = -1
@@ -326,15 +365,30 @@ class Stepper:
             return lambda: func(*[env[a] for a in args])
         return lambda: func(*fx.node.map_arg(args, load), **fx.node.map_arg(kwargs, load))
 
-    def _run_node(self, index: int) -> None:
+    def _run_node(self, index: int, shown: bool = True) -> None:
+        """Run one node. ``shown``: the pass stops here, so what it reads is kept whole for
+        :meth:`call_at`; a node passed through on the way keeps only references, and an
+        in-place node (whose input it overwrites) nothing, as copying there slowed a
+        ResNet-50 pass by a fifth (call_at then replays it)."""
         node = self._fx_nodes[index]
         self._snapshot = None
+        env = self._env
+        # What this step reads, kept until the next step for call_at: references (a dict
+        # of a node or two costs well under a microsecond), copies where the step changes
+        # them in place.
+        if not self._inplace[index]:
+            held: dict[fx.Node, Any] | None = {n: env[n] for n in self._reads[index]}
+        elif shown:
+            held = {n: _copy_value(env[n]) for n in self._reads[index]}
+        else:
+            held = None
         try:
             value = self._calls[index]()
         except Exception as exc:  # noqa: BLE001 - reported with the node that failed
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StepperError(
                 f"node {node.name} ({self.nodes[index].kind}) failed: {reason[:200]}") from exc
+        self._held = held
         self._env[node] = value
         for done in self._free_after[index]:
             self._env.pop(done, None)
@@ -367,7 +421,7 @@ class Stepper:
             # no_grad per node, not around the loop: a context held across a yield would
             # leak into whatever code the consumer runs between nodes.
             with torch.no_grad():
-                self._run_node(self._position + 1)
+                self._run_node(self._position + 1, shown=self._position + 1 == target)
             yield self._position
 
     def run_to(self, node: str | int) -> NodeRecord:
@@ -417,6 +471,61 @@ class Stepper:
     def output(self) -> Any:
         """The model's output once the pass reached the end (a copy), else None."""
         return self.value() if self.at_end else None
+
+    def call_at(self, node: str | int | None = None) -> NodeCall:
+        """How ``node`` (default: the node shown now) was called on the current input: its
+        module, the argument values it read and its output (:class:`NodeCall`).
+
+        At the node shown now nothing runs: the stepper kept what that step read (a unit's
+        arithmetic is ready in microseconds plus its own work). Any other node is replayed
+        from the input in private, at most one forward pass, leaving the position and the
+        values as they are. Read the result before stepping on: its arguments are the
+        values the stepper holds, not copies (except an in-place step's input).
+
+        Raises:
+            StepperError: no input is set, or the node is unknown.
+        """
+        if self._input is None or self._position < 0:
+            raise StepperError("no input image: load an image before stepping")
+        index = self._position if node is None else self.index_of(node)
+        if index == self._position and self._held is not None:
+            return self._call_from(index, self._held, self.value())
+        saved = (dict(self._env), self._last_value, self._snapshot, self._position, self.shapes,
+                 self._held)
+        try:
+            self._env.clear()
+            self.shapes = dict(self.shapes)
+            with torch.no_grad():
+                for i in range(index + 1):
+                    self._run_node(i, shown=i == index)
+            return self._call_from(index, self._held, _copy_value(self._last_value))
+        finally:
+            self._env.clear()
+            self._env.update(saved[0])
+            self._last_value, self._snapshot, self._position, self.shapes, self._held = saved[1:]
+
+    def _call_from(self, index: int, held: dict[fx.Node, Any], output: Any) -> NodeCall:
+        node, root, args, kwargs = self._steps[index]
+        edit = self._edits.get(index)
+        if edit is not None and edit.zeroed:
+            args = mark_zeroed(args, edit.zeroed)
+
+        def source(value: Any) -> Any:
+            if isinstance(value, fx.Node):
+                return self._step_of.get(value)
+            if isinstance(value, Zeros):
+                return self._step_of.get(value.node)
+            if isinstance(value, (tuple, list)):
+                return type(value)(source(v) for v in value)
+            return None
+
+        module = root.get_submodule(str(node.target)) if node.op == "call_module" else None
+        return NodeCall(
+            record=self.nodes[index], module=module, args=tuple(load_marked(args, held)),
+            kwargs=dict(load_marked(kwargs, held)), sources=tuple(source(a) for a in args),
+            output=output, edited=bool(edit is not None and edit.after),
+            zeroed=tuple(tuple(p) for p in edit.zeroed) if edit is not None else (),
+        )
 
     # ----------------------------------------------------------- switching
 
@@ -472,6 +581,7 @@ class Stepper:
             raise StepperError(f"cannot step this knockout: {exc}") from None
         self._calls = calls
         self._knockouts = knockouts
+        self._edits = dict(edits)
         self.reset()
         return True
 
@@ -497,19 +607,20 @@ class Stepper:
         leaving the current pass, its position and its values as they are: the scores of
         the network as it runs now, without moving the maps."""
         saved = (dict(self._env), self._input, self._last_value, self._snapshot,
-                 self._position, self.shapes)
+                 self._position, self.shapes, self._held)
         try:
             self._env.clear()
             self._input = tensor.detach().to(self.device)
             self.shapes = {}
             with torch.no_grad():
                 for index in range(len(self.nodes)):
-                    self._run_node(index)
+                    self._run_node(index, shown=False)
             return self._last_value  # the main graph's output node runs last
         finally:
             self._env.clear()
             self._env.update(saved[0])
-            self._input, self._last_value, self._snapshot, self._position, self.shapes = saved[1:]
+            (self._input, self._last_value, self._snapshot, self._position, self.shapes,
+             self._held) = saved[1:]
 
 
 def _inputs(args: Any, kwargs: Any) -> list[fx.Node]:
@@ -517,6 +628,25 @@ def _inputs(args: Any, kwargs: Any) -> list[fx.Node]:
     found: dict[fx.Node, None] = {}
     fx.node.map_arg((args, kwargs), lambda n: found.setdefault(n))
     return list(found)
+
+
+#: Python's in-place operators as fx names them (``x += y`` traces to ``iadd``).
+_INPLACE_OPERATORS = frozenset({"iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow",
+                                "iand", "ior", "ixor", "ilshift", "irshift", "imatmul"})
+
+
+def _in_place(node: fx.Node, root: nn.Module) -> bool:
+    """Whether ``node`` may overwrite what it reads: ``ReLU(inplace=True)``,
+    ``F.relu(x, inplace=True)``, ``x.add_(y)``, ``x += y``."""
+    if node.op == "call_module":
+        return getattr(root.get_submodule(str(node.target)), "inplace", False) is True
+    if node.op not in ("call_function", "call_method"):
+        return False
+    name = _target_name(node.target)
+    dunder = name[2:-2] if name.startswith("__") and name.endswith("__") else None
+    return (node.kwargs.get("inplace") is True or any(a is True for a in node.args[1:])
+            or name in _INPLACE_OPERATORS or dunder in _INPLACE_OPERATORS
+            or (dunder is None and name.endswith("_")))
 
 
 def _copy_value(value: Any) -> Any:
