@@ -394,7 +394,7 @@ def test_every_detail_tab_is_reachable_at_any_width(qtbot, qt_warnings, feature_
     bar = tabs.tabBar()
     qtbot.waitUntil(lambda: pages.width() <= width and (bar.width() > 0 if bar.isVisibleTo(tabs)
                                                          else pages.page_list.isVisibleTo(pages)), timeout=5_000)
-    assert tabs.count() == 6
+    assert tabs.count() == 7
     for index in range(tabs.count()):
         if bar.isVisibleTo(tabs):
             rect = bar.tabRect(index)

@@ -33,6 +33,7 @@ from explorer.session import Session
 from explorer.ui.explain.field_tracer import FieldTracer
 from explorer.ui.explain.knockouts import KnockoutView
 from explorer.ui.explain.top_images import TopImagesView
+from explorer.ui.explain.unit_view import UnitView
 from explorer.ui.explain.view import ExplainView
 from explorer.ui.knockout_badge import KnockoutBadge
 from explorer.ui.maps.details import DetailPages, NodeDetailTabs, PredictionBox
@@ -186,6 +187,9 @@ class FeatureMapPanel(QWidget):
         self.maps.knockout_requested.connect(self._on_knockout_requested)
         self.top_view = TopImagesView(self.session, data_root)
         self.detail_tabs.addTab(self.top_view, "Top images")
+        # The stepper is read on the GUI thread only while the runner is idle.
+        self.unit_view = UnitView(self.session, lambda: None if self._runner.busy else self.stepper)
+        self.detail_tabs.addTab(self.unit_view, "Unit")
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -312,8 +316,8 @@ class FeatureMapPanel(QWidget):
         """Enlarge ``channel`` of the current node (None: the most varied one)."""
         self._channel = channel
         self._show_channel()
-        if channel is not None:
-            self.detail_tabs.setCurrentIndex(0)
+        if channel is not None and self.detail_tabs.currentWidget() is not self.unit_view:
+            self.detail_tabs.setCurrentIndex(0)  # the Unit page stays: it shows the unit clicked
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         """Stop playing, stop the worker and wait for it and the image decodes; a wait that
@@ -322,7 +326,8 @@ class FeatureMapPanel(QWidget):
         self._subscriptions.clear()
         runner_stopped = self._runner.stop(timeout_ms)
         helpers_stopped = (self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
-                           & self.knockout_view.stop(timeout_ms) & self.top_view.stop(timeout_ms))
+                           & self.knockout_view.stop(timeout_ms) & self.top_view.stop(timeout_ms)
+                           & self.unit_view.stop(timeout_ms))
         return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
@@ -515,9 +520,13 @@ class FeatureMapPanel(QWidget):
 
     def _on_channel_pixel(self, x: float, y: float) -> None:
         self.field.trace(self._view, self._enlarged, x, y)
+        if self._enlarged is not None:
+            self.unit_view.explain(self._enlarged, (int(y), int(x)))
 
     def _on_mosaic_unit(self, channel: int, x: float, y: float) -> None:
         self.field.trace(self._view, channel, x, y)
+        spatial = self._view is not None and self._view.shape is not None and len(self._view.shape) == 4
+        self.unit_view.explain(channel, (int(y), int(x)) if spatial else None)
 
     def _on_knockout_requested(self, channel: int) -> None:
         if self._shown_node is not None and self._view is not None:
