@@ -236,7 +236,8 @@ def test_click_on_a_channel_enlarges_it(panel, qtbot, hover):
     pane = panel.maps.pane
     hover(pane.viewport(), pane.widget_pos_of_pixel(x + 1.5, y + 2.5))
     value = panel.view_state.channels[2, 2, 1]
-    assert panel.maps.hover_label.text() == f"channel 2 (1, 2) = {value:.4g}"
+    # (row, column), as the Unit page, the field tracer and `unit --at Y X` say it
+    assert panel.maps.hover_label.text() == f"channel 2 at (2, 1) = {value:.4g}"
     gap_x = mosaic.channel_origin(0)[0] + mosaic.cell_w + 0.5  # the padding between two channels
     qtbot.wait(100)  # pyqtgraph's scene drops mouse moves that come too close together
     hover(pane.viewport(), pane.widget_pos_of_pixel(gap_x, y + 2.5))

@@ -107,7 +107,7 @@ def test_another_model_resets_every_view_and_never_shows_the_old_one(window, qtb
     mosaic = panel.view_state.mosaic
     x, y = mosaic.channel_origin(0)
     hover(panel.maps.pane.viewport(), panel.maps.pane.widget_pos_of_pixel(x + 1.5, y + 1.5))
-    assert panel.maps.hover_label.text().startswith("channel 0 (1, 1) = ")
+    assert panel.maps.hover_label.text().startswith("channel 0 at (1, 1) = ")
     old_nodes = {r.name for r in panel.stepper.nodes}
 
     pick(qtbot, window, "alexnet_small")

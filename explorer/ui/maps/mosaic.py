@@ -208,7 +208,7 @@ class MosaicView(QWidget):
             return
         ox, oy = view.mosaic.channel_origin(channel)
         value = view.channels[channel, int(y) - oy, int(x) - ox]
-        self.hover_label.setText(f"channel {channel} ({int(x) - ox}, {int(y) - oy}) = {value:.4g}")
+        self.hover_label.setText(f"channel {channel} at ({int(y) - oy}, {int(x) - ox}) = {value:.4g}")
 
 
 def most_varied_channel(channels: np.ndarray) -> int:
