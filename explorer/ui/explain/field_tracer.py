@@ -11,7 +11,7 @@ pass) runs in a :class:`~explorer.ui.background.LatestJob`.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -55,7 +55,12 @@ class FieldTracer(QWidget):
         field: the traced unit's :class:`UnitField`, once computed (None before and after
             ``clear``).
         region: the upstream region outlined on the enlarged channel now, or None.
+
+    Signals:
+        traced(object): the :class:`UnitField` just traced.
     """
+
+    traced = Signal(object)
 
     def __init__(self, session: Session, input_pane: ImagePane, channel_pane: ImagePane,
                  parent: QWidget | None = None) -> None:
@@ -168,6 +173,7 @@ class FieldTracer(QWidget):
         erf = ERF_CAPTION if field.erf is not None else field.erf_note
         self.label.setText(f"{field.summary()}  ·  {erf}")
         self.clear_button.setEnabled(True)
+        self.traced.emit(field)
 
     def _frame_input(self, box: UnitBox | None) -> None:
         """Widen the input's view to show the padding the box reaches (None: the image)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -51,6 +51,7 @@ from explorer.explain.units import (
 )
 from explorer.explain.units.base import fmt
 from explorer.session import Session
+from explorer.ui.explain.unit_animation import UnitAnimation
 from explorer.ui.explain.unit_pictures import bars, heatmap
 from explorer.ui.explain.unit_pictures import picture as _picture
 from explorer.ui.subscriptions import Subscriptions
@@ -83,7 +84,12 @@ class UnitView(QWidget):
     Attributes:
         result: the arithmetic shown, or None (the hint, or an error line).
         source_button: "Show that unit's arithmetic" for a unit copied from another node.
+
+    Signals:
+        unit_shown(object): the result shown, or None when the page clears.
     """
+
+    unit_shown = Signal(object)
 
     def __init__(self, session: Session, stepper: Callable[[], Stepper | None],
                  parent: QWidget | None = None) -> None:
@@ -118,6 +124,11 @@ class UnitView(QWidget):
         self.source_button.hide()
         self.source_button.clicked.connect(self.show_source)
         self._body.addWidget(self.source_button, 0, Qt.AlignmentFlag.AlignLeft)
+        # The window sliding over the input (its own module; it reads the shown result),
+        # cleared as soon as another unit is shown or the page clears.
+        self.animation = UnitAnimation(session, stepper, lambda: self.result)
+        self.unit_shown.connect(lambda _result: self.animation.clear())
+        self._body.addWidget(self.animation)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["term", "value"])
         self.table.verticalHeader().setVisible(False)
@@ -178,10 +189,15 @@ class UnitView(QWidget):
         self.source_button.hide()
         self.notes.setText("")
         self.check.setText("")
+        self.unit_shown.emit(None)
+
+    def add_section(self, widget: QWidget) -> None:
+        """Put ``widget`` under the arithmetic, in the page's scrolled body."""
+        self._body.insertWidget(self._body.count() - 1, widget)
 
     def stop(self, _timeout_ms: int = 10_000) -> bool:
         self._subscriptions.clear()
-        return True
+        return self.animation.stop()
 
     # ================================================================ drawing
 
@@ -229,6 +245,7 @@ class UnitView(QWidget):
                            f"difference {result.difference:.2g} <span style='color:{colour}; font-weight:bold'>"
                            f"{mark}</span>")
         self.check.setToolTip(f"tolerance {result.tolerance:.2g}: float32 rounding of a sum this size")
+        self.unit_shown.emit(result)
 
     def _fill_table(self, result: UnitArithmetic | None) -> None:
         terms = list(result.terms) if result is not None else []

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QCursor, QPen
+from PySide6.QtGui import QColor, QCursor, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
+    QGraphicsPathItem,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
@@ -86,6 +87,15 @@ class MosaicView(QWidget):
         self.channel_frame.setZValue(10)
         self.channel_frame.hide()
         self.pane.view.addItem(self.channel_frame)
+        # The region a traced downstream unit reads, outlined in every channel's tile.
+        self.region_outline = QGraphicsPathItem()
+        region_pen = QPen(QColor(0, 220, 255))
+        region_pen.setCosmetic(True)
+        region_pen.setWidth(2)
+        self.region_outline.setPen(region_pen)
+        self.region_outline.setZValue(11)
+        self.region_outline.hide()
+        self.pane.view.addItem(self.region_outline)
         # Class scores (the output, the final linear layer) read as labelled bars instead.
         self.class_chart = ClassChart()
         self.stack = QStackedWidget()
@@ -154,6 +164,21 @@ class MosaicView(QWidget):
         self.channel_frame.setRect(ox - 0.5, oy - 0.5, view.mosaic.cell_w + 1, view.mosaic.cell_h + 1)
         self.channel_frame.show()
 
+    def outline_region(self, box: tuple[int, int, int, int] | None) -> None:
+        """Outline ``box`` (top, left, bottom, right inclusive, map pixels) in every
+        channel's tile: the patch a downstream unit reads (None hides it)."""
+        view = self._view
+        if box is None or view is None or view.mosaic is None:
+            self.region_outline.hide()
+            return
+        top, left, bottom, right = box
+        path = QPainterPath()
+        for channel in range(view.mosaic.channels):
+            ox, oy = view.mosaic.channel_origin(channel)
+            path.addRect(ox + left, oy + top, right - left + 1, bottom - top + 1)
+        self.region_outline.setPath(path)
+        self.region_outline.show()
+
     def _show_color_bar(self) -> None:
         view = self._view
         if view is None or view.mosaic is None or self.showing_classes:
@@ -170,6 +195,7 @@ class MosaicView(QWidget):
         self.stats_label.setText("")
         self.pane.set_rgba(None)
         self.channel_frame.hide()
+        self.region_outline.hide()
 
     def _on_option(self, _index: int = 0) -> None:
         view = self._view

@@ -32,7 +32,8 @@ from explorer.errors import UserError
 from explorer.session import Session
 from explorer.ui.explain.field_tracer import FieldTracer
 from explorer.ui.explain.knockouts import KnockoutView
-from explorer.ui.explain.top_images import TopImagesView
+from explorer.ui.explain.top_images import UNTRAINED, TopImagesView
+from explorer.ui.explain.unit_looks_for import LooksForView
 from explorer.ui.explain.unit_view import UnitView
 from explorer.ui.explain.view import ExplainView
 from explorer.ui.knockout_badge import KnockoutBadge
@@ -190,6 +191,12 @@ class FeatureMapPanel(QWidget):
         # The stepper is read on the GUI thread only while the runner is idle.
         self.unit_view = UnitView(self.session, lambda: None if self._runner.busy else self.stepper)
         self.detail_tabs.addTab(self.unit_view, "Unit")
+        self.looks_for = LooksForView(self.session, self._top_images_reason,
+                                      lambda: self.detail_tabs.setCurrentWidget(self.top_view))
+        self.unit_view.add_section(self.looks_for)
+        self.unit_view.unit_shown.connect(self._on_unit_shown)
+        self.field.traced.connect(self.looks_for.show_field)
+        self.field.clear_button.clicked.connect(self._outline_region)  # after the tracer forgot it
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         outer.addWidget(split, 1)
@@ -327,7 +334,7 @@ class FeatureMapPanel(QWidget):
         runner_stopped = self._runner.stop(timeout_ms)
         helpers_stopped = (self.field.stop(timeout_ms) & self.explain_view.stop(timeout_ms)
                            & self.knockout_view.stop(timeout_ms) & self.top_view.stop(timeout_ms)
-                           & self.unit_view.stop(timeout_ms))
+                           & self.unit_view.stop(timeout_ms) & self.looks_for.stop(timeout_ms))
         return self.image_source.stop(timeout_ms) and runner_stopped and helpers_stopped
 
     # ========================================================= session events
@@ -479,6 +486,7 @@ class FeatureMapPanel(QWidget):
             self._channel = None
         self._show_channel()
         self.field.show_region(view)
+        self._outline_region()
         self.detail_tabs.show_kernels(view.kernels)
         if record.name != self._shown_node:
             self._shown_node = record.name
@@ -527,6 +535,23 @@ class FeatureMapPanel(QWidget):
         self.field.trace(self._view, channel, x, y)
         spatial = self._view is not None and self._view.shape is not None and len(self._view.shape) == 4
         self.unit_view.explain(channel, (int(y), int(x)) if spatial else None)
+
+    def _on_unit_shown(self, result) -> None:
+        """The Unit page shows ``result`` (None: nothing): what that unit looks for."""
+        spatial_or_vector = result is not None and len(result.unit) in (1, 3)
+        self.looks_for.show_unit((result.node, result.unit[0]) if spatial_or_vector else None)
+        if result is not None and self.field.field is not None and self.field.field.node == result.node:
+            self.looks_for.show_field(self.field.field)
+
+    def _outline_region(self) -> None:
+        """Outline on the mosaic the patch the traced unit reads from this upstream node."""
+        region = self.field.region
+        self.maps.outline_region(region.clipped if region is not None else None)
+
+    def _top_images_reason(self) -> str | None:
+        """Why the shown model has no top images (None: it can have them)."""
+        weights = self.session.weights
+        return UNTRAINED if weights is None or not weights.trained else None
 
     def _on_knockout_requested(self, channel: int) -> None:
         if self._shown_node is not None and self._view is not None:
