@@ -174,6 +174,12 @@ class UnitAnimation(QWidget):
         self.speed.currentIndexChanged.connect(self._set_speed)
         for widget in (self.animate_button, self.play_button, self.step_button, self.speed):
             controls.addWidget(widget)
+        # As narrow as their words: the page is about 330 px wide in a 1440 px window, and
+        # the style's 80 px buttons pushed the page's text off its right edge.
+        for button, longest in ((self.animate_button, "Animate"), (self.play_button, "Pause"),
+                                (self.step_button, "Step")):
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(longest) + 18)
+        self.speed.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         controls.addStretch(1)
         layout.addLayout(controls)
         self.canvas = AnimationCanvas()

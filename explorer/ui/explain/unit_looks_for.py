@@ -98,7 +98,8 @@ class LooksForView(QGroupBox):
         self._job.failed.connect(self._on_failed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        # Two pictures side by side, each with a caption; the words in a column beside them.
+        # Two pictures side by side, each with a caption; the words under them (beside
+        # them the section was wider than the page at 1440 px, and the words ran off it).
         row = QHBoxLayout()
         pictures = []
         for caption in ("the input: the cyan box is\nthe patch this unit sees", "its optimal stimulus:\nthe image it likes most"):
@@ -129,9 +130,9 @@ class LooksForView(QGroupBox):
         self.vis_label.setMinimumHeight(self.vis_label.fontMetrics().lineSpacing() * 3 + 4)
         self.field_label.setMinimumHeight(self.field_label.fontMetrics().lineSpacing() * 2 + 4)
         words.addWidget(self.vis_label)
-        words.addStretch(1)
-        row.addLayout(words, 1)
+        row.addStretch(1)
         layout.addLayout(row)
+        layout.addLayout(words)
         top_row = QHBoxLayout()
         self.top_label = _label("")
         top_row.addWidget(self.top_label, 1)

@@ -108,6 +108,8 @@ class UnitView(QWidget):
         layout.addWidget(self.title)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # Text wraps to the page's width: never a sideways scroll that hides a line's end.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         body = QWidget()
         self._body = QVBoxLayout(body)
