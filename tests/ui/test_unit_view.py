@@ -101,3 +101,22 @@ def test_a_concatenation_unit_leads_to_its_source(qtbot, qt_warnings, feature_pa
     assert shown.node == source.source and shown.unit == source.index and shown.kind != "cat"
     assert shown.matches and "✓" in view.check.text()
     assert panel.current_node == "cat"  # the panel stays where it was
+
+
+def test_clicking_a_class_bar_explains_that_class(qtbot, feature_panel, fashion_root):
+    """The output shows labelled bars, not a mosaic: a click on a bar is the click on that
+    class's unit (lenet5_small's RBF output, the window's walk found it unreachable)."""
+    from PySide6.QtCore import QPointF
+
+    from explorer.session import WeightsChoice
+
+    panel = feature_panel("lenet5_small", WeightsChoice("random", seed=1), fashion_root, node="rbf")
+    chart = panel.maps.class_chart
+    assert panel.maps.showing_classes and chart.order
+    qtbot.waitExposed(chart)
+    plot = chart.getPlotItem()
+    row = 2  # the third bar from the top
+    scene = plot.vb.mapViewToScene(QPointF(0.05, row))
+    qtbot.mouseClick(chart.viewport(), Qt.MouseButton.LeftButton, pos=chart.mapFromScene(scene))
+    result = panel.unit_view.result
+    assert result is not None and result.unit == (chart.order[row],) and result.matches

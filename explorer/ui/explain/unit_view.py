@@ -303,7 +303,10 @@ class UnitView(QWidget):
             rows.append(("bias", detail.bias))
             return [_picture(bars(rows), "the strongest input × weight contributions")]
         if isinstance(detail, SoftmaxDetail):
-            rows = [(f"class {c} (z {z:.3g})", p) for c, z, p in detail.top[:BAR_ROWS]]
+            loaded = self.session.loaded
+            names = loaded.class_names if loaded is not None else ()
+            rows = [(f"{names[c] if c < len(names) else f'class {c}'} (z {z:.3g})", p)
+                    for c, z, p in detail.top[:BAR_ROWS]]
             return [_picture(bars(rows), "probabilities of the classes with the largest logits")]
         return []
 

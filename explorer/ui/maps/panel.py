@@ -181,6 +181,7 @@ class FeatureMapPanel(QWidget):
         self.detail_tabs.widget(0).layout().addWidget(self.field)
         self.detail_tabs.channel_pane.clicked.connect(self._on_channel_pixel)
         self.maps.unit_clicked.connect(self._on_mosaic_unit)
+        self.maps.class_chart.class_clicked.connect(lambda index: self.unit_view.explain(index, None))
         self.explain_view = ExplainView(self.session)
         self.detail_tabs.addTab(self.explain_view, "Explain")
         self.knockout_view = KnockoutView(self.session, data_root)

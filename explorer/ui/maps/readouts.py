@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
@@ -50,6 +50,9 @@ class ClassChart(pg.PlotWidget):
     smaller row labels, for a chart that has little height (a detail tab's page).
     """
 
+    #: A bar was clicked: the index of its class in the vector shown.
+    class_clicked = Signal(int)
+
     def __init__(self, parent: QWidget | None = None, compact: bool = False) -> None:
         self.compact = compact
         super().__init__(parent=parent, background=None)
@@ -73,7 +76,9 @@ class ClassChart(pg.PlotWidget):
         for side in ("left", "bottom"):
             plot.getAxis(side).setTextPen(text)
         self.shown: list[tuple[str, float]] = []
+        self.order: list[int] = []  # the class index drawn in each row, top first
         self._label = _percent
+        self.scene().sigMouseClicked.connect(self._on_clicked)
 
     def show_scores(self, scores: np.ndarray, names: tuple[str, ...] | None = None) -> None:
         """Draw the probabilities of ``scores`` (one sample's logits), the best ``MAX_BARS``."""
@@ -98,6 +103,7 @@ class ClassChart(pg.PlotWidget):
         names = names if names is not None and len(names) == values.size else class_names(values.size)
         order = np.argsort(-values, kind="stable")[:MAX_BARS]
         self.shown = [(names[i], float(values[i])) for i in order]
+        self.order = [int(i) for i in order]
         self._label = label
         rows = np.arange(len(order), dtype=float)
         self.bars.setOpts(x0=np.zeros(len(order)), y=rows, height=np.full(len(order), 0.7),
@@ -113,6 +119,16 @@ class ClassChart(pg.PlotWidget):
             x_range = (lo, hi if hi > lo else lo + 1.0)
         plot.setXRange(*x_range, padding=0.02)
         plot.setYRange(-0.6, max(len(order), 1) - 0.4, padding=0.0)
+
+    def _on_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        plot = self.getPlotItem()
+        if not plot.sceneBoundingRect().contains(event.scenePos()):
+            return
+        row = round(plot.vb.mapSceneToView(event.scenePos()).y())
+        if 0 <= row < len(self.order):
+            self.class_clicked.emit(self.order[row])
 
     def _fit_labels(self) -> None:
         """Write the row labels, each class name cut (…) so that the labels take at most
