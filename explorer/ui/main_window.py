@@ -301,6 +301,8 @@ class MainWindow(QMainWindow):
         self.builder = ModuleBuilder(self.session, self)
         # None lets the panels resolve the folder when they need it (env, settings, cache).
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
+        # A concatenation's source unit shown on the Unit page: the graph highlights it too.
+        self.feature_panel.unit_view.highlight_node.connect(self.graph_panel.highlight_node)
         self.training_panel = TrainingPanel(self.session, data_dir=self._data_dir)
         self.graph_overlay = GraphOverlay(self.session, self.graph_panel)
         # Both build their models or read their data only once their tab is shown.

@@ -632,3 +632,24 @@ def test_a_first_launch_opens_the_trained_small_form_with_its_maps_and_top5_in_v
     shown = QRect(table.mapTo(viewport, QPoint(0, 0)), table.size())
     assert viewport.rect().contains(shown), (shown, viewport.rect())
     win.close()
+
+
+def test_a_concatenated_units_source_is_highlighted_in_the_graph(window, qtbot):
+    """The Unit page's source button shows the source unit's arithmetic and the graph marks
+    the source node, while the maps stay at the concatenation."""
+    pick(qtbot, window, "googlenet_small")
+    with qtbot.waitSignal(window.model_shown, timeout=120_000):
+        pass
+    settle(qtbot, window)
+    panel = window.feature_panel
+    panel.show_node("inception3a (cat)")
+    qtbot.waitUntil(lambda: panel.settled and panel.view_state.record.title == "inception3a (cat)", timeout=60_000)
+    cat = panel.current_node
+    panel.unit_view.explain(40, (2, 2))
+    detail = panel.unit_view.result.detail
+    source = panel.stepper.nodes[detail.source_index].name
+    qtbot.mouseClick(panel.unit_view.source_button, Qt.MouseButton.LeftButton)
+    assert panel.unit_view.result.node == detail.source  # the source's own arithmetic
+    assert window.graph_panel._highlight_node == source != cat
+    assert window.graph_panel.view_graph.unit_of.get(source) is not None  # a node the graph draws
+    assert panel.current_node == cat and window.session.node == cat

@@ -10,9 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.explain.feature_vis import Settings
+from explorer.explain.top_grid import top_grid
 from explorer.explain.unit_field import trace_unit
 from explorer.session import WeightsChoice
-from explorer.ui.explain.unit_looks_for import DEAD, is_dead
+from explorer.ui.explain.unit_looks_for import DEAD, is_dead, pixmap
 
 SHIPPED = WeightsChoice("shipped")
 FAST = Settings(steps=12)
@@ -103,6 +104,29 @@ def test_the_patch_stays_outlined_upstream_until_the_unit_is_cleared(qtbot, qt_w
     assert rect.right() >= last_x + right and rect.bottom() >= last_y + bottom  # every channel's tile
     panel.field.clear_button.click()
     assert not outline.isVisible()
+
+
+def test_the_top_images_are_drawn_in_the_section(qtbot, qt_warnings, feature_panel, fashion_root, tmp_path):
+    panel = feature_panel("lenet5_small", WeightsChoice("file", path=str(tmp_path / "weights.pt")), fashion_root,
+                          node="c1")
+    panel.detail_tabs.setCurrentWidget(panel.unit_view)
+    view, top = panel.looks_for, panel.top_view
+    panel.unit_view.explain(1, (2, 2))
+    assert top.scan is None and view.top_button.isVisibleTo(view) and not view.top_picture.isVisibleTo(view)
+    view.top_button.click()  # no scan yet: it starts in the background, the Unit page stays
+    assert top.busy and panel.detail_tabs.currentWidget() is panel.unit_view
+    qtbot.waitUntil(lambda: view.top_picture.isVisibleTo(view), timeout=120_000)
+    assert top.scan is not None and not view.top_button.isVisibleTo(view)
+    assert panel.detail_tabs.currentWidget() is panel.unit_view
+    assert not view.top_picture.pixmap().isNull() and "channel 1" in view.top_label.text()
+    node = panel.unit_view.result.node
+    first = view.top_picture.pixmap().toImage()
+    panel.unit_view.explain(3, (1, 1))  # a scan is there: another channel's grid at once
+    assert view.unit == (node, 3) and view.top_picture.isVisibleTo(view) and "channel 3" in view.top_label.text()
+    grid = top_grid(top.scan, node, 3)[0]
+    expected = pixmap(grid[:, :, :3]).toImage()
+    assert view.top_picture.pixmap().toImage() == expected
+    assert (view.top_picture.pixmap().toImage() == first) == (grid == top_grid(top.scan, node, 1)[0]).all()
 
 
 def test_a_dead_channel_says_so():

@@ -96,7 +96,10 @@ def test_a_concatenation_unit_leads_to_its_source(qtbot, qt_warnings, feature_pa
     assert f"channel {channel} of the concatenation is channel {source.index[0]} of {source.source}" in (
         view.detail.findChildren(type(view.title))[0].text())
     assert view.source_button.isVisibleTo(view)
+    highlighted = []
+    view.highlight_node.connect(highlighted.append)
     view.source_button.click()
+    assert highlighted == [panel.stepper.nodes[source.source_index].name]  # the graph knows nodes by id
     shown = view.result
     assert shown.node == source.source and shown.unit == source.index and shown.kind != "cat"
     assert shown.matches and "✓" in view.check.text()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from explorer.activations.predictions import class_names
@@ -32,7 +32,12 @@ class TopImagesView(QWidget):
     Attributes:
         scan: the finished scan of the current model and weights, or None.
         shown: test-image indices in the grid now, best first.
+
+    Signals:
+        scan_ready(): ``scan`` is finished (the Unit page draws its channel's grid).
     """
+
+    scan_ready = Signal()
 
     def __init__(self, session: Session, data_root: str | Path | None = None,
                  parent: QWidget | None = None) -> None:
@@ -73,6 +78,10 @@ class TopImagesView(QWidget):
         self._unit = (node, channel) if node is not None and channel is not None else None
         self._title = title or node or ""
         self._draw()
+
+    def start_scan(self) -> None:
+        """Scan the test images in the background now, shown or not (once per weights)."""
+        self._start()
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         self._subscriptions.clear()
@@ -128,6 +137,7 @@ class TopImagesView(QWidget):
         self.scan = scan
         self.progress_bar.hide()
         self._draw()
+        self.scan_ready.emit()
 
     def _on_failed(self, _number: int, text: str) -> None:
         self.progress_bar.hide()

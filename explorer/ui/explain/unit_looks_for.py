@@ -1,5 +1,6 @@
-"""The Unit page's "What the unit looks for": where the unit looks on the input, where
-its favourite test images are, and the image that excites its channel most.
+"""The Unit page's "What the unit looks for": where the unit looks on the input, its
+channel's top nine test images (drawn from the Top images tab's scan, which its button
+starts in the background), and the image that excites its channel most.
 
 A view of the session fed by the Unit page (``show_unit``: the unit's node and channel, or
 None when the page clears, which it does on any change of the session). The receptive
@@ -84,9 +85,17 @@ class LooksForView(QGroupBox):
     """
 
     def __init__(self, session: Session, top_images: Callable[[], str | None],
-                 show_top_images: Callable[[], None], parent: QWidget | None = None) -> None:
+                 start_top_scan: Callable[[], None],
+                 top_grid: Callable[[str, int], np.ndarray | str | None],
+                 parent: QWidget | None = None) -> None:
+        """``top_images``: why the model has no top images (None: it can have them);
+        ``start_top_scan``: start the Top images tab's scan in the background;
+        ``top_grid(node, channel)``: the channel's 3 x 3 grid (H, W, 4 uint8) from that
+        scan, a line saying why there is none, or None while nothing is scanned."""
         super().__init__("What the unit looks for", parent)
         self.session = session
+        self._start_top_scan = start_top_scan
+        self._top_grid = top_grid
         self.unit: tuple[str, int] | None = None
         self.field: UnitField | None = None
         self.vis: FeatureVis | None = None
@@ -134,11 +143,15 @@ class LooksForView(QGroupBox):
         layout.addLayout(row)
         layout.addLayout(words)
         top_row = QHBoxLayout()
+        self.top_picture = QLabel()
+        self.top_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.top_picture.hide()
+        top_row.addWidget(self.top_picture, 0, Qt.AlignmentFlag.AlignTop)
         self.top_label = _label("")
         top_row.addWidget(self.top_label, 1)
         self.top_button = QPushButton("Find top images")
         self.top_button.setToolTip("Scan the test images in the background and show this channel's top nine")
-        self.top_button.clicked.connect(show_top_images)
+        self.top_button.clicked.connect(self.find_top_images)
         top_row.addWidget(self.top_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(top_row)
         self.clear()
@@ -161,10 +174,41 @@ class LooksForView(QGroupBox):
         self.vis_button.setEnabled(True)
         self.vis_label.setText(f"Press the button to optimise an image that excites channel {unit[1]} "
                                f"of {unit[0]} as much as possible (a few seconds, in the background).")
+        self.show_top_images()
+
+    def show_top_images(self) -> None:
+        """Draw the unit's channel's top nine test images from the finished scan, or say
+        why there are none, or offer the button that starts the scan."""
+        self.top_picture.clear()
+        self.top_picture.hide()
+        self.top_button.hide()
+        if self.unit is None:
+            return
         reason = self._top_images()
-        self.top_label.setText(reason or "Its top test images, the nine that excite this channel most, are in "
-                               "the Top images tab (the scan of the test set runs in the background).")
-        self.top_button.setVisible(reason is None)
+        if reason is not None:
+            self.top_label.setText(reason)
+            return
+        grid = self._top_grid(*self.unit)
+        if grid is None:  # not scanned yet (or the scan is running)
+            self.top_label.setText("Its top test images, the nine that excite this channel most: press the "
+                                   "button to scan the test set in the background (also in the Top images tab).")
+            self.top_button.setEnabled(True)
+            self.top_button.show()
+        elif isinstance(grid, str):
+            self.top_label.setText(grid)
+        else:
+            self.top_picture.setPixmap(pixmap(grid[:, :, :3], side=SIDE))
+            self.top_picture.show()
+            self.top_label.setText(f"Its top test images: the nine that excite channel {self.unit[1]} most, best "
+                                   "first; outlined: the patch its strongest unit sees (also in the Top images tab).")
+
+    def find_top_images(self) -> None:
+        """Start the scan of the test images in the background; the grid comes when it ends."""
+        if self.unit is None:
+            return
+        self.top_button.setEnabled(False)
+        self.top_label.setText("scanning the test images in the background…")
+        self._start_top_scan()
 
     def show_field(self, field: UnitField | None) -> None:
         """Draw the traced unit's receptive field on the input (None: forget it)."""
@@ -209,6 +253,8 @@ class LooksForView(QGroupBox):
         self.field_label.setText("")
         self.vis_label.setText("")
         self.top_label.setText("")
+        self.top_picture.clear()
+        self.top_picture.hide()
         self.top_button.hide()
         self.progress_bar.hide()
         self.vis_button.setEnabled(False)

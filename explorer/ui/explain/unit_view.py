@@ -87,9 +87,12 @@ class UnitView(QWidget):
 
     Signals:
         unit_shown(object): the result shown, or None when the page clears.
+        highlight_node(str): the node whose unit is shown without stepping the maps to it
+            (a concatenation's source): the graph highlights it.
     """
 
     unit_shown = Signal(object)
+    highlight_node = Signal(str)
 
     def __init__(self, session: Session, stepper: Callable[[], Stepper | None],
                  parent: QWidget | None = None) -> None:
@@ -180,6 +183,10 @@ class UnitView(QWidget):
         if isinstance(detail, SourceDetail) and detail.source_index is not None:
             index = detail.index
             self.explain(index[0], (index[1], index[2]) if len(index) == 3 else None, detail.source_index)
+            stepper = self._stepper()
+            if self.result is not None and self.result.node == detail.source and stepper is not None:
+                # The graph knows nodes by their ids (the stepper's names), not their titles.
+                self.highlight_node.emit(stepper.nodes[detail.source_index].name)
 
     def clear(self, text: str = HINT) -> None:
         self.result = None

@@ -29,6 +29,7 @@ from explorer.activations.pipeline import View
 from explorer.activations.stepper import Stepper
 from explorer.devices import choose_device
 from explorer.errors import UserError
+from explorer.explain.top_grid import top_grid
 from explorer.session import Session
 from explorer.ui.explain.field_tracer import FieldTracer
 from explorer.ui.explain.knockouts import KnockoutView
@@ -192,8 +193,9 @@ class FeatureMapPanel(QWidget):
         # The stepper is read on the GUI thread only while the runner is idle.
         self.unit_view = UnitView(self.session, lambda: None if self._runner.busy else self.stepper)
         self.detail_tabs.addTab(self.unit_view, "Unit")
-        self.looks_for = LooksForView(self.session, self._top_images_reason,
-                                      lambda: self.detail_tabs.setCurrentWidget(self.top_view))
+        self.looks_for = LooksForView(self.session, self._top_images_reason, self.top_view.start_scan,
+                                      self._top_grid)
+        self.top_view.scan_ready.connect(self.looks_for.show_top_images)
         self.unit_view.add_section(self.looks_for)
         self.unit_view.unit_shown.connect(self._on_unit_shown)
         self.field.traced.connect(self.looks_for.show_field)
@@ -553,6 +555,15 @@ class FeatureMapPanel(QWidget):
         """Why the shown model has no top images (None: it can have them)."""
         weights = self.session.weights
         return UNTRAINED if weights is None or not weights.trained else None
+
+    def _top_grid(self, node: str, channel: int):
+        """The channel's 3 x 3 top-images grid from the Top images tab's finished scan, a
+        line when the node has no spatial map, or None while nothing is scanned."""
+        scan = self.top_view.scan
+        if scan is None:
+            return None
+        grid = top_grid(scan, node, channel)
+        return "This node has no spatial map: no top images." if grid is None else grid[0]
 
     def _on_knockout_requested(self, channel: int) -> None:
         if self._shown_node is not None and self._view is not None:
