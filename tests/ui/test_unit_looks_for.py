@@ -129,6 +129,20 @@ def test_the_top_images_are_drawn_in_the_section(qtbot, qt_warnings, feature_pan
     assert (view.top_picture.pixmap().toImage() == first) == (grid == top_grid(top.scan, node, 1)[0]).all()
 
 
+def test_a_scan_that_fails_says_why_in_the_section_and_can_be_tried_again(qtbot, qt_warnings, feature_panel,
+                                                                          tmp_path):
+    """The walk, with no test data: the section said "scanning…" for good, its button off."""
+    panel = feature_panel("lenet5_small", WeightsChoice("file", path=str(tmp_path / "weights.pt")),
+                          tmp_path / "no-data", node="c1")
+    panel.detail_tabs.setCurrentWidget(panel.unit_view)
+    view = panel.looks_for
+    panel.unit_view.explain(1, (2, 2))
+    view.top_button.click()
+    qtbot.waitUntil(lambda: view.top_label.text().startswith("No top test images: "), timeout=60_000)
+    assert "Fashion-MNIST" in view.top_label.text() and view.top_button.isEnabled()
+    assert view.top_button.isVisibleTo(view) and not view.top_picture.isVisibleTo(view)
+
+
 def test_a_dead_channel_says_so():
     assert is_dead(0.0, 0.0) and is_dead(2.0, 2.0000001) and not is_dead(0.1, 3.0)
     assert "dead or constant" in DEAD

@@ -35,9 +35,11 @@ class TopImagesView(QWidget):
 
     Signals:
         scan_ready(): ``scan`` is finished (the Unit page draws its channel's grid).
+        scan_failed(str): the scan cannot be made (no test data, …): one line why.
     """
 
     scan_ready = Signal()
+    scan_failed = Signal(str)
 
     def __init__(self, session: Session, data_root: str | Path | None = None,
                  parent: QWidget | None = None) -> None:
@@ -142,6 +144,7 @@ class TopImagesView(QWidget):
     def _on_failed(self, _number: int, text: str) -> None:
         self.progress_bar.hide()
         self.caption.setText(text)
+        self.scan_failed.emit(text)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

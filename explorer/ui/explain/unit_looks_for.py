@@ -202,6 +202,15 @@ class LooksForView(QGroupBox):
             self.top_label.setText(f"Its top test images: the nine that excite channel {self.unit[1]} most, best "
                                    "first; outlined: the patch its strongest unit sees (also in the Top images tab).")
 
+    def top_images_failed(self, text: str) -> None:
+        """The scan failed (the walk: no test data left the page saying "scanning…" for
+        good): say why, whole, and let the user try again."""
+        if self.unit is None:
+            return
+        self.top_label.setText(f"No top test images: {text}")
+        self.top_button.setEnabled(True)
+        self.top_button.show()
+
     def find_top_images(self) -> None:
         """Start the scan of the test images in the background; the grid comes when it ends."""
         if self.unit is None:

@@ -196,6 +196,7 @@ class FeatureMapPanel(QWidget):
         self.looks_for = LooksForView(self.session, self._top_images_reason, self.top_view.start_scan,
                                       self._top_grid)
         self.top_view.scan_ready.connect(self.looks_for.show_top_images)
+        self.top_view.scan_failed.connect(self.looks_for.top_images_failed)
         self.unit_view.add_section(self.looks_for)
         self.unit_view.unit_shown.connect(self._on_unit_shown)
         self.field.traced.connect(self.looks_for.show_field)
