@@ -34,6 +34,7 @@ from explorer.explain.feature_vis import FeatureVis, Progress, Settings, feature
 from explorer.explain.unit_field import UnitField
 from explorer.session import Session
 from explorer.ui.background import LatestJob
+from explorer.ui.explain.unit_pictures import text_label
 
 SIDE = 128  # the pictures' side in pixels
 DEAD = "this channel barely responds to any input (dead or constant)"
@@ -66,12 +67,6 @@ def pixmap(image: np.ndarray, box: tuple[int, int, int, int] | None = None, side
         painter.end()
     return out
 
-
-def _label(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 class LooksForView(QGroupBox):
@@ -124,7 +119,7 @@ class LooksForView(QGroupBox):
             pictures.append(picture)
         self.field_picture, self.vis_picture = pictures
         words = QVBoxLayout()
-        self.field_label = _label("")
+        self.field_label = text_label("")
         words.addWidget(self.field_label)
         self.vis_button = QPushButton("Visualise channel")
         self.vis_button.setToolTip("Optimise an image to excite this channel (Olah et al. 2017); cached")
@@ -134,7 +129,7 @@ class LooksForView(QGroupBox):
         self.progress_bar.setFormat("step %v of %m")
         self.progress_bar.hide()
         words.addWidget(self.progress_bar)
-        self.vis_label = _label("")
+        self.vis_label = text_label("")
         # Room for three lines: a wrapped label in the scrolled page was cut to one.
         self.vis_label.setMinimumHeight(self.vis_label.fontMetrics().lineSpacing() * 3 + 4)
         self.field_label.setMinimumHeight(self.field_label.fontMetrics().lineSpacing() * 2 + 4)
@@ -147,7 +142,7 @@ class LooksForView(QGroupBox):
         self.top_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.top_picture.hide()
         top_row.addWidget(self.top_picture, 0, Qt.AlignmentFlag.AlignTop)
-        self.top_label = _label("")
+        self.top_label = text_label("")
         top_row.addWidget(self.top_label, 1)
         self.top_button = QPushButton("Find top images")
         self.top_button.setToolTip("Scan the test images in the background and show this channel's top nine")

@@ -98,3 +98,11 @@ def picture(pixmap: QPixmap, caption: str) -> QWidget:
     text = QLabel(caption)  # one short line: a wrapped label is squeezed in a row of pictures
     layout.addWidget(text, 0, Qt.AlignmentFlag.AlignLeft)
     return box
+
+
+def text_label(line: str = "") -> QLabel:
+    """A word-wrapped label whose text can be selected and copied."""
+    label = QLabel(line)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label

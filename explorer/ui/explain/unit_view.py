@@ -52,7 +52,7 @@ from explorer.explain.units import (
 from explorer.explain.units.base import fmt
 from explorer.session import Session
 from explorer.ui.explain.unit_animation import UnitAnimation
-from explorer.ui.explain.unit_pictures import bars, heatmap
+from explorer.ui.explain.unit_pictures import bars, heatmap, text_label
 from explorer.ui.explain.unit_pictures import picture as _picture
 from explorer.ui.subscriptions import Subscriptions
 
@@ -70,12 +70,6 @@ def where(result: UnitArithmetic) -> str:
         return f"channel {result.unit[0]} at ({result.unit[1]}, {result.unit[2]})"
     return f"{'class' if result.kind == 'softmax' else 'index'} {result.unit[0]}"
 
-
-def _text(line: str) -> QLabel:
-    label = QLabel(line)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 class UnitView(QWidget):
@@ -118,7 +112,7 @@ class UnitView(QWidget):
         self._body = QVBoxLayout(body)
         self._body.setContentsMargins(0, 0, 0, 0)
         self._body.setSpacing(4)
-        self.formula = _text("")
+        self.formula = text_label("")
         self.formula.setStyleSheet("font-family: monospace;")
         self._body.addWidget(self.formula)
         self.detail = QWidget()
@@ -146,7 +140,7 @@ class UnitView(QWidget):
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.hide()
         self._body.addWidget(self.table)
-        self.notes = _text("")
+        self.notes = text_label("")
         font = self.notes.font()
         font.setItalic(True)
         self.notes.setFont(font)
@@ -154,7 +148,7 @@ class UnitView(QWidget):
         self._body.addStretch(1)
         scroll.setWidget(body)
         layout.addWidget(scroll, 1)
-        self.check = _text("")
+        self.check = text_label("")
         layout.addWidget(self.check)
         self._subscriptions = Subscriptions(self)
         self._subscriptions.connect(session.model_changed, self._on_changed)
@@ -292,7 +286,7 @@ class UnitView(QWidget):
             return [self._curve(detail)]
         if isinstance(detail, BatchNormDetail):
             d = detail
-            return [_text(f"({fmt(d.x)} − mean {fmt(d.running_mean)}) / sqrt(var {fmt(d.running_var)} + eps "
+            return [text_label(f"({fmt(d.x)} − mean {fmt(d.running_mean)}) / sqrt(var {fmt(d.running_var)} + eps "
                           f"{d.eps:g}) = {fmt(d.normalised)}\n{fmt(d.normalised)} × γ {fmt(d.gamma)} + β "
                           f"{fmt(d.beta)} = {fmt(result.value)}")]
         if isinstance(detail, SourceDetail):
@@ -302,7 +296,7 @@ class UnitView(QWidget):
                     else f"this value is {detail.source}'s value at ({place})")
             if detail.parts:
                 what += f" (input {detail.part + 1} of {detail.parts})"
-            return [_text(what)]
+            return [text_label(what)]
         if isinstance(detail, LinearDetail):
             rows = [(f"x[{i}] × w[{i}]", p) for i, _x, _w, p in detail.top[:BAR_ROWS]]
             if detail.rest_count:
@@ -339,7 +333,7 @@ class UnitView(QWidget):
             lines.append("connected maps (LeNet-5's table): " + ", ".join(map(str, d.connections)))
         lines.append(f"all products {fmt(d.total)} + bias {fmt(d.bias)} = {fmt(d.pre_activation)}")
         lines += [f"{s.label}: {s.formula}" for s in d.after]
-        widgets = [row, _text("\n".join(lines))]
+        widgets = [row, text_label("\n".join(lines))]
         if len(d.in_channels) > 1:
             per = [(f"channel {c}", v) for c, v in d.top[:BAR_ROWS]]
             if d.rest_count:
@@ -361,7 +355,7 @@ class UnitView(QWidget):
         lines += [f"{s.label}: {s.formula}" for s in d.after]
         widgets: list[QWidget] = [_picture(heatmap(d.window, d.in_padding, d.winner, side=self._side()), caption)]
         if lines:
-            widgets.append(_text("\n".join(lines)))
+            widgets.append(text_label("\n".join(lines)))
         return widgets
 
     def _curve(self, d: ActivationDetail) -> QWidget:

@@ -79,23 +79,9 @@ class MosaicView(QWidget):
         self.knockout_action.triggered.connect(self._on_knockout_action)
         self._menu_channel: int | None = None
         # Outline of the enlarged channel on the mosaic.
-        self.channel_frame = QGraphicsRectItem()
-        pen = QPen(QColor(230, 40, 40))
-        pen.setCosmetic(True)
-        pen.setWidth(2)
-        self.channel_frame.setPen(pen)
-        self.channel_frame.setZValue(10)
-        self.channel_frame.hide()
-        self.pane.view.addItem(self.channel_frame)
+        self.channel_frame = self._outline(QGraphicsRectItem(), QColor(230, 40, 40), 10)
         # The region a traced downstream unit reads, outlined in every channel's tile.
-        self.region_outline = QGraphicsPathItem()
-        region_pen = QPen(QColor(0, 220, 255))
-        region_pen.setCosmetic(True)
-        region_pen.setWidth(2)
-        self.region_outline.setPen(region_pen)
-        self.region_outline.setZValue(11)
-        self.region_outline.hide()
-        self.pane.view.addItem(self.region_outline)
+        self.region_outline = self._outline(QGraphicsPathItem(), QColor(0, 220, 255), 11)
         # Class scores (the output, the final linear layer) read as labelled bars instead.
         self.class_chart = ClassChart()
         self.stack = QStackedWidget()
@@ -109,6 +95,17 @@ class MosaicView(QWidget):
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.stats_label)
+
+    def _outline(self, item, color: QColor, z: float):
+        """``item`` drawn as a 2 px outline above the mosaic, hidden until placed."""
+        pen = QPen(color)
+        pen.setCosmetic(True)
+        pen.setWidth(2)
+        item.setPen(pen)
+        item.setZValue(z)
+        item.hide()
+        self.pane.view.addItem(item)
+        return item
 
     @property
     def colormap(self) -> str:
