@@ -16,7 +16,8 @@ Layers, top to bottom (docs/architecture.md, "Layers"):
   UI, e.g. the graph command's renderer);
 - ``explorer.session``: what the window shows;
 - the core, itself ordered bottom to top: the base modules < ``models`` < ``train`` <
-  ``graph`` < ``activations`` < ``loading`` < ``explain`` < ``metrics``, ``compare``.
+  ``graph`` < ``activations`` < ``loading`` < ``explain`` < ``metrics``, ``compare`` <
+  ``lessons`` (issue 18: each lesson measures on the layers below it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("loading", frozenset({"explorer.loading"})),
     ("explain", frozenset({"explorer.explain"})),
     ("metrics, compare", frozenset({"explorer.metrics", "explorer.compare"})),
+    ("lessons", frozenset({"explorer.lessons"})),
     ("session", frozenset({"explorer.session"})),
     ("commands", frozenset({"explorer.commands"})),
     ("ui", frozenset({"explorer.ui"})),

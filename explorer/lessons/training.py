@@ -1,0 +1,106 @@
+"""Training for the lessons' experiments: several *arms* (the same recipe with and without
+the idea under test) trained one after another through the app's own ``Trainer``, with one
+progress callback over all of them, and their curves as plain data (no Qt).
+
+    arms = [Arm("dropout 0.5", TrainConfig(model="alexnet_small", dropout=0.5, ...)),
+            Arm("no dropout", TrainConfig(model="alexnet_small", dropout=0.0, ...))]
+    curves = train_arms(arms, data=lesson_data(2000), progress=progress, should_stop=should_stop)
+
+Runs keep nothing: no history entry, no checkpoint (a lesson is not one of the user's runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from explorer.lessons.base import ExperimentStopped, Progress
+
+# The data every experiment names in its shipped result.
+DATA_NOTE = "Fashion-MNIST from the app's data folder (the shared 8,226/6,978-image subset in development)"
+
+
+@dataclasses.dataclass
+class Arm:
+    """One training run of an experiment.
+
+    Attributes:
+        label: how the lesson names it ("ResNet-20", "no dropout").
+        config: the run's :class:`~explorer.train.TrainConfig` (``device`` "cpu" unless the
+            user asked otherwise; the seed fixed).
+        model: a module built by the lesson (a network not in the zoo, e.g. plain-20); None
+            builds ``config.model`` from the registry.
+        grad_norms: record each epoch's per-layer gradient norms (the time machine's
+            statistics, ``train/summaries.py``).
+    """
+
+    label: str
+    config: Any
+    model: Any = None
+    grad_norms: bool = False
+
+
+def lesson_data(subset: int | None = None, data_dir: str | Path | None = None, seed: int = 0) -> Any:
+    """Fashion-MNIST on the CPU for the experiments: the first ``subset`` training and test
+    images of the settings' data folder (or ``data_dir``), no validation split.
+
+    Raises:
+        DataError: no data there (one line saying where to get it).
+    """
+    from explorer import settings
+    from explorer.train.data import load_fashion_mnist
+
+    return load_fashion_mnist(settings.data_dir(data_dir), "cpu", subset=subset, val_fraction=0.0, seed=seed)
+
+
+def train_arms(arms: list[Arm], *, data: Any, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict[str, dict[str, list[float]]]:
+    """Train each arm in turn; by label, its per-epoch curves.
+
+    Each arm's curves: ``epoch``, ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``,
+    ``elapsed_s`` (per epoch), ``steps`` (optimiser steps done at each epoch's end),
+    ``batch_loss`` (every step's loss, in order) and, with ``grad_norms``, ``grad_norm``:
+    parameter name -> that parameter's mean gradient norm per epoch.
+
+    Raises:
+        ExperimentStopped: ``should_stop`` returned True (checked every step).
+        TrainingError: a run failed (diverged, out of memory).
+    """
+    from explorer.train import Trainer
+    from explorer.train.events import BatchMetrics, EpochMetrics, RunFinished
+
+    progress = progress or (lambda _fraction, _text: None)
+    should_stop = should_stop or (lambda: False)
+    results: dict[str, dict[str, Any]] = {}
+    for index, arm in enumerate(arms):
+        trainer = Trainer(arm.config, data=data, model=arm.model, history=False, checkpoint_path=False,
+                          record_summaries=arm.grad_norms, report_interval_s=0.5)
+        curves: dict[str, Any] = {key: [] for key in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc",
+                                                       "elapsed_s", "steps", "batch_loss")}
+        if arm.grad_norms:
+            curves["grad_norm"] = {}
+        stopped = False
+        for event in trainer.run():
+            if should_stop() and not stopped:
+                trainer.control.stop()
+                stopped = True
+            if isinstance(event, BatchMetrics):
+                curves["batch_loss"].extend(float(v) for v in event.losses)
+                done = ((event.epoch - 1) * event.batches + event.batch) / (event.epochs * event.batches)
+                progress((index + done) / len(arms),
+                         f"{arm.label}: epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches}")
+            elif isinstance(event, EpochMetrics):
+                curves["epoch"].append(event.epoch)
+                for key in ("train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s"):
+                    curves[key].append(float(getattr(event, key)))
+                curves["steps"].append(event.epoch * trainer.batches_per_epoch)
+                if arm.grad_norms and event.summaries is not None:
+                    for name, layer in event.summaries.layers.items():
+                        curves["grad_norm"].setdefault(name, []).append(layer.grad_norm)
+            elif isinstance(event, RunFinished) and stopped:
+                raise ExperimentStopped(f"stopped during {arm.label}")
+        results[arm.label] = curves
+    progress(1.0, "done")
+    return results
