@@ -51,6 +51,8 @@ def default_weights(name: str) -> WeightsChoice:
     from explorer.models.shipped import shipped_entry, unavailable_reason
 
     info = get_model_info(name)
+    if saved_in_file(name):
+        return WeightsChoice("saved")
     entry = shipped_entry(name)
     if entry is not None:
         return WeightsChoice("shipped", test_accuracy=getattr(entry, "test_accuracy", None))
@@ -102,6 +104,8 @@ def available_weights(name: str, runs: Iterable[Any] | None = None) -> list[Weig
 
         runs = RunHistory().list_runs()
     info = get_model_info(name)
+    if saved_in_file(name):  # a program's weights are part of it
+        return [WeightsChoice("saved"), *run_choices(name, runs)]
     choices: list[WeightsChoice] = []
     entry = shipped_entry(name)
     if entry is not None:
@@ -111,6 +115,27 @@ def available_weights(name: str, runs: Iterable[Any] | None = None) -> list[Weig
     choices.extend(run_choices(name, runs))
     choices.append(WeightsChoice("random", seed=seed_for(name)))
     return choices
+
+
+def display_name(source: str) -> str:
+    """How messages name ``source``: a zoo or torchvision name as it is; a file by its name
+    (``Net (net.py)``, ``net.pt2``), not its whole path and options."""
+    from explorer.models.sources import is_file_source, parse_source
+
+    if not is_file_source(source):
+        return source
+    try:
+        return parse_source(source).title
+    except ModelError:
+        return source
+
+
+def saved_in_file(source: str) -> bool:
+    """Whether ``source``'s weights come with it (a ``torch.export`` program): it has no
+    random weights of its own to offer."""
+    from explorer.models.sources import PROGRAM_SUFFIX, is_file_source
+
+    return is_file_source(source) and source.split("?", 1)[0].endswith(PROGRAM_SUFFIX)
 
 
 def build_with_weights(name: str, choice: WeightsChoice):
@@ -124,20 +149,26 @@ def build_with_weights(name: str, choice: WeightsChoice):
     return _build(name, choice)[0]
 
 
-def _build(name: str, choice: WeightsChoice) -> tuple[Any, dict[str, Any]]:
+def _build(name: str, choice: WeightsChoice, download: bool = True) -> tuple[Any, dict[str, Any]]:
     """(model in eval mode, the builder options it was built with)."""
     import torch
 
-    from explorer.models import get_model, load_pretrained, load_state_dict_file
+    from explorer.models import get_model
+    from explorer.models.weights import load_pretrained, load_state_dict_file
 
     options: dict[str, Any] = {}
-    if choice.kind == "random":
+    if saved_in_file(name) != (choice.kind == "saved") and choice.kind in ("saved", "random"):
+        raise ModelError(f"{name} has no weights saved with it" if choice.kind == "saved"
+                         else f"{Path(name.split('?', 1)[0]).name} holds its own weights; it has no random form")
+    if choice.kind == "saved":
+        model = get_model(name)
+    elif choice.kind == "random":
         # A private generator state: seeding must not disturb anyone else's random numbers.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(choice.seed if choice.seed is not None else seed_for(name))
             model = get_model(name)
     elif choice.kind == "imagenet":
-        model, loaded, message = load_pretrained(name)
+        model, loaded, message = load_pretrained(name, allow_download=download)
         if not loaded:
             raise ModelError(message)
     elif choice.kind == "shipped":
@@ -229,7 +260,7 @@ class LoadedModel:
            options: dict[str, Any] | None = None, notice: str = "") -> LoadedModel:
         """A loaded model for a module already built (e.g. a run's epoch, in eval mode)."""
         return cls(source, requested if requested is not None else weights, weights, module.eval(),
-                   tuple(sorted((options or {}).items())), notice or f"{source}: {weights.label()}")
+                   tuple(sorted((options or {}).items())), notice or f"{display_name(source)}: {weights.label()}")
 
     @property
     def selection(self) -> Selection:
@@ -279,13 +310,20 @@ class LoadedModel:
 
     @functools.cached_property
     def class_names(self) -> tuple[str, ...]:
+        """The model's own names (torchvision's metadata, a user's ``--classes`` file), else
+        the names a head of its size gets."""
         from explorer.activations.predictions import class_names
 
+        if self.info is not None and self.info.classes:
+            return tuple(self.info.classes)
         return class_names(self.num_classes)
 
 
-def load_model(source: str, wanted: WeightsChoice | None = None, previous: LoadedModel | None = None) -> LoadedModel:
+def load_model(source: str, wanted: WeightsChoice | None = None, previous: LoadedModel | None = None,
+               *, download: bool = True) -> LoadedModel:
     """Load ``source`` with ``wanted`` weights, or with its default weights when None.
+
+    ``download`` False takes ImageNet weights from torch hub's cache only (the CLI).
 
     The fallback rules, all here:
     - the default (shipped, ImageNet) that cannot be had falls back to random weights with
@@ -300,27 +338,30 @@ def load_model(source: str, wanted: WeightsChoice | None = None, previous: Loade
     if wanted is None:
         choice = default_weights(source)
         try:
-            model, options = _build(source, choice)
+            model, options = _build(source, choice, download)
             return LoadedModel(source, None, choice, model, tuple(sorted(options.items())),
-                               f"{source}: {choice.label()}")
+                               f"{display_name(source)}: {choice.label()}")
         except ModelError as exc:
-            if choice.kind == "random":
+            if choice.kind in ("random", "saved"):
                 raise
             why = str(exc) if "random weights" in str(exc) else f"{exc}; using random weights"
             return _random(source, None, why)
     try:
         held = run_epoch_choice(wanted)
-        model, options = _build(source, held)
+        model, options = _build(source, held, download)
     except Exception as exc:
         if wanted.kind == "random":
             raise
         text = str(exc).strip() or type(exc).__name__
-        why = f"{source}: cannot use {wanted.label()}: {text}"
+        why = f"{display_name(source)}: cannot use {wanted.label()}: {text}"
         if previous is not None and previous.source == source and previous.weights != wanted:
             return dataclasses.replace(previous, requested=wanted, fallback=True,
                                        notice=f"{why}; keeping {previous.weights.label()}")
+        if saved_in_file(source):
+            raise ModelError(why) from None
         return _random(source, wanted, f"{why}; showing random weights")
-    return LoadedModel(source, wanted, held, model, tuple(sorted(options.items())), f"{source}: {held.label()}")
+    return LoadedModel(source, wanted, held, model, tuple(sorted(options.items())),
+                       f"{display_name(source)}: {held.label()}")
 
 
 def _random(source: str, requested: WeightsChoice | None, why: str) -> LoadedModel:

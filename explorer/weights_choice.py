@@ -18,7 +18,7 @@ from explorer.files import WriteError, write_json
 
 WEIGHTS_FILE = "weights.json"
 
-WeightsKind = Literal["random", "imagenet", "shipped", "run", "file"]
+WeightsKind = Literal["random", "imagenet", "shipped", "run", "file", "saved"]
 WEIGHTS_KINDS: tuple[str, ...] = get_args(WeightsKind)
 
 
@@ -57,6 +57,8 @@ class WeightsChoice:
             return "ImageNet (torchvision)"
         if self.kind == "shipped":
             return f"Fashion-MNIST, shipped{acc}"
+        if self.kind == "saved":
+            return "saved in the program"
         if self.kind == "run":
             run = self.run_id or "run"
             epoch = f", epoch {self.epoch}" if self.epoch is not None else ""

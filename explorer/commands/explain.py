@@ -1,4 +1,4 @@
-"""`cnn-explorer explain NAME IMAGE [--weights FILE|shipped] [--method gradcam|saliency|occlusion]
+"""`cnn-explorer explain MODEL IMAGE [--weights FILE|shipped] [--method gradcam|saliency|occlusion]
 [--layer NODE] [--target CLASS] [--out OVERLAY.png] [--json]`.
 
 One class-evidence map (Captum) for one image: its shape and statistics, the predicted
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.model_source import add_model_arguments, notices_of, open_model
 from explorer.commands.options import float_range, int_range
 from explorer.errors import UserError
 
@@ -27,10 +28,8 @@ def add_parser(subparsers) -> None:
         "class, the class explained, the map's statistics and what the map means; --out "
         "writes the map over the image. IMAGE is a file, or 'sample' / 'sample:NAME'.",
     )
-    p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
+    add_model_arguments(p)
     p.add_argument("image", metavar="IMAGE", help="image file, or sample[:NAME]")
-    p.add_argument("--weights", metavar="FILE|shipped",
-                   help="trained weights: a state dict file, or 'shipped' for the bundled ones")
     p.add_argument("--method", choices=METHODS, default="gradcam")
     p.add_argument("--layer", metavar="NODE",
                    help="Grad-CAM's module path or node name as the graph shows it; default: "
@@ -41,35 +40,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--opacity", type=float_range(0, 1), default=0.5, help="map opacity in the overlay (0-1)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(run=run)
-
-
-def load_model(name: str, weights: str | None) -> tuple[object, bool, list[str]]:
-    """(model in eval mode, trained?, notices) for ``--weights FILE|shipped`` or none."""
-    from explorer.models import get_model, get_model_info
-
-    info = get_model_info(name)
-    notices: list[str] = []
-    if weights == "shipped":
-        from explorer.models.shipped import load_shipped
-
-        model = get_model(name)
-        load_shipped(model, name)
-        trained = True
-    elif weights:
-        from explorer.models.weights import load_state_dict_file
-
-        model = load_state_dict_file(get_model(name), weights)
-        trained = True
-    elif info.weights:
-        # Published ImageNet weights, from torch hub's cache only: the CLI never downloads.
-        from explorer.models.weights import load_pretrained
-
-        model, trained, note = load_pretrained(name, allow_download=False)
-        notices.append(note)
-    else:
-        model, trained = get_model(name), False
-    model.eval()
-    return model, trained, notices
 
 
 def write_overlay(display, values, path: str, opacity: float) -> list[int]:
@@ -92,27 +62,27 @@ def write_overlay(display, values, path: str, opacity: float) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from explorer.activations.predictions import class_names, top_k
+    from explorer.activations.predictions import top_k
     from explorer.activations.preprocess import preprocess
     from explorer.explain.attribution import attribute
     from explorer.graph import build_graph
-    from explorer.models import get_model_info
 
     if not 0.0 <= args.opacity <= 1.0:
         raise UserError(f"--opacity must be between 0 and 1, got {args.opacity}")
-    info = get_model_info(args.name)
-    model, trained, notices = load_model(args.name, args.weights)
+    model_loaded = open_model(args)
+    info, model, trained = model_loaded.info, model_loaded.module, model_loaded.trained
+    notices = notices_of(model_loaded)
     from explorer.activations.samples import load_input
 
     loaded = load_input(args.image)
     prepared = preprocess(loaded.image, info)
     notices += list(loaded.notices) + prepared.notices
     graph = build_graph(model, info.input_shape, name=args.name)
-    names = class_names(info.num_classes)
+    names = model_loaded.class_names
     result = attribute(model, prepared.tensor, args.method, graph=graph, target=args.target,
                        layer=args.layer, class_names=names)
     with torch.no_grad():
-        predictions = top_k(model(prepared.tensor), trained=trained)
+        predictions = top_k(model(prepared.tensor), trained=trained, names=names)
     overlay_size = write_overlay(prepared.display, result.values, args.out, args.opacity) if args.out else None
     payload = {
         "model": args.name,

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from explorer.commands.model_source import add_model_arguments, model_source
 from explorer.commands.options import float_range
 from explorer.errors import UserError
 
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> None:
         help="draw a model's architecture graph to SVG, PNG or JSON",
         description="Trace a model and write its graph: blocks closed (default) or every layer.",
     )
-    p.add_argument("name", help="registered model name (see `cnn-explorer models`), or torchvision.<name>")
+    add_model_arguments(p, weights=False)
     p.add_argument("--expand", choices=("blocks", "all"), default="blocks",
                    help="blocks: meaningful blocks closed (default); all: every layer")
     p.add_argument("--no-fold", action="store_true", help="do not fold runs of identical blocks")
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--kwargs-json is not valid JSON") from None
     if not isinstance(kwargs, dict):
         raise UserError("--kwargs-json must be a JSON object")
-    graph = build_named_graph(args.name, kwargs)
+    graph = build_named_graph(model_source(args), kwargs)
     if graph.warning:
         print(f"warning: {graph.warning}", file=sys.stderr)
     state = expanded_state(graph) if args.expand == "all" else default_state(graph, fold=not args.no_fold)

@@ -1,6 +1,6 @@
-"""`cnn-explorer inspect NAME IMAGE [--weights FILE] [--layer MODULE_PATH] [--out MAPS.png] [--json]`.
+"""`cnn-explorer inspect MODEL IMAGE [--weights FILE|shipped] [--layer MODULE_PATH] [--out MAPS.png] [--json]`.
 
-Runs one image through a registered model, prints the top-5 and the statistics of one
+Runs one image through a model (the zoo's, torchvision's or one of the user's), prints the top-5 and the statistics of one
 layer's output, and writes that layer's feature maps as a mosaic PNG (no Qt needed).
 """
 
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from explorer.activations.colormaps import COLORMAPS
+from explorer.commands.model_source import add_model_arguments, notices_of, open_model
 from explorer.errors import UserError
 
 #: Gaps between tiles in the PNG.
@@ -25,9 +26,8 @@ def add_parser(subparsers) -> None:
         "statistics of one layer's output, and optionally write its feature maps as one "
         "mosaic PNG. IMAGE is a file path, or 'sample' / 'sample:NAME' for a built-in image.",
     )
-    p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
+    add_model_arguments(p)
     p.add_argument("image", metavar="IMAGE", help="image file, or sample[:NAME]")
-    p.add_argument("--weights", metavar="FILE", help="trained weights (a state dict file)")
     p.add_argument(
         "--layer",
         metavar="MODULE_PATH",
@@ -41,33 +41,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--scale", choices=("shared", "per_channel"), default="shared",
                    help="one value range for all channels, or one per channel")
     p.set_defaults(run=run)
-
-
-def _load_weights(model, path: str) -> None:
-    try:
-        from explorer.models.weights import load_state_dict_file
-    except ImportError:  # the weights module is not in this installation
-        load_state_dict_file = None
-    if load_state_dict_file is not None:
-        load_state_dict_file(model, path)
-        return
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"weights file not found: {path}") from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read weights {path}: {str(exc).splitlines()[0]}") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise UserError(f"{path} does not hold a state dict")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise UserError(f"weights in {path} do not fit this model: {first}") from None
 
 
 def _default_layer(stepper) -> int:
@@ -100,42 +73,19 @@ def run(args: argparse.Namespace) -> int:
     from explorer.activations.preprocess import preprocess
     from explorer.activations.stepper import Stepper
     from explorer.devices import choose_device, describe_device
-    from explorer.models import get_model, get_model_info
 
-    info = get_model_info(args.name)
+    model_loaded = open_model(args)
+    info, model, trained = model_loaded.info, model_loaded.module, model_loaded.trained
     from explorer.activations.samples import load_input
 
     loaded = load_input(args.image)
     device = choose_device(args.device)
-    notices = list(loaded.notices)
-    trained = False
-    if args.weights:
-        model = get_model(args.name)
-        _load_weights(model, args.weights)
-        trained = True
-    elif info.weights:
-        # Published ImageNet weights, from torch hub's cache only: the CLI never downloads.
-        from explorer.models.weights import load_pretrained
-
-        model, trained, weights_note = load_pretrained(args.name, allow_download=False)
-        notices.append(weights_note)
-    else:
-        from explorer.models.shipped import load_shipped, shipped_entry, unavailable_reason
-
-        model = get_model(args.name)
-        if shipped_entry(args.name) is not None:
-            # Small forms ship trained on Fashion-MNIST (resources/weights).
-            entry = load_shipped(model, args.name)
-            trained = True
-            notices.append(f"weights: {entry.label}")
-        elif (why := unavailable_reason(args.name)) is not None:
-            # A damaged manifest: say so, never run random weights silently.
-            notices.append(f"{why}; using random weights")
+    notices = list(loaded.notices) + notices_of(model_loaded)
     prepared = preprocess(loaded.image, info)
     stepper = Stepper(model, device)
     stepper.set_input(prepared.tensor)
     stepper.run_to_end()
-    predictions = top_k(stepper.output(), trained=trained)
+    predictions = top_k(stepper.output(), trained=trained, names=model_loaded.class_names)
     layer_index = stepper.index_of(args.layer) if args.layer else _default_layer(stepper)
     record = stepper.run_to(layer_index)
     activation = stepper.activation()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.model_source import add_model_arguments, notices_of, open_model
 from explorer.commands.options import int_range
 
 
@@ -23,11 +24,9 @@ def add_parser(subparsers) -> None:
         "28x28 Fashion-MNIST) and print the accuracy on the test split before and after. "
         "SPEC forms: " + "; ".join(SPEC_FORMS) + ".",
     )
-    p.add_argument("name", metavar="NAME", help="registered model name (a small form)")
+    add_model_arguments(p)
     p.add_argument("--remove", metavar="SPEC", action="append", required=True,
                    help="what to switch off; repeat for several")
-    p.add_argument("--weights", metavar="FILE|shipped",
-                   help="trained weights: a state dict file, or 'shipped' for the bundled ones")
     p.add_argument("--images", metavar="N", type=int_range(1, 100_000), default=512,
                    help="test images to evaluate on (default 512)")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding FashionMNIST/raw")
@@ -36,19 +35,18 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.commands.explain import load_model
     from explorer.explain.held_out import check_fashion_model, held_out
     from explorer.explain.knockout import KnockoutLab
     from explorer.graph import build_graph
-    from explorer.models import get_model_info
 
-    info = get_model_info(args.name)
+    model_loaded = open_model(args)
+    info, model, trained = model_loaded.info, model_loaded.module, model_loaded.trained
     check_fashion_model(info)
-    model, trained, notices = load_model(args.name, args.weights)
+    notices = notices_of(model_loaded)
     lab = KnockoutLab(model, build_graph(model, info.input_shape, name=args.name))
     for spec in args.remove:  # a bad spec fails before the data is read
         lab.add(spec)
-    data = held_out(args.name, args.data_dir, args.images)
+    data = held_out(model_loaded.source, args.data_dir, args.images)
     x, labels = data.x, data.labels
 
     def batches():

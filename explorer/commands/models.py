@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from explorer import snapshots
+from explorer.commands.model_source import add_model_arguments, model_source
 from explorer.errors import UserError
 from explorer.numbers import human
 
@@ -37,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
         description="Per-layer output shape, parameters and FLOPs of one inference pass of "
         "NAME on its input shape, with totals.",
     )
-    s.add_argument("name", metavar="NAME", help="a model name from `cnn-explorer models`")
+    add_model_arguments(s, weights=False)
     s.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     s.set_defaults(run=run_summary)
 
@@ -116,14 +117,13 @@ def run_models(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print one model's per-layer table or JSON."""
+    source = model_source(args)
     catalog = _catalog()
-    entry = catalog.get(args.name) if catalog is not None else None
-    if catalog is not None and entry is None:
-        raise UserError(f"unknown model {args.name!r}; `cnn-explorer models` lists them")
-    if entry is None:
+    entry = catalog.get(source) if catalog is not None else None
+    if entry is None:  # not in the zoo's snapshot: a torchvision classifier, a file, or no snapshot
         from explorer.commands.snapshots import catalog_entry
 
-        entry = catalog_entry(args.name)
+        entry = catalog_entry(source)
     summary = entry["summary"]
     rows = summary["layers"]
     total_params, trainable, total_flops = summary["total_params"], summary["trainable_params"], summary["total_flops"]

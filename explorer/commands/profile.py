@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from explorer.commands.model_source import add_model_arguments, model_source
 from explorer.commands.options import THREADS, int_range
 
 # Batch: a reference model at 224 px takes about 1 GB of activations per 64 images.
@@ -22,7 +23,7 @@ def add_parser(subparsers: Any) -> None:
         "the median of --repeats passes, and compare their sum with a plain eager pass. The "
         "per-node instrument overhead, measured on the same device, is subtracted.",
     )
-    p.add_argument("name", metavar="NAME", help="a model name from `cnn-explorer models`")
+    add_model_arguments(p, weights=False)
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     p.add_argument("--repeats", type=REPEATS, default=20, help="timed passes, 1-10000 (default 20)")
     p.add_argument("--batch", type=PROFILE_BATCH, default=1, help="images per pass, 1-1024 (default 1)")
@@ -62,7 +63,7 @@ def run_profile(args: argparse.Namespace) -> int:
 
         # On a busy machine, threads waiting on each other swamp the per-node times.
         torch.set_num_threads(args.threads)
-    result = profile_model(args.name, args.device, args.repeats, args.batch)
+    result = profile_model(model_source(args), args.device, args.repeats, args.batch)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from explorer.commands.model_source import add_model_arguments, model_source
 from explorer.commands.options import int_range
 from explorer.errors import UserError
 from explorer.graph.stored import named_graph
@@ -24,7 +25,7 @@ def add_parser(subparsers) -> None:
         "(0, 0)'s field starts; negative values are padding). With --pixel, the box unit "
         "(Y, X) of the node's map sees, clipped to the image.",
     )
-    p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
+    add_model_arguments(p, weights=False)
     p.add_argument("--layer", metavar="NODE", required=True,
                    help="a node's name as the graph shows it (layer2.0 (add)) or a module path")
     p.add_argument("--pixel", metavar=("Y", "X"), nargs=2, type=int_range(0, 1_000_000),
@@ -77,7 +78,7 @@ def field_of(graph, layer: str, pixel: tuple[int, int] | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph, notice = named_graph(args.name)
+    graph, notice = named_graph(model_source(args))
     if notice:
         print(f"note: {notice}", file=sys.stderr)
     payload = field_of(graph, args.layer, tuple(args.pixel) if args.pixel else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.commands.model_source import add_model_arguments, notices_of, open_model
 from explorer.commands.options import int_range
 
 #: The largest coordinate or channel a user can type (no map in the zoo comes near it).
@@ -25,7 +26,7 @@ def add_parser(subparsers) -> None:
         "difference. IMAGE is a file, or 'sample' / 'sample:NAME'. In a vector (a fully connected "
         "layer, the output) the channel is the index and --at is left out.",
     )
-    p.add_argument("name", metavar="NAME", help="registered model name (see `cnn-explorer models`)")
+    add_model_arguments(p)
     p.add_argument("image", metavar="IMAGE", help="image file, or sample[:NAME]")
     p.add_argument("--layer", metavar="NODE", required=True,
                    help="a node's name as the graph shows it (layer1.0 (add)) or a module path")
@@ -33,8 +34,6 @@ def add_parser(subparsers) -> None:
                    help="the channel (a map) or the index (a vector)")
     p.add_argument("--at", metavar=("Y", "X"), nargs=2, type=int_range(0, LARGEST_INDEX),
                    help="row and column in the map (from 0); default: the channel's strongest unit")
-    p.add_argument("--weights", metavar="FILE|shipped",
-                   help="trained weights: a state dict file, or 'shipped' for the bundled ones")
     p.add_argument("--top", metavar="N", type=int_range(1, 1000), default=8,
                    help="terms listed one by one before the rest is summed (default 8)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -44,13 +43,12 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from explorer.activations.preprocess import preprocess
     from explorer.activations.samples import load_input
-    from explorer.commands.explain import load_model
     from explorer.explain.units import describe, unit_arithmetic
     from explorer.json_output import finite_json
-    from explorer.models import get_model_info
 
-    info = get_model_info(args.name)
-    model, trained, notices = load_model(args.name, args.weights)
+    model_loaded = open_model(args)
+    info, model, trained = model_loaded.info, model_loaded.module, model_loaded.trained
+    notices = notices_of(model_loaded)
     loaded = load_input(args.image)
     prepared = preprocess(loaded.image, info)
     notices += list(loaded.notices) + list(prepared.notices)

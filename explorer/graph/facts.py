@@ -211,6 +211,14 @@ def function_facts(target: Any, args: tuple, kwargs: dict, n_tensor_inputs: int)
     elif name == "flatten":
         start = arg(1, "start_dim", 0)
         hp = {"start_dim": start} if isinstance(start, int) else {}
+    elif name == "permute":
+        # x.permute(0, 2, 3, 1) or torch.permute(x, [0, 2, 3, 1]): where H and W go
+        # (receptive fields follow them through channels-last layers)
+        dims = kwargs.get("dims", args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:])
+        hp = {"dims": list(dims)} if dims and all(isinstance(d, int) for d in dims) else {}
+    elif name in ("transpose", "swapaxes"):
+        dims = [arg(1, "dim0"), arg(2, "dim1")]
+        hp = {"dims": dims} if all(isinstance(d, int) for d in dims) else {}
     return {"layer_type": name, "category": category, "hparams": hp}
 
 

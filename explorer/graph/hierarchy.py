@@ -13,7 +13,7 @@ from explorer.graph.model_graph import BLOCK, CONTAINER, LAYER, ModuleRecord
 _BLOCK_NAMES = (
     (re.compile(r"aux"), "aux_head"),
     (re.compile(r"inception|mixed"), "inception"),
-    (re.compile(r"invertedresidual|inverted"), "inverted_residual"),
+    (re.compile(r"invertedresidual|inverted|mbconv"), "inverted_residual"),
     (re.compile(r"bottleneck"), "bottleneck"),
     (re.compile(r"basicblock"), "basic_block"),
     (re.compile(r"denselayer"), "dense_layer"),
@@ -26,7 +26,10 @@ _BLOCK_NAMES = (
     (re.compile(r"residual|resblock"), "residual"),
     (re.compile(r"block|unit"), "block"),
 )
-_NOT_BLOCK_NAMES = re.compile(r"^(features|classifier|head|stem|body|layers|net|model|backbone)$")
+_NOT_BLOCK_NAMES = re.compile(
+    r"^(features|classifier|head|stem|body|layers|blocks|stages|net|model|backbone)$")
+# A class that says it is a stage is one, whatever it is called (RegNet's AnyStage "block1").
+_STAGE_CLASS = re.compile(r"stage")
 
 
 def _block_type_from_name(class_name: str, short_name: str) -> str:
@@ -34,8 +37,11 @@ def _block_type_from_name(class_name: str, short_name: str) -> str:
     for pattern, block_type in _BLOCK_NAMES:
         if pattern.search(lowered):
             return block_type
+    if _STAGE_CLASS.search(lowered):
+        return ""
     # A module *named* like a block (an nn.Sequential called "block3") is a generic block;
-    # names such as "depthwise" label parts of a block, not blocks.
+    # names such as "depthwise" label parts of a block, not blocks ("blocks", a list of
+    # them, is a stage).
     short = short_name.lower()
     if not _NOT_BLOCK_NAMES.match(short) and re.search(r"block|unit", short):
         return "block"
@@ -49,7 +55,8 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
     A composite module is a *block* when its class or name says so (Bottleneck,
     Inception, _DenseLayer, InvertedResidual...) or when the data flow between its
     children is not a simple chain (a fork or a merge at its own level); otherwise it is
-    a *container* (a stage, or a wrapper such as conv-BN-ReLU) and stays open.
+    a *container* (a stage, or a wrapper such as conv-BN-ReLU) and stays open. A module
+    without child modules that fx traced into (several nodes of its own) is a block too.
     """
     index = {n: i for i, n in enumerate(order)}
     nodes_attrs = dict(graph.nodes.items())
@@ -80,6 +87,10 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
         kids = children.get(path, [])
         if not path:
             kind, block_type = CONTAINER, ""
+        elif not kids and _traced_through(nodes_attrs, index, nodes):
+            # A layer fx traced into (torchvision's LayerNorm2d: permute, layer_norm,
+            # permute) is drawn as one closed unit, as a leaf layer is.
+            kind, block_type = BLOCK, _infer_block_type(nodes_attrs, nodes)
         elif not kids:
             kind, block_type = LAYER, ""
         else:
@@ -107,6 +118,14 @@ def _unit_of_factory(path: str, kids: list[str]) -> Callable[[str, str], str]:
     return unit
 
 
+def _traced_through(nodes_attrs: dict[str, dict], index: dict[str, int], nodes: list[str]) -> bool:
+    """Whether a module without child modules ran as several nodes of its own forward, in
+    one stretch (a leaf layer called twice is two calls of one node each, not this)."""
+    if len(nodes) < 2 or all(nodes_attrs[n]["op"] == "call_module" for n in nodes):
+        return False
+    return index[nodes[-1]] - index[nodes[0]] == len(nodes) - 1
+
+
 def _is_structural(nodes_attrs: dict[str, dict], flow_preds: dict[str, list[str]], path: str,
                    nodes: list[str], kids: list[str]) -> bool:
     unit = _unit_of_factory(path, kids)
@@ -119,6 +138,8 @@ def _is_structural(nodes_attrs: dict[str, dict], flow_preds: dict[str, list[str]
             continue  # shape arithmetic (x.size(0)) is no data flow
         u = unit_of[n]
         for p in flow_preds[n]:
+            if nodes_attrs[p]["op"] == "get_attr":
+                continue  # a parameter (ViT's position embedding) is a weight, not a path
             if p in unit_of:
                 if unit_of[p] != u:
                     in_sources.setdefault(u, set()).add(unit_of[p])

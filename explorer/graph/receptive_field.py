@@ -20,6 +20,12 @@ of unit (0, 0)'s box: minus the effective padding), ``rf_paths`` where strides d
 ``rf_note`` where the numbers need a word (uneven adaptive pooling, upsampling, which gets
 stride 0, several strides, or a known difference from google-research's table).
 
+A feature map is (N, C, H, W) unless a permute or transpose moved H and W (ConvNeXt and
+Swin run their LayerNorms and MLPs channels-last, (N, H, W, C)): the spatial axes are
+followed through those, and convolutions and pools read (N, C, H, W). A map broadcast over
+H and W (a squeeze-and-excitation's 1x1 gate times the features) gives every unit what its
+one cell sees: stride 0, as upsampling does.
+
 No forward pass: only the node attributes :func:`explorer.graph.build_graph` records
 (category, hyperparameters, shapes). It belongs to the graph: tracing runs it for every
 node (:mod:`~explorer.graph.trace`), and the explainers above read its boxes.
@@ -37,6 +43,8 @@ _Dim = dict[int, tuple[int, int]]
 _Field = tuple[_Dim, _Dim]
 
 _WINDOWED = ("conv", "depthwise", "pool")
+# Where H and W are in a 4-d feature map: (N, C, H, W) unless a permute moved them.
+_NCHW = (2, 3)
 
 # Where our builds differ from google-research's table (github.com/google-research/
 # receptive_field, README) for a stated reason. Keyed by registry name.
@@ -128,41 +136,88 @@ def _padding(hp: dict[str, Any], k: list[int], s: list[int], d: list[int],
             for i in (0, 1)]
 
 
-def _node_field(attrs: dict[str, Any], inputs: list[tuple[_Field, Any]]) -> tuple[_Field, str]:
-    """The field of one node from its inputs' fields and shapes, and a note (or "")."""
-    field = inputs[0][0] if len(inputs) == 1 else _union([f for f, _ in inputs])
+def _permutation(attrs: dict[str, Any]) -> list[int] | None:
+    """The axis order a 4-d permute or transpose node produces (None for any other node)."""
+    layer_type, hp = attrs.get("layer_type"), attrs.get("hparams") or {}
+    dims = hp.get("dims")
+    if not (isinstance(dims, list) and all(isinstance(d, int) for d in dims)):
+        return None
+    if layer_type == "permute" and len(dims) == 4 and sorted(d % 4 for d in dims) == [0, 1, 2, 3]:
+        return [d % 4 for d in dims]
+    if layer_type in ("transpose", "swapaxes") and len(dims) == 2:
+        order = [0, 1, 2, 3]
+        a, b = dims[0] % 4, dims[1] % 4
+        order[a], order[b] = order[b], order[a]
+        return order
+    return None
+
+
+def _output_axes(attrs: dict[str, Any], in_shape: Any, in_axes: tuple[int, int]) -> tuple[int, int]:
+    """Where H and W are in a node's output: moved by a permute, else where its input had them."""
+    if attrs.get("category") in _WINDOWED or not (isinstance(in_shape, list) and len(in_shape) == 4):
+        return _NCHW
+    order = _permutation(attrs)
+    if order is None:
+        return in_axes
+    return order.index(in_axes[0]), order.index(in_axes[1])
+
+
+def _broadcast(field: _Field, shape: Any, axes: tuple[int, int], out_shape: list[int],
+               out_axes: tuple[int, int]) -> _Field:
+    """An input's field as the output sees it: a dimension of size 1 that broadcasts over
+    the output's (an SE gate) is seen whole by every unit (stride 0)."""
+    if not (isinstance(shape, list) and len(shape) == 4):
+        return field
+    dims = [_through_window(field[i], 1, 0, 0) if shape[axes[i]] == 1 < out_shape[out_axes[i]] else field[i]
+            for i in (0, 1)]
+    return dims[0], dims[1]
+
+
+def _node_field(attrs: dict[str, Any], inputs: list[tuple[_Field, Any, tuple[int, int]]],
+                ) -> tuple[_Field, str, tuple[int, int]]:
+    """The field of one node from its inputs' (field, shape, spatial axes), a note (or "")
+    and where H and W are in the node's output."""
     in_shape, shape = inputs[0][1], attrs.get("shape")
-    if not (isinstance(in_shape, list) and len(in_shape) == 4 and isinstance(shape, list)):
-        return field, ""
-    size_in = (in_shape[2], in_shape[3])
     hp = attrs.get("hparams") or {}
-    if attrs.get("category") in _WINDOWED and hp.get("kernel_size"):
+    windowed = attrs.get("category") in _WINDOWED and hp.get("kernel_size")
+    in_axes = _NCHW if windowed else inputs[0][2]
+    axes = _output_axes(attrs, in_shape, in_axes)
+    if len(inputs) == 1:
+        field = inputs[0][0]
+    elif isinstance(shape, list) and len(shape) == 4:
+        field = _union([_broadcast(f, s, a, shape, axes) for f, s, a in inputs])
+    else:
+        field = _union([f for f, _, _ in inputs])
+    if not (isinstance(in_shape, list) and len(in_shape) == 4 and isinstance(shape, list)):
+        return field, "", axes
+    size_in = (in_shape[in_axes[0]], in_shape[in_axes[1]])
+    if windowed:
         k = hp["kernel_size"]
         s = hp.get("stride") or k
         d = hp.get("dilation") or [1, 1]
         size_out = (shape[2], shape[3]) if len(shape) == 4 else size_in
         p = _padding(hp, k, s, d, size_in, size_out)
         return (_through_window(field[0], k[0], s[0], p[0], d[0]),
-                _through_window(field[1], k[1], s[1], p[1], d[1])), ""
+                _through_window(field[1], k[1], s[1], p[1], d[1])), "", axes
     if len(shape) < 4:
         # flatten, a mean over H and W, a view: every output sees the whole map
         return (_through_window(field[0], size_in[0], size_in[0], 0),
-                _through_window(field[1], size_in[1], size_in[1], 0)), ""
-    size_out = (shape[2], shape[3])
+                _through_window(field[1], size_in[1], size_in[1], 0)), "", axes
+    size_out = (shape[axes[0]], shape[axes[1]])
     if size_out == size_in or len(inputs) != 1:
-        return field, ""
+        return field, "", axes
     if "pad" in str(attrs.get("layer_type", "")).lower():
         # F.pad, ZeroPad2d...: a 1x1 window with padding; the amount is read off the
         # shapes (split evenly: the trace keeps no arguments of function calls)
         return (_through_window(field[0], 1, 1, max(0, size_out[0] - size_in[0]) // 2),
-                _through_window(field[1], 1, 1, max(0, size_out[1] - size_in[1]) // 2)), ""
+                _through_window(field[1], 1, 1, max(0, size_out[1] - size_in[1]) // 2)), "", axes
     if any(size_out[i] > size_in[i] for i in (0, 1)):
         # Upsampling (an adaptive pool asked for more cells than it gets): no integer
         # stride describes it, so every unit is given the field of the whole input map
         # (stride 0), which covers what any one of them sees.
         return (_through_window(field[0], size_in[0], 0, 0),
                 _through_window(field[1], size_in[1], 0, 0)), \
-            "the map grows here (upsampling): each unit is shown with the whole input map's field"
+            "the map grows here (upsampling): each unit is shown with the whole input map's field", axes
     # A window without stated kernel (adaptive pooling): equal windows where the sizes
     # divide, else torch's windows differ by a pixel and this is the typical one.
     out = []
@@ -173,7 +228,7 @@ def _node_field(attrs: dict[str, Any], inputs: list[tuple[_Field, Any]]) -> tupl
         uneven |= size_in[i] % size_out[i] != 0
         out.append(_through_window(field[i], k, s, 0))
     note = "adaptive pooling with uneven windows: sizes vary by a pixel or two" if uneven else ""
-    return (out[0], out[1]), note
+    return (out[0], out[1]), note, axes
 
 
 def _summary(dim: _Dim) -> tuple[int, int, int]:
@@ -195,6 +250,7 @@ def receptive_fields(graph: nx.DiGraph, order: list[str], model_name: str = "") 
     nodes = dict(graph.nodes.items())  # plain dict lookups: this runs for every node
     pred = graph.pred
     fields: dict[str, _Field] = {}
+    axes: dict[str, tuple[int, int]] = {}
     model_note = MODEL_NOTES.get(model_name, "")
     for node_id in order:
         a = nodes[node_id]
@@ -203,8 +259,12 @@ def receptive_fields(graph: nx.DiGraph, order: list[str], model_name: str = "") 
         if a["category"] == "input":
             field = ({1: (0, 1)}, {1: (0, 1)}) if shape else None
         else:
-            inputs = [(fields[p], nodes[p].get("shape")) for p in pred[node_id] if p in fields]
-            field, note = _node_field(a, inputs) if inputs else (None, "")
+            inputs = [(fields[p], nodes[p].get("shape"), axes[p]) for p in pred[node_id] if p in fields]
+            if inputs:
+                field, note, axes[node_id] = _node_field(a, inputs)
+            else:
+                field = None
+        axes.setdefault(node_id, _NCHW)
         for key in ("rf_paths", "rf_note"):
             a.pop(key, None)
         if field is None or shape is None:
@@ -277,10 +337,11 @@ def upstream_box(graph: nx.DiGraph, order: list[str], node: str, y: int, x: int,
     if node not in between:
         raise ValueError(f"{upstream} does not feed {node}")
     fields: dict[str, _Field] = {upstream: ({1: (0, 1)}, {1: (0, 1)})}
+    axes: dict[str, tuple[int, int]] = {upstream: _NCHW}
     for n in order:
         if n in between:
-            inputs = [(fields[p], graph.nodes[p].get("shape")) for p in graph.pred[n] if p in fields]
-            fields[n] = _node_field(graph.nodes[n], inputs)[0]
+            inputs = [(fields[p], graph.nodes[p].get("shape"), axes[p]) for p in graph.pred[n] if p in fields]
+            fields[n], _, axes[n] = _node_field(graph.nodes[n], inputs)
     dims = fields[node]
     paths = tuple(sorted((s, p, r) for s, (p, r) in dims[i].items()) for i in (0, 1))
     return _box(paths, y, x, (shape[2], shape[3]))

@@ -12,6 +12,7 @@ from typing import Any
 import explorer.graph as graph_package
 from explorer import snapshots
 from explorer.graph.model_graph import ModelGraph
+from explorer.models.sources import is_file_source
 
 
 def named_graph(name: str, builder_kwargs: dict[str, Any] | None = None) -> tuple[ModelGraph, str | None]:
@@ -25,6 +26,8 @@ def named_graph(name: str, builder_kwargs: dict[str, Any] | None = None) -> tupl
         ModelError, GraphTraceError: as ``build_named_graph`` does.
     """
     kwargs = dict(builder_kwargs or {})
+    if is_file_source(name):  # a user's file may change under the same name: traced each time
+        return graph_package.build_named_graph(name, kwargs), None
     document, why = snapshots.read_graph(name, kwargs)
     if document is not None:
         return ModelGraph.from_dict(document), None

@@ -111,9 +111,33 @@ def fx_trace(model: nn.Module) -> torch.fx.Graph:
         was_training = model.training
         model.eval()
         try:
-            return _Tracer().trace(model)
+            graph = _Tracer().trace(model)
         finally:
             model.train(was_training)
+    if isinstance(model, torch.fx.GraphModule):
+        _adopt_module_stacks(graph, model.graph)
+    return graph
+
+
+def _adopt_module_stacks(traced: torch.fx.Graph, source: torch.fx.Graph) -> None:
+    """Give the functions of a traced GraphModule (a ``.pt2`` program rebuilt into layers,
+    ``explorer/models/program_rehydrate.py``) the module each was called in originally.
+
+    Its forward is flat, so fx records every function (a residual ``add``, a ``cat``) at the
+    top level; the program's own nodes still say which block made the call
+    (``nn_module_stack``). The two graphs hold the same calls in the same order: they are
+    paired in order, and nothing is adopted when they differ.
+    """
+    def calls(graph: torch.fx.Graph) -> list[torch.fx.Node]:
+        return [n for n in graph.nodes if n.op in ("call_function", "call_method", "call_module")]
+
+    ours, theirs = calls(traced), calls(source)
+    if len(ours) != len(theirs) or any(a.op != b.op or a.target != b.target for a, b in zip(ours, theirs, strict=True)):
+        return
+    for node, original in zip(ours, theirs, strict=True):
+        stack = original.meta.get("nn_module_stack")
+        if node.op != "call_module" and stack and not node.meta.get("nn_module_stack"):
+            node.meta["nn_module_stack"] = dict(stack)
 
 
 def module_path_of(node: torch.fx.Node) -> str:

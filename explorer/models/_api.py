@@ -56,6 +56,13 @@ class ModelInfo:
             ``(logits, aux_logits2, aux_logits1)``) and ``(logits, aux)`` for Inception v3;
             in eval mode it returns the logits tensor only.
         builder: keyword-only callable returning a fresh ``nn.Module``.
+        mean, std: per-channel input statistics that override ``normalization`` (a user's
+            model opened with ``--mean``/``--std``).
+        classes: the class names, when the model's source gives them (torchvision's
+            weights metadata, a user's ``--classes`` file); else they follow the head's size.
+
+    A model that is not in the zoo (a torchvision classifier, a user's file) gets the same
+    facts from :mod:`explorer.models.sources`; ``explorer.models.lookup`` asks it for them.
     """
 
     name: str
@@ -75,6 +82,9 @@ class ModelInfo:
     variant_of: str | None = None
     small_of: str | None = None
     aux_heads: int = 0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    classes: tuple[str, ...] | None = None
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -90,6 +100,9 @@ class ModelInfo:
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel (mean, std) that preprocessing normalises inputs with."""
+        if self.mean is not None or self.std is not None:
+            mean = self.mean or (0.0,) * self.in_channels
+            return mean, self.std or (1.0,) * self.in_channels
         if self.normalization == "imagenet":
             return IMAGENET_MEAN, IMAGENET_STD
         if self.normalization == "fashion_mnist":
@@ -129,21 +142,17 @@ def list_models(form: Form | None = None, family: str | None = None) -> list[str
     ]
 
 
-def get_model_info(name: str) -> ModelInfo:
+def registered_info(name: str) -> ModelInfo:
+    """The registry's facts of zoo model ``name`` (``explorer.models.get_model_info`` also
+    answers for models that are not in the zoo).
+
+    Raises:
+        ModelError: ``name`` is not registered.
+    """
     try:
         return _registered()[name]
     except KeyError:
         raise ModelError(f"unknown model {name!r}; `cnn-explorer models` lists them") from None
-
-
-def get_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a fresh model with random weights; keyword arguments go to its builder."""
-    info = get_model_info(name)
-    try:
-        return info.builder(**kwargs)
-    except TypeError as exc:
-        raise ModelError(f"{name}: {exc}") from None
-
 
 
 def small_form_of(reference_name: str) -> str | None:

@@ -194,7 +194,7 @@ def paper_figures(name: str) -> dict[str, PaperFigure]:
     """Module path -> what the paper says, for registered model ``name`` (or its small form,
     which gets the notes that name a choice but not the reference's numbers)."""
     from explorer.errors import ModelError
-    from explorer.models._api import get_model_info
+    from explorer.models.lookup import get_model_info
 
     try:
         reference = get_model_info(name).small_of or name

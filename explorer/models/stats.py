@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from explorer.files import write_json
 
-from explorer.models._api import get_model, get_model_info
+from explorer.models.lookup import get_model, get_model_info
 
 
 @dataclasses.dataclass(frozen=True)

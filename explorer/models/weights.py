@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from explorer.errors import describe_os_error
-from explorer.models._api import ModelError, get_model, get_model_info
+from explorer.models._api import ModelError
+from explorer.models.lookup import get_model, get_model_info
 from explorer.models.weight_files import pickled_code_in, read_torch_file, validate_state_dict
 
 __all__ = [
@@ -241,10 +242,9 @@ def _strip_wrapper_prefixes(state: Mapping[str, torch.Tensor], expected: set[str
     return dict(state)
 
 
-def _sample(keys: set[str]) -> str:
-    shown = sorted(keys)[:3]
-    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return ", ".join(shown) + more
+def _keys(keys: set[str]) -> str:
+    """Every key, sorted: the user fixes a mismatch from the whole list, not a sample of it."""
+    return ", ".join(sorted(keys))
 
 
 def _check_fit(model: nn.Module, state: Mapping[str, torch.Tensor], source_name: str) -> None:
@@ -254,9 +254,9 @@ def _check_fit(model: nn.Module, state: Mapping[str, torch.Tensor], source_name:
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {_sample(missing)}")
+            parts.append(f"missing {_keys(missing)}")
         if unexpected:
-            parts.append(f"unexpected {_sample(unexpected)}")
+            parts.append(f"unexpected {_keys(unexpected)}")
         raise ModelError(f"{source_name} does not fit this model: {'; '.join(parts)}")
     for key, tensor in state.items():
         want = expected_state[key].shape

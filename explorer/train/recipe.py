@@ -38,12 +38,22 @@ def training_model_name(name: str) -> str:
     fits = info.in_channels == 1 and info.num_classes == 10 and tuple(info.input_size) == (28, 28)
     if info.form == "small" or fits:
         return name
+    if name not in list_models():  # a torchvision classifier or a user's model: no small form
+        raise UserError(not_trainable_reason(info))
     for candidate in list_models(form="small"):
         if get_model_info(candidate).small_of == name:
             return candidate
     if f"{name}_small" in list_models(form="small"):
         return f"{name}_small"
     raise UserError(f"{name} has no small form to train on Fashion-MNIST")
+
+
+def not_trainable_reason(info: Any) -> str:
+    """Why a model that is not in the zoo cannot be trained here, in one line."""
+    size = "×".join(str(v) for v in (info.in_channels, *info.input_size))
+    return (f"{info.title} takes {size} images and gives {info.num_classes} classes; training here is on "
+            "1×28×28 Fashion-MNIST with 10 classes: open a small form, or a model of your own that takes "
+            "1×28×28 (give its input with --input-size) and ends in 10 outputs")
 
 
 def builder_options(name: str) -> set[str]:

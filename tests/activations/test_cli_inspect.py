@@ -115,7 +115,7 @@ def test_reference_model_uses_cached_imagenet_weights_when_present(capsys, monke
     payload = json.loads(out)
     assert calls == [("resnet18", False)]  # the CLI never downloads
     assert payload["trained"] is True and payload["note"] is None
-    assert "loaded ImageNet weights" in payload["notices"][-1]
+    assert "ImageNet (torchvision)" in payload["notices"][-1]
     assert payload["layer"]["shape"] == [1, 64, 112, 112]
 
 

@@ -101,10 +101,10 @@ def test_a_loaded_model_knows_its_facts_classes_input_and_structure():
 
 
 def _offline_imagenet(real):
-    def build(name, choice):
+    def build(name, choice, *rest):
         if choice.kind == "imagenet":
             raise ModelError(f"no ImageNet weights available offline for {name}; using random weights")
-        return real(name, choice)
+        return real(name, choice, *rest)
     return build
 
 

@@ -48,7 +48,8 @@ def test_resnet18_conv_default_unit_is_the_strongest(capsys):
     channels = len(payload["detail"]["in_channels"])
     assert [t["label"] for t in payload["terms"]][-1] == f"the other {channels - 3} channels"
     assert len(payload["terms"]) == 4  # three channels, the rest; no bias (batch norm follows)
-    assert "untrained weights" in " ".join(payload["notices"])
+    # Like the window, the command runs a model's own default: a small form's shipped weights.
+    assert payload["trained"] and "Fashion-MNIST, shipped" in " ".join(payload["notices"])
 
 
 def test_padding_in_a_pooling_window_is_null_in_json(capsys):

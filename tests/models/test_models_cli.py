@@ -73,4 +73,5 @@ def test_summary_table_with_aux_note(capsys):
 def test_summary_unknown_name_exits_1_with_one_line(capsys):
     code, out, err = _run(capsys, "summary", "resnet9")
     assert code == 1 and out == ""
-    assert err == "error: unknown model 'resnet9'; `cnn-explorer models` lists them\n"
+    assert err == ("error: unknown model 'resnet9'; `cnn-explorer models` lists them, "
+                   "or open a .pt2 program or a file.py:Class\n")

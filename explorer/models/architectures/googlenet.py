@@ -265,10 +265,10 @@ def googlenet_tv(*, num_classes: int = 1000, weights: str | None = None) -> nn.M
     description=_IDEA
     + "Same topology as the paper (stem, nine Inception modules with true 5x5 branches, "
     "three max pools, both aux heads) at a quarter of every width (times width_mult) for "
-    "1x28x28 input: the first conv is 3x3/1, so modules 3x run on 7x7, 4x on 4x4 and 5x "
-    "on 2x2 grids; the aux heads pool adaptively to 2x2. batch_norm puts BN after every "
-    "conv in place of biases and the stem's LRN. Training mode returns (logits, aux1, "
-    "aux2), eval mode the logits.",
+    "1x28x28 input: the first conv is 3x3/1, so modules 3x run on 7x7, 4x on 3x3 and 5x "
+    "on 1x1 grids (the max pools floor 7 to 3 and 3 to 1); the aux heads pool adaptively "
+    "to 2x2. batch_norm puts BN after every conv in place of biases and the stem's LRN. "
+    "Training mode returns (logits, aux1, aux2), eval mode the logits.",
     normalization="fashion_mnist",
     small_of="googlenet",
     aux_heads=2,
