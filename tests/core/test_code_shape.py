@@ -181,6 +181,8 @@ ALLOWED_DIRECT_WRITES: dict[str, str] = {
     "explorer.train.history": "a run record's lock file: os.open + flock, empty, removed on release",
     "explorer.train.checkpoint": "a checkpoint's lock file: os.open + flock, the holder's pid "
                                  "written in place (a held lock cannot be renamed into place)",
+    "explorer.bench.open_model": "the bench's own temporary folder: the ResNet-50 program, class and "
+                                 "state dict it opens, written once by torch's savers and deleted with it",
 }
 _MEMORY = ("BytesIO", "StringIO", "QBuffer", "QByteArray")
 _MODE = set("rwabxt+U")
