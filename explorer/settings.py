@@ -31,11 +31,42 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # A settings file is a handful of keys; anything this large is not ours.
 MAX_BYTES = 1 << 20
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# A model opened from a file is remembered by its source string (explorer.models.sources,
+# not imported here: it would import the models): a .pt2 path or path/net.py:ClassName,
+# with options after a "?".
+_FILE_SOURCE = re.compile(r".*(\.pt2|\.py:[A-Za-z_][A-Za-z0-9_]*)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_SOURCE = 4096
+#: How many file models File > Open Recent keeps.
+RECENT_MODELS = 8
 _WARNED: set[str] = set()
 
 
 def _is_folder_text(value: Any) -> bool:
     return value is None or (isinstance(value, str) and bool(value.strip()) and "\0" not in value and len(value) < 4096)
+
+
+def _is_model_source(value: Any) -> bool:
+    """A registry or torchvision name, or the source string of a model file."""
+    if not isinstance(value, str) or not value or len(value) > MAX_SOURCE:
+        return False
+    if _MODEL_NAME.fullmatch(value):
+        return True
+    base = value.split("?", 1)[0]
+    return "\0" not in value and "\n" not in value and bool(_FILE_SOURCE.fullmatch(base))
+
+
+def _is_recent_entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and set(entry) == {"source", "sha256", "size"}
+            and _is_model_source(entry["source"]) and not _MODEL_NAME.fullmatch(entry["source"])
+            and isinstance(entry["sha256"], str) and bool(_SHA256.fullmatch(entry["sha256"]))
+            and isinstance(entry["size"], int) and not isinstance(entry["size"], bool) and entry["size"] >= 0)
+
+
+def _is_recent_list(value: Any) -> bool:
+    """At most RECENT_MODELS file models, each once: {"source", "sha256", "size"}."""
+    return (isinstance(value, list) and len(value) <= RECENT_MODELS and all(_is_recent_entry(e) for e in value)
+            and len({e["source"] for e in value}) == len(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +86,11 @@ SCHEMA: dict[str, Setting] = {
     # The registry is not imported here (it needs torch); the window checks the name. A
     # first launch opens the trained small ResNet-18 (shipped weights, a built-in sample),
     # whose maps show what a network learned; the reference model is one click above it.
-    "last_model": Setting(
-        "resnet18_small", lambda v: isinstance(v, str) and bool(_MODEL_NAME.fullmatch(v)), "a model name"
+    "last_model": Setting("resnet18_small", _is_model_source, "a model name or a model file's source"),
+    # File > Open Recent, newest first: each file's SHA-256 and size say whether it changed.
+    "recent_models": Setting(
+        [], _is_recent_list,
+        f"a list of at most {RECENT_MODELS} {{\"source\", \"sha256\", \"size\"}} objects, one per source",
     ),
 }
 DEFAULTS: dict[str, Any] = {key: setting.default for key, setting in SCHEMA.items()}

@@ -181,7 +181,8 @@ class Pipeline:
                 with torch.no_grad():
                     logits = stepper.model(facts.tensor.to(stepper.device))
             self._facts = dataclasses.replace(facts, knockouts=plan.knockouts,
-                                              predictions=top_k(logits, trained=loaded.trained))
+                                              predictions=top_k(logits, trained=loaded.trained,
+                                                                names=loaded.class_names))
             yield (stepper.position, len(stepper))
         target = plan.target if plan.target is not None else min(1, len(stepper) - 1)
         try:

@@ -7,6 +7,7 @@ run's status, so the engine only says what happened.
 from __future__ import annotations
 
 import contextlib
+import re
 import dataclasses
 import os
 import secrets
@@ -26,7 +27,19 @@ from explorer.train.records import Curves, FinalFigures, RunRecord
 
 
 def new_run_id(model: str) -> str:
-    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model}-{secrets.token_hex(2)}"
+    """A new run's key, which names its record and checkpoint files: the time, the model and
+    a random tail. A model opened from a file is named by its title (``TinyNet (net.py)``),
+    made file-safe, not by its path."""
+    from explorer.models.sources import is_file_source, parse_source
+
+    name = model
+    if is_file_source(model):
+        try:
+            name = parse_source(model).title
+        except UserError:
+            name = "model"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.")[:48] or "model"
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{name}-{secrets.token_hex(2)}"
 
 
 def default_checkpoint_path(run_id: str) -> Path:

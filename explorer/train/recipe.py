@@ -53,7 +53,7 @@ def not_trainable_reason(info: Any) -> str:
     size = "×".join(str(v) for v in (info.in_channels, *info.input_size))
     return (f"{info.title} takes {size} images and gives {info.num_classes} classes; training here is on "
             "1×28×28 Fashion-MNIST with 10 classes: open a small form, or a model of your own that takes "
-            "1×28×28 (give its input with --input-size) and ends in 10 outputs")
+            "1×28×28 and ends in 10 outputs")
 
 
 def builder_options(name: str) -> set[str]:

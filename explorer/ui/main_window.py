@@ -9,7 +9,9 @@ views subscribe to it and render, and the window does not carry state between th
 ``session.set_model`` -> every view resets). A :class:`ModuleBuilder` keeps the session's
 module built for its model and weights. The window itself renders the title, the picker's
 selection and the status bar, and owns the threads: ``closeEvent`` stops and waits for
-every one of them.
+every one of them. A model file (File > Open model…, a drop, Open Recent) goes through
+:class:`~explorer.ui.open_model.ModelOpener`, which loads it before the session hears of
+it, so a file that fails leaves the model shown in place.
 
 Over 400 lines because it is the one place that wires every view (menus, tabs, the
 graph column, drag and drop, closing); each view lives in a module of its own.
@@ -52,6 +54,9 @@ class _CoreLoader(QThread):
 
     loaded = Signal(list, str)  # ModelInfo records, compute device description
     failed = Signal(str)
+    # torchvision's other classifiers (ModelInfo records), after ``loaded``: the list does
+    # not wait for them (~0.1 s), and a failure costs only that group.
+    others_loaded = Signal(list)
     graph_view_loaded = Signal()  # the graph panel's modules are imported (no torch)
 
     def __init__(self, device_choice: str, parent: QObject | None = None) -> None:
@@ -88,6 +93,13 @@ class _CoreLoader(QThread):
             self.failed.emit(f"cannot load PyTorch or the model zoo: {exc}")
             return
         self.loaded.emit(infos, device)
+        try:
+            from explorer.models.torchvision_models import classifier_names, torchvision_info
+
+            others = [torchvision_info(name) for name in classifier_names()]
+        except Exception:  # noqa: BLE001 - the zoo works without them; they open by name still
+            others = []
+        self.others_loaded.emit(others)
 
 
 class MainWindow(QMainWindow):
@@ -119,10 +131,11 @@ class MainWindow(QMainWindow):
         self._subscriptions.connect(self.session.model_changed, self._on_model_changed)
         self._subscriptions.connect(self.session.message, self._show_message)
         self.builder = None
+        self.opener = None  # opens model files; made with the panels, once torch has loaded
         self._core_ready = False
         self._titles: dict[str, str] = {}
         self.graph_overlay = self.feature_panel = self.training_panel = None
-        self.side_by_side = self.scoreboard = None
+        self.side_by_side = self.scoreboard = self.lessons = None
 
         self.setWindowTitle("cnn-explorer")
         self.resize(1440, 900)
@@ -176,11 +189,13 @@ class MainWindow(QMainWindow):
                 self._preview(self._initial_model)
         elif why:
             self._show_message(f"{why}; the model list appears once PyTorch has loaded")
+        self._show_recent_models()
         # The graph worker process answers a zoo model from its snapshot and imports torch
         # in parallel with the loader thread, so the first graph is not kept waiting for it.
         GraphWorkerClient.shared().start()
         self._loader = _CoreLoader(self.settings.get("device") or "auto", self)
         self._loader.loaded.connect(self._on_core_loaded)
+        self._loader.others_loaded.connect(self._on_others_loaded)
         self._loader.failed.connect(self._on_core_failed)
         self._loader.graph_view_loaded.connect(self._create_graph_panel)
         self._loader.start()
@@ -188,8 +203,21 @@ class MainWindow(QMainWindow):
     # ----- set-up -------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
+        from explorer.ui.recent_models import RecentMenu, RecentModels
+
         file_menu = self.menuBar().addMenu("&File")
         self._core_actions: list[QAction] = []
+        open_model = file_menu.addAction("Open &model…")
+        open_model.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        open_model.setToolTip("Open a torch.export program (.pt2) or a network class in a Python file (.py)")
+        open_model.triggered.connect(self._open_model_file)
+        self.recent_menu = RecentMenu(RecentModels(self.settings), self)
+        self.recent_menu.chosen.connect(self._on_model_chosen)
+        self.recent_menu.cleared.connect(self._show_recent_models)
+        self._core_actions += [open_model, file_menu.addMenu(self.recent_menu)]
+        for action in self._core_actions:
+            action.setEnabled(False)  # enabled once the core has loaded
+        file_menu.addSeparator()
         for text, shortcut, slot in (
             ("&Open image…", QKeySequence.StandardKey.Open, self._open_image),
             ("&Paste image", QKeySequence.StandardKey.Paste, self._paste_image),
@@ -270,12 +298,15 @@ class MainWindow(QMainWindow):
             self.graph_panel.show_model(self._initial_model)
 
     def _preview(self, name: str) -> None:
-        """Draw ``name``'s graph before the core has loaded; it opens fully once it has."""
+        """Draw ``name``'s graph before the core has loaded; it opens fully once it has (a
+        model file only then: its graph would run its code)."""
         self._initial_model = name
         self.picker.select(name)
-        if self.graph_panel is not None:
+        if self.graph_panel is not None and name in self.picker.names:
             self.graph_panel.show_model(name)
-        self.setWindowTitle(f"{self._titles.get(name, name)} — cnn-explorer")
+        from explorer.loading import display_name  # no torch: the core has not loaded yet
+
+        self.setWindowTitle(f"{self._titles.get(name) or display_name(name)} — cnn-explorer")
 
     def _on_core_loaded(self, infos: list, device: str) -> None:
         import pyqtgraph
@@ -284,8 +315,10 @@ class MainWindow(QMainWindow):
         from explorer.ui.compare.side_by_side import SideBySideView
         from explorer.ui.explore_page import explore_page
         from explorer.ui.graph.overlay import GraphOverlay
+        from explorer.ui.lessons.view import LessonsView
         from explorer.ui.maps.panel import FeatureMapPanel
         from explorer.ui.module_builder import ModuleBuilder
+        from explorer.ui.open_model import ModelOpener
         from explorer.ui.training.panel import TrainingPanel
 
         # Set before the first plot is made (the panels below); not at start-up, where
@@ -299,6 +332,9 @@ class MainWindow(QMainWindow):
             self.picker.set_models(infos)
 
         self.builder = ModuleBuilder(self.session, self)
+        self.opener = ModelOpener(self.session, self.settings, self.weights_memory.recall, self)
+        self.opener.recent_changed.connect(self._show_recent_models)
+        self.opener.failed.connect(self._on_open_failed)
         # None lets the panels resolve the folder when they need it (env, settings, cache).
         self.feature_panel = FeatureMapPanel(self.session, data_root=self._data_dir)
         # A concatenation's source unit shown on the Unit page: the graph highlights it too.
@@ -310,6 +346,8 @@ class MainWindow(QMainWindow):
         self.scoreboard = ScoreboardView(self.session)
         self.scoreboard.model_opened.connect(self._show_feature_maps)
         self.training_panel.run_opened.connect(self._show_feature_maps)  # "Open in explorer"
+        self.lessons = LessonsView(self.session)  # lists its lessons once its tab is shown
+        self.lessons.view_requested.connect(self.show_view)
 
         explore = explore_page(self.graph_panel, self.feature_panel, self.graph_overlay.above(self.graph_panel))
 
@@ -318,6 +356,7 @@ class MainWindow(QMainWindow):
         self._tabs.addTab(self.training_panel, "Training")
         self._tabs.addTab(self.side_by_side, "Side by side")
         self._tabs.addTab(self.scoreboard, "Scoreboard")
+        self._tabs.addTab(self.lessons, "Lessons")
         self._add_step_keys()
         size_before = self.size()
         self._stack.addWidget(self._tabs)
@@ -340,13 +379,40 @@ class MainWindow(QMainWindow):
         self.ready.emit()
         from explorer.models import list_models
         from explorer.settings import DEFAULTS
+        from explorer.ui.recent_models import remembered_problem
 
         if self._initial_model == self.settings.get("last_model") and self._initial_model not in list_models():
-            # A remembered model this version does not have: open the default instead.
-            self._show_message(f"remembered model {self._initial_model!r} is unknown; opening {DEFAULTS['last_model']}")
-            self._initial_model = DEFAULTS["last_model"]
+            # A remembered file that moved or is no longer trusted, or a name this version
+            # does not have: open the default instead.
+            problem = remembered_problem(self._initial_model)
+            if problem:
+                self._show_message(f"{problem}; opening {DEFAULTS['last_model']}")
+                self._initial_model = DEFAULTS["last_model"]
         if self._initial_model:
             self.open_model(self._initial_model)
+
+    def _on_others_loaded(self, infos: list) -> None:
+        from explorer.models.torchvision_models import FAMILY
+        from explorer.ui.model_picker import entries_of
+
+        self.picker.set_group(FAMILY, entries_of(infos), expanded=False)
+
+    def _show_recent_models(self) -> None:
+        """The model list's "Your models": the Recent files (File > Open Recent)."""
+        from explorer.models.sources import USER_FAMILY
+        from explorer.ui.recent_models import recent_entries
+
+        self.picker.set_group(USER_FAMILY, recent_entries(self.recent_menu.recent.sources), first=True)
+
+    def _open_model_file(self) -> None:
+        self.opener.choose_file()
+
+    def _on_open_failed(self, _source: str, message: str) -> None:
+        if self.session.model_name is None:  # at start-up: a remembered file that fails
+            from explorer.settings import DEFAULTS
+
+            self._show_message(f"{message}; opening {DEFAULTS['last_model']}")
+            self.open_model(DEFAULTS["last_model"])
 
     def _restore_size(self) -> None:
         wanted = self._size_before_load.expandedTo(self.minimumSizeHint())
@@ -366,9 +432,17 @@ class MainWindow(QMainWindow):
         return self.session.model_name
 
     def open_model(self, name: str, weights: WeightsChoice | None = None) -> None:
-        """Show ``name`` in every view, with ``weights`` or the ones it last ran with."""
+        """Show ``name`` in every view, with ``weights`` or the ones it last ran with. A
+        model file loads first, and shows only if it loads (``ModelOpener``)."""
         from explorer.models import ModelError, get_model_info
+        from explorer.models.sources import is_file_source
 
+        if is_file_source(name):
+            if self.opener is None:
+                self._preview(name)
+            else:
+                self.opener.open_source(name, weights, expected=self.recent_menu.recent.stamp(name))
+            return
         try:
             get_model_info(name)
         except ModelError as exc:
@@ -378,7 +452,10 @@ class MainWindow(QMainWindow):
 
     def _on_model_chosen(self, name: str) -> None:
         if self._core_ready:
-            self.open_model(name)
+            if name in self.recent_menu.recent.sources:
+                self.opener.open_recent(name)  # one that moved is removed from the list
+            else:
+                self.open_model(name)
             return
         # Chosen from the snapshot's list before the core loaded: its graph now, the rest
         # when the core is ready.
@@ -386,22 +463,29 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {name} once PyTorch has loaded…")
 
     def _on_model_changed(self, session: Session, change: str) -> None:
-        from explorer.models import get_model_info
+        from explorer.loading import display_name
+        from explorer.models import ModelError, get_model_info
 
         if change == "loaded":
             self._show_message(session.loaded.notice)
             return
         if change == "failed":
-            self._show_message(f"{session.model_name}: {session.load_error}")
+            self._show_message(f"{display_name(session.model_name)}: {session.load_error}")
             return
         if change != "model":
             return
         name = session.model_name
-        info = get_model_info(name)
+        try:
+            title = get_model_info(name).title
+        except ModelError:  # a file that changed since it was read: named by its file
+            title = display_name(name)
         self.picker.select(name)
-        self.setWindowTitle(f"{info.title} — cnn-explorer")
-        self.settings.set("last_model", name)
-        self.statusBar().showMessage(f"Building {info.title}…")
+        self.setWindowTitle(f"{title} — cnn-explorer")
+        try:
+            self.settings.set("last_model", name)
+        except ValueError:
+            pass  # a source over 4096 characters: not remembered
+        self.statusBar().showMessage(f"Building {title}…")
 
     def _on_graph_ready(self, graph) -> None:
         if self.current_model:
@@ -436,6 +520,22 @@ class MainWindow(QMainWindow):
 
     def _show_scoreboard(self) -> None:
         self._tabs.setCurrentWidget(self.scoreboard)
+
+    def show_view(self, view: str) -> None:
+        """Bring a lesson link's ``view`` to the front (the session already shows its model
+        and node): graph, maps and the receptive-field tracer (the Channel page, where a
+        unit is clicked) on the Architecture tab; training and the time machine."""
+        def page_holding(tabs: QTabWidget, widget: QWidget) -> None:
+            tabs.setCurrentIndex(next((i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(widget)), 0))
+
+        if view in ("training", "timemachine"):
+            self._tabs.setCurrentWidget(self.training_panel)
+            if view == "timemachine":
+                page_holding(self.training_panel.pages, self.training_panel.time_machine)
+            return
+        self._show_feature_maps()
+        if view == "tracer":
+            page_holding(self.feature_panel.detail_tabs, self.feature_panel.field)
 
     def _open_image(self) -> None:
         self._show_feature_maps()
@@ -538,7 +638,10 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._show_feature_maps()
-        self.feature_panel.handle_drop(list(event.mimeData().urls()))
+        urls = list(event.mimeData().urls())
+        images = self.opener.open_dropped(urls)  # a model file opens as a model
+        if images or len(images) == len(urls):
+            self.feature_panel.handle_drop(images)
         event.acceptProposedAction()
 
     # ----- closing ------------------------------------------------------------------------
@@ -551,9 +654,12 @@ class MainWindow(QMainWindow):
         self._subscriptions.clear()
         if self.training_panel is not None:
             self.training_panel.shutdown()
-        for panel in (self.graph_overlay, self.side_by_side, self.scoreboard, self.graph_panel, self.feature_panel):
+        for panel in (self.graph_overlay, self.side_by_side, self.scoreboard, self.lessons, self.graph_panel,
+                      self.feature_panel):
             if panel is not None:
                 panel.close()  # stops and waits for their workers (closeEvent)
+        if self.opener is not None:
+            self.opener.stop()
         if self.builder is not None:
             self.builder.stop()
         if not self._loader.wait(30_000):

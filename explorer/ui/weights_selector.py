@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.loading import available_weights, new_seed
+from explorer.loading import available_weights, display_name, new_seed, saved_in_file
 from explorer.models import small_form_of
+from explorer.models.sources import USER_FAMILY
 from explorer.session import Session, TrainingRun, WeightsChoice
 from explorer.ui.subscriptions import Subscriptions
 
@@ -99,13 +100,14 @@ class WeightsSelector(QWidget):
             self.combo.addItem(choice.label(), choice)
         self.combo.insertSeparator(self.combo.count())
         self.combo.addItem("Load file…", LOAD_FILE)
-        self.combo.addItem("New random seed", NEW_SEED)
+        if not saved_in_file(session.model_name):  # a program holds its weights: no random form
+            self.combo.addItem("New random seed", NEW_SEED)
         if current is None:
             self.combo.setPlaceholderText("default weights: loading…")
             self.combo.setCurrentIndex(-1)
         else:
             self.combo.setCurrentIndex(offered.index(current))
-            self.combo.setToolTip(f"{session.model_name} runs with {current.label()}"
+            self.combo.setToolTip(f"{display_name(session.model_name)} runs with {current.label()}"
                                   + (f"\n{current.path}" if current.path else ""))
         self.combo.blockSignals(False)
 
@@ -187,6 +189,8 @@ class RandomWeightsNotice(QWidget):
         # LeNet-5, the two-GPU AlexNet, BN-Inception: torchvision has none to miss.
         why = ("its ImageNet weights are not available here." if info.weights else
                "torchvision publishes no ImageNet weights for it.")
+        if info.family == USER_FAMILY:  # the user's own class: its weights are the user's to give
+            why = "load a state_dict file with File › Load weights… (or Weights › Load file…)."
         self.text.setText(f"{info.title} runs with random weights (seed {weights.seed}): {why}")
         self.open_button.setVisible(self._small is not None)
         if self._small is not None:

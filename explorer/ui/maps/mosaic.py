@@ -119,9 +119,10 @@ class MosaicView(QWidget):
     def showing_classes(self) -> bool:
         return self.stack.currentWidget() is self.class_chart
 
-    def show_view(self, view: View, class_scores: bool = False) -> None:
+    def show_view(self, view: View, class_scores: bool = False, class_names: tuple[str, ...] | None = None) -> None:
         """Draw ``view`` (redrawn here if the options changed while it was computed);
-        ``class_scores`` says its values are class scores, drawn as probability bars."""
+        ``class_scores`` says its values are class scores, drawn as probability bars named
+        by ``class_names`` (the model's own; None: the names a head of that size gets)."""
         if self._view is None or self._view.record.index != view.record.index:
             self.hover_label.setText("")  # a read-out of another node's pixel
         self._view = view
@@ -130,7 +131,7 @@ class MosaicView(QWidget):
         self.pane.set_rgba(view.rgba)
         show_chart = class_scores and view.channels is not None
         if show_chart:
-            self.class_chart.show_scores(view.channels)
+            self.class_chart.show_scores(view.channels, class_names)
         self.stack.setCurrentWidget(self.class_chart if show_chart else self.pane)
         # Colour map and scale draw the mosaic; the bars do not use them.
         self.colormap_combo.setEnabled(not show_chart)

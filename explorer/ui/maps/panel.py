@@ -30,6 +30,7 @@ from explorer.activations.stepper import Stepper
 from explorer.devices import choose_device
 from explorer.errors import UserError
 from explorer.explain.top_grid import top_grid
+from explorer.loading import display_name
 from explorer.session import Session
 from explorer.ui.explain.field_tracer import FieldTracer
 from explorer.ui.explain.knockouts import KnockoutView
@@ -355,8 +356,9 @@ class FeatureMapPanel(QWidget):
             self._shown_node = None
             self._shown_facts = None
             self._channel = None
-            self.model_label.setText(session.model_name or "No model")
-            self._clear_display(f"Loading {session.model_name}…")
+            self.model_label.setText(display_name(session.model_name) if session.model_name else "No model")
+            self.model_label.setToolTip(session.model_name or "")  # a file's whole path
+            self._clear_display(f"Loading {display_name(session.model_name)}…")
         elif change == "weights":
             # Same model, other weights: keep the node, drop what the old weights computed.
             self._runner.target = self._shown_node
@@ -365,11 +367,11 @@ class FeatureMapPanel(QWidget):
         if session.loaded is None:
             self.steps.set_enabled(False)
             if change == "failed":
-                self.node_label.setText(f"Cannot load {session.model_name}: {session.load_error}")
+                self.node_label.setText(f"Cannot load {display_name(session.model_name)}: {session.load_error}")
                 self.node_label.setToolTip(session.load_error or "")
                 self.predictions_box.clear("")
             else:
-                self.node_label.setText(f"Loading {session.model_name}"
+                self.node_label.setText(f"Loading {display_name(session.model_name)}"
                                         + (f" with {session.weights.label()}" if session.weights else "") + "…")
             self._runner.changed()
             return
@@ -378,7 +380,7 @@ class FeatureMapPanel(QWidget):
 
     def _show_load_notice(self, session: Session, change: str) -> None:
         if change == "failed":
-            text = f"Cannot load {session.model_name}: {session.load_error}"
+            text = f"Cannot load {display_name(session.model_name)}: {session.load_error}"
         elif change == "loaded" and session.loaded.fallback:
             text = session.loaded.notice
         elif change == "loaded" or change == "model":
@@ -475,7 +477,8 @@ class FeatureMapPanel(QWidget):
             if facts.notices:
                 self.session.notify("; ".join(facts.notices))
         self._view = view
-        self.maps.show_view(view, class_scores=self._is_class_scores(view))
+        names = view.facts.loaded.class_names if view.facts is not None else None
+        self.maps.show_view(view, class_scores=self._is_class_scores(view), class_names=names)
         self.detail_tabs.show_histogram(view.counts if view.stats is not None else None, view.edges)
         self.steps.set_enabled(True)
         record = view.record

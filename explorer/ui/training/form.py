@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.errors import UserError
+from explorer.loading import display_name
 from explorer.train import PRESET_DESCRIPTIONS, PRESETS, TrainConfig, builder_options, make_config, preset
 from explorer.train import config as train_config
 from explorer.train.config import DEVICES, MOMENTUM_OPTIMIZERS, OPTIMIZERS, SCHEDULES
@@ -208,7 +209,8 @@ class TrainingForm(QGroupBox):
             model = training_model_name(name)
         except UserError as exc:
             self._trainable = False
-            self._model_label.setText(f"{name}: cannot be trained here ({exc})")
+            self._model_label.setText(f"{display_name(name)}: cannot be trained here ({exc})")
+            self._model_label.setToolTip(name)
             self.notice.emit(str(exc))
             self._update_fit()
             return
@@ -270,7 +272,8 @@ class TrainingForm(QGroupBox):
         """Put ``config``'s values in the widgets without writing them back."""
         self._accepted, self._defaults, aux_heads = self._model_options(config.model)
         blockers = [QSignalBlocker(widget) for widget in self._fields.values()]
-        self._model_label.setText(f"{config.model}{self._model_note(config.model)}")
+        self._model_label.setText(f"{display_name(config.model)}{self._model_note(config.model)}")
+        self._model_label.setToolTip(config.model)  # a file model's whole path
         self._optimizer.setCurrentText(config.optimizer)
         self._momentum.setValue(config.momentum)
         self._lr.setValue(config.lr)

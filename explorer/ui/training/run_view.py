@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from explorer.loading import display_name
 from explorer.session import TrainingRun
 from explorer.train import BatchMetrics, EpochMetrics
 from explorer.ui.training.curves import TrainingCurves
@@ -137,7 +138,7 @@ class RunView(QWidget):
             return
         epochs = getattr(run.config, "epochs", None)
         # Between runs the form may show another model: say that this was the last run.
-        parts = [f"{'' if run.active else 'Last run: '}Model {run.model_name}", run.state]
+        parts = [f"{'' if run.active else 'Last run: '}Model {display_name(run.model_name)}", run.state]
         if run.epoch:
             parts.append(f"epoch {run.epoch}/{epochs}" if epochs else f"epoch {run.epoch}")
             if self._accuracy is not None:
