@@ -49,6 +49,8 @@ COMMANDS.update({
 COMMANDS["snapshots"] = ("explorer.commands.snapshots", "write the registry and graph snapshots read before torch loads")
 # How a unit computes (issue 21).
 COMMANDS["unit"] = ("explorer.commands.unit", "how one unit computes: its terms, value and the model's own value")
+# The classic claims, measured (issue 18).
+COMMANDS["lessons"] = ("explorer.commands.lessons", "the classic claims about CNN design, each measured on the real models")
 
 
 def _draw_graph(graph, view, layout, out, *, theme: str, scale: float):
