@@ -35,12 +35,15 @@ class Evidence:
 
 
 def explain_image(model: torch.nn.Module, model_name: str, image: Any, method: str,
-                  target: int | None = None, node: str | None = None) -> Evidence:
+                  target: int | None = None, node: str | None = None,
+                  names: tuple[str, ...] | None = None) -> Evidence:
     """``method``'s map of ``target`` (None: the predicted class) for ``image``.
 
     Args:
         node: Grad-CAM's node; when no module with a spatial map ends there, the model's
             last convolutional layer is used and ``note`` says so.
+        names: the model's class names (``LoadedModel.class_names``); None, or names that
+            do not fit its head: the names a head of that size gets.
 
     Raises:
         UserError: unknown method, class out of range, a model without conv layers.
@@ -55,7 +58,7 @@ def explain_image(model: torch.nn.Module, model_name: str, image: Any, method: s
     graph = build_graph(model, tuple(x.shape), name=model_name)
     with torch.no_grad():
         classes = int(model(x).reshape(1, -1).shape[1])
-    names = class_names(classes)
+    names = tuple(names) if names is not None and len(names) == classes else class_names(classes)
     note = ""
     try:
         result = attribute(model, x, method, graph=graph, target=target, layer=node if method == "gradcam" else None,

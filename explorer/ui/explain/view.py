@@ -97,7 +97,7 @@ class ExplainView(QWidget):
         what = dict(METHOD_LABELS)
         self.caption.setText(f"computing {next(k for k, v in what.items() if v == self.method)}…")
         self._job.submit(explain_image, session.module, session.model_name, session.image, self.method,
-                         self.target, session.node)
+                         self.target, session.node, session.loaded.class_names)
 
     def stop(self, timeout_ms: int = 10_000) -> bool:
         self._subscriptions.clear()
