@@ -34,6 +34,7 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
+from explorer.train.records import GRAD_NORM, TEST_ACC
 
 NAME = "auxiliary-classifiers"
 COMMAND = f"cnn-explorer lessons run {NAME}"
@@ -105,7 +106,7 @@ def group_norm(grad_norm: dict[str, list[float]], prefixes: tuple[str, ...]) -> 
 
 def norm_ratios(result: dict[str, Any], prefixes: tuple[str, ...]) -> list[float]:
     """Per epoch, the gradient norm under ``prefixes`` with aux weight 0.3 over that with 0."""
-    with_aux, without = (group_norm(result["arms"][arm_label(w)]["grad_norm"], prefixes)
+    with_aux, without = (group_norm(result["arms"][arm_label(w)][GRAD_NORM], prefixes)
                          for w in result["aux_weights"])
     return [a / b if b > 0 else math.inf for a, b in zip(with_aux, without, strict=True)]
 
@@ -117,11 +118,11 @@ def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[S
         curves = result["arms"][arm_label(weight)]
         epochs = tuple(float(e) for e in curves["epoch"])
         norms.append(Series(f"early layers, {arm_label(weight)}{suffix}", epochs,
-                            tuple(group_norm(curves["grad_norm"], EARLY_LAYERS)), shipped))
+                            tuple(group_norm(curves[GRAD_NORM], EARLY_LAYERS)), shipped))
         norms.append(Series(f"late layers, {arm_label(weight)}{suffix}", epochs,
-                            tuple(group_norm(curves["grad_norm"], LATE_LAYERS)), shipped))
+                            tuple(group_norm(curves[GRAD_NORM], LATE_LAYERS)), shipped))
         accuracy.append(Series(arm_label(weight) + suffix, epochs,
-                               tuple(100.0 * a for a in curves["test_acc"]), shipped))
+                               tuple(100.0 * a for a in curves[TEST_ACC]), shipped))
     return norms, accuracy
 
 
@@ -138,8 +139,8 @@ def outcome(result: dict[str, Any], rerun: dict[str, Any] | None = None) -> Outc
     shown = rerun if rerun is not None else result
     with_aux, without = (shown["arms"][arm_label(w)] for w in shown["aux_weights"])
     early, late = norm_ratios(shown, EARLY_LAYERS), norm_ratios(shown, LATE_LAYERS)
-    acc_aux, acc_none = 100.0 * with_aux["test_acc"][-1], 100.0 * without["test_acc"][-1]
-    first_gap = 100.0 * (with_aux["test_acc"][0] - without["test_acc"][0])
+    acc_aux, acc_none = 100.0 * with_aux[TEST_ACC][-1], 100.0 * without[TEST_ACC][-1]
+    first_gap = 100.0 * (with_aux[TEST_ACC][0] - without[TEST_ACC][0])
     final_gap = acc_aux - acc_none
     epochs = len(early)
     figures = (

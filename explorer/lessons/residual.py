@@ -30,6 +30,7 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
+from explorer.train.records import BATCH_LOSS, TEST_ACC, TRAIN_ACC
 
 NAME = "residual-learning"
 COMMAND = f"cnn-explorer lessons run {NAME}"
@@ -100,7 +101,7 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
 
 def final_error(result: dict[str, Any], label: str) -> float:
     """The arm's training error after its last epoch, in percent (1 - training accuracy)."""
-    return 100.0 * (1.0 - result["arms"][label]["train_acc"][-1])
+    return 100.0 * (1.0 - result["arms"][label][TRAIN_ACC][-1])
 
 
 def _smoothed(losses: list[float]) -> tuple[float, ...]:
@@ -117,8 +118,8 @@ def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[S
             label = arm_label(depth, residual)
             curves = result["arms"][label]
             errors.append(Series(label + suffix, tuple(float(e) for e in curves["epoch"]),
-                                 tuple(100.0 * (1.0 - a) for a in curves["train_acc"]), shipped))
-            smoothed = _smoothed(curves["batch_loss"])
+                                 tuple(100.0 * (1.0 - a) for a in curves[TRAIN_ACC]), shipped))
+            smoothed = _smoothed(curves[BATCH_LOSS])
             losses.append(Series(label + suffix, tuple(float(s) for s in range(1, len(smoothed) + 1)), smoothed,
                                  shipped))
     return errors, losses
@@ -175,7 +176,7 @@ def outcome(result: dict[str, Any], rerun: dict[str, Any] | None = None) -> Outc
     errors, losses = _series(shown, shipped=False)
     rows = tuple(
         (label, shown["params"][label], round(err[label], 2),
-         round(100.0 * (1.0 - shown["arms"][label]["test_acc"][-1]), 2))
+         round(100.0 * (1.0 - shown["arms"][label][TEST_ACC][-1]), 2))
         for label in err
     )
     notes = [

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.lessons.base import ExperimentStopped, Progress
+from explorer.train.records import BATCH_LOSS, GRAD_NORM, TEST_ACC, TEST_LOSS, TRAIN_ACC, TRAIN_LOSS
 
 # The data every experiment names in its shipped result.
 DATA_NOTE = "Fashion-MNIST from the app's data folder (the shared 8,226/6,978-image subset in development)"
@@ -77,28 +78,28 @@ def train_arms(arms: list[Arm], *, data: Any, progress: Progress | None = None,
     for index, arm in enumerate(arms):
         trainer = Trainer(arm.config, data=data, model=arm.model, history=False, checkpoint_path=False,
                           record_summaries=arm.grad_norms, report_interval_s=0.5)
-        curves: dict[str, Any] = {key: [] for key in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc",
-                                                       "elapsed_s", "steps", "batch_loss")}
+        curves: dict[str, Any] = {key: [] for key in ("epoch", TRAIN_LOSS, TRAIN_ACC, TEST_LOSS, TEST_ACC,
+                                                       "elapsed_s", "steps", BATCH_LOSS)}
         if arm.grad_norms:
-            curves["grad_norm"] = {}
+            curves[GRAD_NORM] = {}
         stopped = False
         for event in trainer.run():
             if should_stop() and not stopped:
                 trainer.control.stop()
                 stopped = True
             if isinstance(event, BatchMetrics):
-                curves["batch_loss"].extend(float(v) for v in event.losses)
+                curves[BATCH_LOSS].extend(float(v) for v in event.losses)
                 done = ((event.epoch - 1) * event.batches + event.batch) / (event.epochs * event.batches)
                 progress((index + done) / len(arms),
                          f"{arm.label}: epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches}")
             elif isinstance(event, EpochMetrics):
                 curves["epoch"].append(event.epoch)
-                for key in ("train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s"):
+                for key in (TRAIN_LOSS, TRAIN_ACC, TEST_LOSS, TEST_ACC, "elapsed_s"):
                     curves[key].append(float(getattr(event, key)))
                 curves["steps"].append(event.epoch * trainer.batches_per_epoch)
                 if arm.grad_norms and event.summaries is not None:
                     for name, layer in event.summaries.layers.items():
-                        curves["grad_norm"].setdefault(name, []).append(layer.grad_norm)
+                        curves[GRAD_NORM].setdefault(name, []).append(layer.grad_norm)
             elif isinstance(event, RunFinished) and stopped:
                 raise ExperimentStopped(f"stopped during {arm.label}")
         results[arm.label] = curves
