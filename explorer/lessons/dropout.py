@@ -231,6 +231,12 @@ def outcome(result: dict[str, Any], rerun: dict[str, Any] | None = None) -> Outc
     elif steps_off is not None:
         verdict += (f" With dropout the running training accuracy never reached {CONVERGED_ACC:.0%} "
                     f"(without it, in {steps_off} steps): dropout slows convergence, as §4.2 says.")
+    elif steps_on is None:
+        verdict += (f" Neither net's running training accuracy reached {CONVERGED_ACC:.0%}, so the iteration count "
+                    "(§4.2: dropout roughly doubles it) is not measured at this length.")
+    else:
+        verdict += (f" With dropout the running training accuracy reached {CONVERGED_ACC:.0%} in {steps_on} steps; "
+                    "without it, never.")
     verdict += (f" The test loss ends at {without[TEST_LOSS]:.2f} without dropout (lowest "
                 f"{without['lowest_test_loss']:.2f}) and {with_p[TEST_LOSS]:.2f} with it (lowest "
                 f"{with_p['lowest_test_loss']:.2f}).")
