@@ -136,7 +136,6 @@ class ModelOpener(QObject):
         self.session = session
         self.recent = RecentModels(settings)
         self._recall = recall
-        self._window = parent
         self._thread: _LoadThread | None = None
         self._pending: _Request | None = None
         self._number = 0
@@ -299,6 +298,13 @@ class ModelOpener(QObject):
             qWarning(f"opening {thread.request.source} still running after {timeout_ms} ms")
             return False
         return True
+
+    @property
+    def _window(self) -> QWidget | None:
+        """The window the dialogs belong to: the Qt parent, read when needed (a Python
+        reference to it would keep a closed window's wrapper alive)."""
+        parent = self.parent()
+        return parent if isinstance(parent, QWidget) else None
 
     def _start(self, request: _Request) -> None:
         thread = _LoadThread(request, self)
