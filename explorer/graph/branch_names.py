@@ -11,6 +11,8 @@ A layer may also name itself with a ``display_name`` attribute (LeNet-5's C1..F6
 
 from __future__ import annotations
 
+import functools
+
 from torch import nn
 
 _GOOGLENET = {
@@ -100,6 +102,13 @@ def class_key(module: nn.Module) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
 
+@functools.lru_cache(maxsize=512)
+def _names_of_class(cls: type) -> dict[str, str] | None:
+    # display_name asks for every enclosing module of every node (MaxViT: 1,633 nodes
+    # 6 deep); a model has a few dozen classes, so the answer is looked up per class
+    return BRANCH_NAMES.get(f"{cls.__module__}.{cls.__qualname__}")
+
+
 def display_name(modules: dict[str, nn.Module], path: str, function: str | None = None) -> str | None:
     """What to call the layer at ``path`` (or the ``function`` a module there calls), or
     None when nothing better than its attribute name is known.
@@ -114,9 +123,11 @@ def display_name(modules: dict[str, nn.Module], path: str, function: str | None 
     if isinstance(name, str) and name:
         return name
     parts = path.split(".") if path else []
+    owner_path = path
     for cut in range(len(parts), -1, -1):  # the innermost named ancestor wins
-        owner = modules.get(".".join(parts[:cut]))
-        names = BRANCH_NAMES.get(class_key(owner)) if owner is not None else None
+        owner = modules.get(owner_path)  # owner_path == ".".join(parts[:cut])
+        owner_path = owner_path.rpartition(".")[0]
+        names = _names_of_class(type(owner)) if owner is not None else None
         if not names:
             continue
         rest = parts[cut:]

@@ -198,8 +198,15 @@ def _units(graph: ModelGraph, state: ViewState):
     unit_of: dict[str, str] = {}
     unit_members: dict[str, list[str]] = {}
     order: list[str] = []
+    # the closed module is the same for every node of one module path (MaxViT: 1,633
+    # nodes, a third as many paths): found once per path
+    closed_of_path: dict[str, str | None] = {}
     for node_id in graph.order:
-        closed = _closed_module_of(graph, node_id, state.expanded)
+        path = g.nodes[node_id].get("module_path", "")
+        if path in closed_of_path:
+            closed = closed_of_path[path]
+        else:
+            closed = closed_of_path[path] = _closed_module_of(graph, node_id, state.expanded)
         unit = module_unit(closed) if closed is not None else node_id
         unit_of[node_id] = unit
         if unit not in unit_members:
@@ -309,15 +316,16 @@ def _unit_attrs(graph: ModelGraph, unit: str, members: list[str], blocks: list[s
                 ) -> dict[str, Any]:
     g = graph.graph
     out = g.nodes[_output_node(graph, members)]
+    member_attrs = [g.nodes[n] for n in members]  # one lookup each for the three sums
     base = {
         "members": members,
         "shape": out.get("shape"),
         "receptive_field": out.get("receptive_field"),
         "effective_stride": out.get("effective_stride"),
         "rf_offset": out.get("rf_offset"),
-        "params": sum(int(g.nodes[n].get("params") or 0) for n in members),
-        "flops": sum(int(g.nodes[n].get("flops") or 0) for n in members),
-        "aux": all(g.nodes[n].get("aux") for n in members),
+        "params": sum(int(a.get("params") or 0) for a in member_attrs),
+        "flops": sum(int(a.get("flops") or 0) for a in member_attrs),
+        "aux": all(a.get("aux") for a in member_attrs),
     }
     if out.get("rf_note"):
         base["rf_note"] = out["rf_note"]
@@ -363,7 +371,7 @@ def _block_pattern(graph: ModelGraph, rec: Any) -> dict[str, Any]:
     branches = dense_concats = dense_inputs = 0
     for n in rec.nodes:
         category = g.nodes[n].get("category")
-        kinds = [a.get("kind") for _, _, a in g.in_edges(n, data=True)]
+        kinds = [a.get("kind") for a in g.pred[n].values()]  # in_edges' order, without its view
         if "residual" in kinds:
             if category == "add":
                 has_add = True

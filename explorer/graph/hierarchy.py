@@ -62,15 +62,30 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
     nodes_attrs = dict(graph.nodes.items())
     # Data-flow predecessors (nodes with a tensor value: shape arithmetic such as
     # x.size(0) is no data flow), looked up once instead of per enclosing module.
-    flow_preds = {n: [p for p in graph.pred[n] if nodes_attrs[p].get("shape") is not None]
+    preds = {n: list(graph.pred[n]) for n in order}
+    flow_preds = {n: [p for p in preds[n] if nodes_attrs[p].get("shape") is not None]
                   for n in order}
+    # Each node's enclosing module paths, outermost first ("a", "a.b", "a.b.c"), made once
+    # per distinct module path (MaxViT: 1,633 nodes 6 deep, most sharing their path with
+    # others); the parameters of every module's subtree are summed on the same walk.
+    path_prefixes: dict[str, list[str]] = {}
+    node_prefixes: dict[str, list[str]] = {}
     members: dict[str, list[str]] = {"": []}
+    subtree_params: dict[str, int] = {"": 0}
     for node_id in order:
-        path = nodes_attrs[node_id]["module_path"]
+        attrs = nodes_attrs[node_id]
+        path = attrs["module_path"]
+        prefixes = path_prefixes.get(path)
+        if prefixes is None:
+            parts = path.split(".") if path else []
+            prefixes = path_prefixes[path] = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        node_prefixes[node_id] = prefixes
+        node_params = int(attrs.get("params") or 0)
         members[""].append(node_id)
-        parts = path.split(".") if path else []
-        for i in range(1, len(parts) + 1):
-            members.setdefault(".".join(parts[:i]), []).append(node_id)
+        subtree_params[""] += node_params
+        for prefix in prefixes:
+            members.setdefault(prefix, []).append(node_id)
+            subtree_params[prefix] = subtree_params.get(prefix, 0) + node_params
     children: dict[str, list[str]] = {p: [] for p in members}
     for path in members:
         if path:
@@ -83,7 +98,7 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
     for path, nodes in members.items():
         module = named.get(path)
         class_name = type(module).__name__ if module is not None else "Module"
-        params = sum(int(nodes_attrs[n].get("params") or 0) for n in nodes)
+        params = subtree_params[path]
         kids = children.get(path, [])
         if not path:
             kind, block_type = CONTAINER, ""
@@ -96,24 +111,28 @@ def build_hierarchy(graph: nx.DiGraph, order: list[str], model: nn.Module | None
         else:
             block_type = _block_type_from_name(class_name, path.rsplit(".", 1)[-1])
             # a module named like a block is one whatever its data flow looks like
-            if not block_type and _is_structural(nodes_attrs, flow_preds, path, nodes, kids):
+            if not block_type and _is_structural(nodes_attrs, flow_preds, node_prefixes, path, nodes,
+                                                 kids):
                 block_type = _infer_block_type(nodes_attrs, nodes)
             kind = BLOCK if block_type else CONTAINER
         records[path] = ModuleRecord(path=path, type=class_name, kind=kind, block_type=block_type,
                                      children=kids, nodes=list(nodes), params=params)
         if kind == BLOCK:
-            records[path].signature = _signature(nodes_attrs, graph, class_name, nodes, params)
+            records[path].signature = _signature(nodes_attrs, preds, class_name, nodes, params)
     return records
 
 
-def _unit_of_factory(path: str, kids: list[str]) -> Callable[[str, str], str]:
+def _unit_of_factory(path: str, kids: list[str], node_prefixes: dict[str, list[str]],
+                     ) -> Callable[[str, str], str]:
     """Which child of ``path`` holds a node: the child path is its module path cut one
-    level below ``path`` (a dictionary lookup, not a scan of the children)."""
+    level below ``path`` (a dictionary lookup, not a scan of the children), read off the
+    node's enclosing paths (``node_prefixes``, outermost first)."""
     kid_set = set(kids)
-    depth = path.count(".") + 2 if path else 1
+    level = path.count(".") + 1 if path else 0  # a child of path is prefixes[level]
 
     def unit(node_id: str, module_path: str) -> str:
-        kid = ".".join(module_path.split(".", depth)[:depth]) if module_path else ""
+        prefixes = node_prefixes[node_id]
+        kid = prefixes[level] if len(prefixes) > level else module_path
         return kid if kid in kid_set else node_id
     return unit
 
@@ -126,9 +145,10 @@ def _traced_through(nodes_attrs: dict[str, dict], index: dict[str, int], nodes: 
     return index[nodes[-1]] - index[nodes[0]] == len(nodes) - 1
 
 
-def _is_structural(nodes_attrs: dict[str, dict], flow_preds: dict[str, list[str]], path: str,
-                   nodes: list[str], kids: list[str]) -> bool:
-    unit = _unit_of_factory(path, kids)
+def _is_structural(nodes_attrs: dict[str, dict], flow_preds: dict[str, list[str]],
+                   node_prefixes: dict[str, list[str]], path: str, nodes: list[str],
+                   kids: list[str]) -> bool:
+    unit = _unit_of_factory(path, kids, node_prefixes)
     unit_of = {n: unit(n, nodes_attrs[n]["module_path"]) for n in nodes}
     in_sources: dict[str, set[str]] = {}
     out_targets: dict[str, set[str]] = {}
@@ -161,10 +181,10 @@ def _infer_block_type(nodes_attrs: dict[str, dict], nodes: list[str]) -> str:
     return "block"
 
 
-def _signature(nodes_attrs: dict[str, dict], graph: nx.DiGraph, class_name: str, nodes: list[str],
-               params: int) -> str:
+def _signature(nodes_attrs: dict[str, dict], preds: dict[str, list[str]], class_name: str,
+               nodes: list[str], params: int) -> str:
     node_set = set(nodes)
-    in_shapes = sorted({str(nodes_attrs[p]["shape"]) for n in nodes for p in graph.pred[n]
+    in_shapes = sorted({str(nodes_attrs[p]["shape"]) for n in nodes for p in preds[n]
                         if p not in node_set})
     out_shape = nodes_attrs[nodes[-1]]["shape"]
     return f"{class_name}|{','.join(in_shapes)}|{out_shape}|{params}|{len(nodes)}"

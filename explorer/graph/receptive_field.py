@@ -233,6 +233,9 @@ def _node_field(attrs: dict[str, Any], inputs: list[tuple[_Field, Any, tuple[int
 
 def _summary(dim: _Dim) -> tuple[int, int, int]:
     """(size, stride, offset) of unit 0: the union box over paths, the largest stride."""
+    if len(dim) == 1:  # one path, as at almost every node: its own box
+        ((stride, (pad, size)),) = dim.items()
+        return size, stride, -pad
     start = min(-pad for pad, _ in dim.values())
     end = max(-pad + size - 1 for pad, size in dim.values())
     return end - start + 1, max(dim), start
