@@ -157,9 +157,10 @@ def _build(name: str, choice: WeightsChoice, download: bool = True) -> tuple[Any
     from explorer.models.weights import load_pretrained, load_state_dict_file
 
     options: dict[str, Any] = {}
-    if saved_in_file(name) != (choice.kind == "saved") and choice.kind in ("saved", "random"):
-        raise ModelError(f"{name} has no weights saved with it" if choice.kind == "saved"
-                         else f"{Path(name.split('?', 1)[0]).name} holds its own weights; it has no random form")
+    if choice.kind == "saved" and not saved_in_file(name):
+        raise ModelError(f"{name} has no weights saved with it")
+    if choice.kind == "random" and saved_in_file(name):
+        raise ModelError(f"{display_name(name)} holds its own weights; it has no random form")
     if choice.kind == "saved":
         model = get_model(name)
     elif choice.kind == "random":

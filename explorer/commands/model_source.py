@@ -47,16 +47,16 @@ def model_source(args: argparse.Namespace) -> str:
     from explorer.models.sources import is_file_source, make_source, parse_source
 
     name = args.name
-    options = {key: getattr(args, attr, None) for key, attr in (
-        ("model_args", "model_args"), ("input_shape", "input_size"), ("mean", "mean"), ("std", "std"),
-        ("classes", "classes"))}
-    given = {key: value for key, value in options.items() if value is not None}
+    # make_source's keyword -> the option's attribute on args (its flag, with - for _).
+    options = {"model_args": "model_args", "input_shape": "input_size", "mean": "mean", "std": "std",
+               "classes": "classes"}
+    given = {key: getattr(args, attr) for key, attr in options.items() if getattr(args, attr, None) is not None}
     if not is_file_source(name):
         if given:
             from explorer.models import list_models
 
             if name in list_models():
-                flags = ", ".join("--" + key.replace("_", "-").replace("input-shape", "input-size") for key in given)
+                flags = ", ".join("--" + options[key].replace("_", "-") for key in given)
                 raise ModelError(f"{flags}: for a model of your own; {name} is a zoo model")
             return make_source(name, **given)
         return name

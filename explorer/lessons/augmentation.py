@@ -35,6 +35,7 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
+from explorer.lessons.training import train_test_series
 from explorer.train.records import TEST_ACC, TEST_LOSS, TRAIN_ACC
 
 NAME = "augmentation"
@@ -98,13 +99,9 @@ def augmented_samples(images: Any, labels: Any, count: int, copies: int, shift: 
 
 def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str, Any]:
     """Train ``vgg11_small`` with and without flips and shifts from the same weights."""
-    import torch
-
     from explorer.lessons.base import ExperimentStopped
-    from explorer.lessons.training import Arm, lesson_data, train_arms
+    from explorer.lessons.training import Arm, lesson_data, same_start, train_accuracy, train_arms
     from explorer.train.config import TrainConfig
-    from explorer.train.evaluation import accuracy_on
-    from explorer.train.recipe import build_model
 
     should_stop = should_stop or (lambda: False)
     data = lesson_data(QUICK_IMAGES if quick else TRAIN_IMAGES)
@@ -114,18 +111,14 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
         base = base.replace(batch_size=QUICK_BATCH)
     configs = {arm_label(a): base.replace(augment=a) for a in (True, False)}
     samples = augmented_samples(data.train_images, data.train_labels, SAMPLES, COPIES, SHIFT, SEED)
-    models = {}
-    for label, config in configs.items():
-        torch.manual_seed(SEED)  # both arms start from the same weights
-        models[label] = build_model(config)[0]
+    models = same_start(configs, SEED)
     arms = [Arm(label, configs[label], model=models[label]) for label in configs]
     curves = train_arms(arms, data=data, progress=lambda f, text: progress(TRAIN_SHARE * f, text),
                         should_stop=should_stop)
     if should_stop():
         raise ExperimentStopped("stopped before the pass over the training images")
     progress(TRAIN_SHARE, "accuracy on the training images, unaugmented")
-    clean = {label: accuracy_on(model, MODEL, data.train_images, data.train_labels)
-             for label, model in models.items()}
+    clean = train_accuracy(models, MODEL, data)
     progress(1.0, "done")
     return {
         "model": MODEL,
@@ -179,10 +172,7 @@ def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[S
         label = arm_label(augment)
         curves = result["arms"][label]
         epochs = tuple(float(e) for e in curves["epoch"])
-        accuracy.append(Series(f"{label}, train{suffix}", epochs, tuple(100.0 * a for a in curves[TRAIN_ACC]),
-                               shipped))
-        accuracy.append(Series(f"{label}, test{suffix}", epochs, tuple(100.0 * a for a in curves[TEST_ACC]),
-                               shipped))
+        accuracy.extend(train_test_series(label, curves, shipped))
         loss.append(Series(label + suffix, epochs, tuple(float(v) for v in curves[TEST_LOSS]), shipped))
     return accuracy, loss
 

@@ -31,7 +31,8 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
-from explorer.train.records import BATCH_LOSS, TEST_ACC
+from explorer.lessons.training import loss_series
+from explorer.train.records import TEST_ACC
 
 NAME = "batch-norm"
 COMMAND = f"cnn-explorer lessons run {NAME}"
@@ -129,8 +130,6 @@ def _ratio(base_steps: int, steps: int | None) -> float | None:
 
 
 def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[Series]]:
-    from explorer.train.loss import SmoothedLoss
-
     suffix = " (shipped)" if shipped else ""
     accuracy, losses = [], []
     for bn, factor in ARMS:
@@ -140,9 +139,7 @@ def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[S
             continue
         accuracy.append(Series(label + suffix, tuple(float(s) for s in curves["steps"]),
                                tuple(100.0 * a for a in curves[TEST_ACC]), shipped))
-        smoothed = SmoothedLoss().extend(curves[BATCH_LOSS])
-        losses.append(Series(label + suffix, tuple(float(s) for s in range(1, len(smoothed) + 1)),
-                             tuple(smoothed), shipped))
+        losses.append(loss_series(label, curves, shipped))
     return accuracy, losses
 
 

@@ -33,6 +33,7 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
+from explorer.lessons.training import train_test_series
 from explorer.train.records import TEST_ACC, TEST_LOSS, TRAIN_ACC
 
 NAME = "dropout"
@@ -82,13 +83,9 @@ def fc_share(model: str) -> tuple[int, int]:
 
 def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str, Any]:
     """Train ``alexnet_small`` with and without dropout from the same weights; the raw result."""
-    import torch
-
     from explorer.lessons.base import ExperimentStopped
-    from explorer.lessons.training import Arm, lesson_data, train_arms
+    from explorer.lessons.training import Arm, lesson_data, same_start, train_accuracy, train_arms
     from explorer.train.config import TrainConfig
-    from explorer.train.evaluation import accuracy_on
-    from explorer.train.recipe import build_model
 
     should_stop = should_stop or (lambda: False)
     data = lesson_data(QUICK_IMAGES if quick else TRAIN_IMAGES)
@@ -97,18 +94,14 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
     if quick:
         base = base.replace(batch_size=QUICK_BATCH)
     configs = {arm_label(d): base.replace(dropout=P if d else 0.0) for d in (True, False)}
-    models = {}
-    for label, config in configs.items():
-        torch.manual_seed(SEED)  # both arms start from the same weights (dropout has none)
-        models[label] = build_model(config)[0]
+    models = same_start(configs, SEED)  # dropout has no weights: both arms start alike
     arms = [Arm(label, configs[label], model=models[label]) for label in configs]
     curves = train_arms(arms, data=data, progress=lambda f, text: progress(TRAIN_SHARE * f, text),
                         should_stop=should_stop)
     if should_stop():
         raise ExperimentStopped("stopped before the pass over the training images")
     progress(TRAIN_SHARE, "accuracy on the training images, without dropout")
-    clean = {label: accuracy_on(model, MODEL, data.train_images, data.train_labels)
-             for label, model in models.items()}
+    clean = train_accuracy(models, MODEL, data)
     progress(1.0, "done")
     return {
         "model": MODEL,
@@ -142,15 +135,8 @@ def steps_to_converge(result: dict[str, Any], label: str) -> int | None:
 
 
 def _series(result: dict[str, Any], shipped: bool) -> list[Series]:
-    suffix = " (shipped)" if shipped else ""
-    out = []
-    for dropout in (True, False):
-        label = arm_label(dropout)
-        curves = result["arms"][label]
-        epochs = tuple(float(e) for e in curves["epoch"])
-        out.append(Series(f"{label}, train{suffix}", epochs, tuple(100.0 * a for a in curves[TRAIN_ACC]), shipped))
-        out.append(Series(f"{label}, test{suffix}", epochs, tuple(100.0 * a for a in curves[TEST_ACC]), shipped))
-    return out
+    return [series for dropout in (True, False)
+            for series in train_test_series(arm_label(dropout), result["arms"][arm_label(dropout)], shipped)]
 
 
 def _gap_series(result: dict[str, Any], shipped: bool) -> list[Series]:

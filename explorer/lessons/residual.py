@@ -30,7 +30,8 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
-from explorer.train.records import BATCH_LOSS, TEST_ACC, TRAIN_ACC
+from explorer.lessons.training import loss_series
+from explorer.train.records import TEST_ACC, TRAIN_ACC
 
 NAME = "residual-learning"
 COMMAND = f"cnn-explorer lessons run {NAME}"
@@ -104,12 +105,6 @@ def final_error(result: dict[str, Any], label: str) -> float:
     return 100.0 * (1.0 - result["arms"][label][TRAIN_ACC][-1])
 
 
-def _smoothed(losses: list[float]) -> tuple[float, ...]:
-    from explorer.train.loss import SmoothedLoss
-
-    return tuple(SmoothedLoss().extend(losses))
-
-
 def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[Series]]:
     errors, losses = [], []
     suffix = " (shipped)" if shipped else ""
@@ -119,9 +114,7 @@ def _series(result: dict[str, Any], shipped: bool) -> tuple[list[Series], list[S
             curves = result["arms"][label]
             errors.append(Series(label + suffix, tuple(float(e) for e in curves["epoch"]),
                                  tuple(100.0 * (1.0 - a) for a in curves[TRAIN_ACC]), shipped))
-            smoothed = _smoothed(curves[BATCH_LOSS])
-            losses.append(Series(label + suffix, tuple(float(s) for s in range(1, len(smoothed) + 1)), smoothed,
-                                 shipped))
+            losses.append(loss_series(label, curves, shipped))
     return errors, losses
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from explorer.lessons.base import ExperimentStopped, Progress
+from explorer.lessons.base import ExperimentStopped, Progress, Series
 from explorer.train.records import BATCH_LOSS, GRAD_NORM, TEST_ACC, TEST_LOSS, TRAIN_ACC, TRAIN_LOSS
 
 # The data every experiment names in its shipped result.
@@ -105,3 +105,53 @@ def train_arms(arms: list[Arm], *, data: Any, progress: Progress | None = None,
         results[arm.label] = curves
     progress(1.0, "done")
     return results
+
+
+def same_start(configs: dict[str, Any], seed: int) -> dict[str, Any]:
+    """By label, ``configs``' models built from the registry after seeding with ``seed``
+    each time, so every arm starts from the same weights (an option such as dropout or
+    augmentation adds none)."""
+    import torch
+
+    from explorer.train.recipe import build_model
+
+    models = {}
+    for label, config in configs.items():
+        torch.manual_seed(seed)
+        models[label] = build_model(config)[0]
+    return models
+
+
+def train_accuracy(models: dict[str, Any], model_name: str, data: Any) -> dict[str, float]:
+    """By label, each trained model's accuracy on the training images in eval mode (no
+    dropout, no augmentation): the side of the train-test gap the running accuracy hides."""
+    from explorer.train.evaluation import accuracy_on
+
+    return {label: accuracy_on(model, model_name, data.train_images, data.train_labels)
+            for label, model in models.items()}
+
+
+# ----------------------------------------------------------------- curves as chart series
+
+SHIPPED = " (shipped)"
+
+
+def named(name: str, shipped: bool) -> str:
+    """A series' name: a shipped result's is marked, so a rerun's can stand beside it."""
+    return name + SHIPPED if shipped else name
+
+
+def train_test_series(label: str, curves: dict[str, Any], shipped: bool) -> list[Series]:
+    """An arm's training and test accuracy (%) by epoch."""
+    epochs = tuple(float(e) for e in curves["epoch"])
+    return [Series(named(f"{label}, {which}", shipped), epochs, tuple(100.0 * a for a in curves[key]), shipped)
+            for which, key in (("train", TRAIN_ACC), ("test", TEST_ACC))]
+
+
+def loss_series(label: str, curves: dict[str, Any], shipped: bool) -> Series:
+    """An arm's training loss by step, smoothed as the Training tab smooths it."""
+    from explorer.train.loss import SmoothedLoss
+
+    smoothed = SmoothedLoss().extend(curves[BATCH_LOSS])
+    return Series(named(label, shipped), tuple(float(s) for s in range(1, len(smoothed) + 1)), tuple(smoothed),
+                  shipped)

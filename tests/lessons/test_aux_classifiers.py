@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from explorer.lessons import aux_classifiers as lesson
 from explorer.lessons.base import ExperimentStopped, Outcome
 from explorer.models import get_model_info
 from explorer.train.config import TrainConfig
+from tests.lessons.quick import quick_run
 
 
 def test_the_model_has_two_heads_and_the_papers_weight():
@@ -24,14 +24,7 @@ def test_the_model_has_two_heads_and_the_papers_weight():
 
 @pytest.fixture(scope="module")
 def result(tiny_fashion_root, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_EXPLORER_DATA", str(tiny_fashion_root))
-        patch.setenv("CNN_EXPLORER_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
-        patch.setenv("CNN_EXPLORER_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
-        start = time.perf_counter()
-        raw = lesson.run(lambda _fraction, _text: None, quick=True)
-        print(f"auxiliary-classifiers quick run: {time.perf_counter() - start:.1f} s")
-    return raw
+    return quick_run(lesson, tiny_fashion_root, tmp_path_factory)[0]
 
 
 def _arm(result, weight):

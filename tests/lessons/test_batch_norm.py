@@ -10,10 +10,10 @@ import time
 import pytest
 
 from explorer.errors import UserError
-from explorer.graph.stored import named_graph
 from explorer.lessons import batch_norm as lesson
 from explorer.lessons import get_lesson
 from explorer.lessons.base import ExperimentStopped
+from tests.lessons.quick import quick_run
 
 LABELS = [lesson.arm_label(bn, factor) for bn, factor in lesson.ARMS]
 PLAIN, BN, BN5, PLAIN5 = LABELS
@@ -21,15 +21,7 @@ PLAIN, BN, BN5, PLAIN5 = LABELS
 
 @pytest.fixture(scope="module")
 def result(tiny_fashion_root, tmp_path_factory):
-    home = tmp_path_factory.mktemp("batch-norm-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_EXPLORER_DATA", str(tiny_fashion_root))
-        patch.setenv("CNN_EXPLORER_CONFIG_DIR", str(home / "config"))
-        patch.setenv("CNN_EXPLORER_CACHE_DIR", str(home / "cache"))
-        start = time.perf_counter()
-        seen = []
-        raw = lesson.run(progress=lambda fraction, text: seen.append(fraction), quick=True)
-        print(f"quick batch-norm run: {time.perf_counter() - start:.2f} s")
+    raw, seen = quick_run(lesson, tiny_fashion_root, tmp_path_factory)
     assert seen == sorted(seen) and seen[-1] == 1.0
     return raw
 
@@ -48,12 +40,6 @@ def test_the_lesson_is_registered():
     assert found.claim and found.sources and found.look_at
     assert found.experiment.command == "cnn-explorer lessons run batch-norm"
     assert 0 < found.experiment.budget_s <= 600
-
-
-def test_links_name_real_nodes():
-    for link in lesson.LESSON.links:
-        if link.node is not None:
-            assert named_graph(link.model)[0].find_node(link.node) is not None, (link.model, link.node)
 
 
 def test_result_holds_every_arm(result):

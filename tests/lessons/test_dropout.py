@@ -10,26 +10,18 @@ import pytest
 from torch import nn
 
 from explorer.errors import UserError
-from explorer.graph.stored import named_graph
 from explorer.lessons import dropout as lesson
 from explorer.lessons import get_lesson
 from explorer.lessons.base import ExperimentStopped
 from explorer.models import get_model
+from tests.lessons.quick import quick_run
 
 ON, OFF = lesson.arm_label(True), lesson.arm_label(False)
 
 
 @pytest.fixture(scope="module")
 def result(tiny_fashion_root, tmp_path_factory):
-    home = tmp_path_factory.mktemp("dropout-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_EXPLORER_DATA", str(tiny_fashion_root))
-        patch.setenv("CNN_EXPLORER_CONFIG_DIR", str(home / "config"))
-        patch.setenv("CNN_EXPLORER_CACHE_DIR", str(home / "cache"))
-        start = time.perf_counter()
-        seen = []
-        raw = lesson.run(progress=lambda fraction, text: seen.append(fraction), quick=True)
-        print(f"quick dropout run: {time.perf_counter() - start:.2f} s")
+    raw, seen = quick_run(lesson, tiny_fashion_root, tmp_path_factory)
     assert seen and seen[-1] == 1.0
     return raw
 
@@ -40,12 +32,6 @@ def test_the_lesson_is_registered():
     assert found.claim and found.sources and found.look_at
     assert found.experiment.command == "cnn-explorer lessons run dropout"
     assert 0 < found.experiment.budget_s <= 600
-
-
-def test_links_name_real_nodes():
-    for link in lesson.LESSON.links:
-        if link.node is not None:
-            assert named_graph(link.model)[0].find_node(link.node) is not None, (link.model, link.node)
 
 
 def test_result_holds_both_arms(result):

@@ -4,7 +4,6 @@ wrapper, the accuracy-by-size measurement, and the experiment's quick run on the
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from explorer.lessons import multi_scale as lesson
 from explorer.lessons.base import ExperimentStopped, Outcome
 from explorer.lessons.training import lesson_data
 from explorer.models import FASHION_MNIST_MEAN, FASHION_MNIST_STD, get_model
+from tests.lessons.quick import quick_run
 
 
 @pytest.mark.parametrize("size", [20, 40])
@@ -57,14 +57,7 @@ def test_accuracy_by_size_against_a_hand_made_pass(tiny_fashion_root):
 
 @pytest.fixture(scope="module")
 def result(tiny_fashion_root, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_EXPLORER_DATA", str(tiny_fashion_root))
-        patch.setenv("CNN_EXPLORER_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
-        patch.setenv("CNN_EXPLORER_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
-        fractions = []
-        start = time.perf_counter()
-        raw = lesson.run(lambda fraction, _text: fractions.append(fraction), quick=True)
-        print(f"multi-scale quick run: {time.perf_counter() - start:.1f} s")
+    raw, fractions = quick_run(lesson, tiny_fashion_root, tmp_path_factory)
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     return raw
 

@@ -4,7 +4,6 @@ against residual, and the experiment's quick run on the tiny data set."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -18,6 +17,7 @@ from explorer.lessons.cifar_nets import (
     cifar_net,
     weighted_layers,
 )
+from tests.lessons.quick import quick_run
 
 
 def _expected_params(depth: int, in_channels: int) -> int:
@@ -87,14 +87,7 @@ def test_option_a_pads_with_zero_channels():
 
 @pytest.fixture(scope="module")
 def result(tiny_fashion_root, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CNN_EXPLORER_DATA", str(tiny_fashion_root))
-        patch.setenv("CNN_EXPLORER_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
-        patch.setenv("CNN_EXPLORER_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
-        fractions = []
-        start = time.perf_counter()
-        raw = lesson.run(lambda fraction, _text: fractions.append(fraction), quick=True)
-        print(f"residual quick run: {time.perf_counter() - start:.1f} s")
+    raw, fractions = quick_run(lesson, tiny_fashion_root, tmp_path_factory)
     assert fractions and fractions[-1] == 1.0
     return raw
 
