@@ -164,7 +164,7 @@ def parse_source(source: str) -> SourceSpec:
     Raises:
         ModelError: not a source this app can open (one line).
     """
-    base, _, query = source.partition("?") if is_file_source(source) else (source, "", "")
+    base, _, query = source.partition("?")
     values = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
     if base.endswith(PROGRAM_SUFFIX):
         spec = SourceSpec("program", _absolute(base))
@@ -181,7 +181,7 @@ def parse_source(source: str) -> SourceSpec:
         if base not in classifier_names():
             raise ModelError(f"unknown model {base!r}; `cnn-explorer models` lists them, "
                              "or open a .pt2 program or a file.py:Class")
-        return SourceSpec("torchvision", base)
+        spec = SourceSpec("torchvision", base)
     unknown = set(values) - {"args", "input", "mean", "std", "classes"}
     if unknown:
         raise ModelError(f"unknown model option {min(unknown)!r} in {source!r}")

@@ -113,3 +113,12 @@ def test_a_torchvision_classifier_opens_by_name_with_its_own_class_names():
     assert loaded.info.family == "torchvision" and loaded.num_classes == 1000
     assert loaded.class_names[0] == "tench"
     assert sum(p.numel() for p in loaded.module.parameters()) == loaded.info.reference_params
+
+
+def test_a_torchvision_classifier_takes_the_options_of_a_model_of_ones_own(tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"thing {i}" for i in range(1000)))
+    source = make_source("squeezenet1_1", classes=str(names), mean="0.5", std="0.25")
+    assert parse_source(source).kind == "torchvision" and not is_file_source(source)
+    info = get_model_info(source)
+    assert info.classes[999] == "thing 999" and info.mean_std == ((0.5,) * 3, (0.25,) * 3)
