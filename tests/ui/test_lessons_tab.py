@@ -12,7 +12,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 import explorer.lessons as lessons
 from explorer.errors import UserError
@@ -306,6 +306,29 @@ def test_stop_says_stopped_and_keeps_the_shipped_result(qtbot, shipped):
     view.stop()
 
 
+def test_run_and_stop_keep_the_page_where_it_was_scrolled(qtbot, shipped):
+    started = threading.Event()
+    view = make_view(qtbot, [experiment_lesson(looping_run(started))])
+    view.resize(1100, 300)  # a page taller than the view: it scrolls
+    page = wait_outcome(qtbot, view, "fake-exp")
+    view.activateWindow()
+    bar = view._scrolls["fake-exp"].verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5_000)
+    bar.setValue(0)
+    page.run_box.run_button.setFocus()
+    qtbot.mouseClick(page.run_box.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(started.is_set, timeout=10_000)
+    page.run_box.stop_button.setFocus()
+    with qtbot.waitSignal(view.run_ended, timeout=20_000):
+        qtbot.mouseClick(page.run_box.stop_button, Qt.MouseButton.LeftButton)
+    QApplication.processEvents()
+    # Disabling the focused button handed the focus to a widget further down, and the page
+    # jumped to it (walked in a real window); the box keeps it now.
+    assert bar.value() == 0
+    qtbot.waitUntil(lambda: view.running is None, timeout=10_000)
+    view.stop()
+
+
 @pytest.mark.parametrize(("error", "line"), [
     (UserError("no Fashion-MNIST in /nowhere: choose a data folder\n(File > Choose data folder…)"),
      "no Fashion-MNIST in /nowhere: choose a data folder"),
@@ -375,6 +398,24 @@ def test_a_chart_keeps_to_the_page_width_and_names_the_shipped_series(qtbot):
     assert chart.labels[0] == "arm number 0 (shipped)" and chart.labels[1] == "arm number 1"
     chart.resize(1100, 400)
     qtbot.waitUntil(lambda: chart.legend.columnCount >= 2, timeout=5_000)
+
+
+def test_the_wheel_over_a_chart_goes_to_the_page_and_leaves_the_chart_as_drawn(qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    chart = LessonChart(Chart("loss", "epoch", "loss", (Series("arm", (1.0, 2.0, 3.0), (1.0, 0.5, 0.2)),)))
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    before = chart.plot_item.viewRange()
+    centre = chart.plots.rect().center()
+    wheel = QWheelEvent(QPointF(centre), QPointF(chart.plots.mapToGlobal(centre)), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(chart.plots.viewport(), wheel)
+    assert chart.plot_item.viewRange() == before  # a plot under the pointer zoomed out (real window)
+    assert not wheel.isAccepted()  # left to the page's scroll area, which scrolls
 
 
 def test_a_log_axis_is_labelled_within_a_decade_and_across_decades():

@@ -81,6 +81,14 @@ def log_ticks(values: np.ndarray) -> list[tuple[float, str]]:
     return [(math.log10(t), f"{t:.4g}") for t in ticks]
 
 
+class _StaticPlots(pg.GraphicsLayoutWidget):
+    """A chart on a scrolling page: the wheel scrolls the page (a plot under the pointer
+    took it and zoomed out, walked in a real window), and the view does not pan."""
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+        event.ignore()  # to the page's scroll area
+
+
 class LessonChart(QWidget):
     """``chart`` drawn: its title, the plot with axis labels (log y when the chart asks for
     it), and the legend under it.
@@ -104,7 +112,7 @@ class LessonChart(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         column.addWidget(self.title)
-        self.plots = pg.GraphicsLayoutWidget()
+        self.plots = _StaticPlots()
         self.plots.setBackground(self.palette().color(QPalette.ColorRole.Base))
         self.plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.plots.setMinimumWidth(240)
@@ -121,6 +129,7 @@ class LessonChart(QWidget):
             # A share of 0.7 drawn as "700" with the "(x0.001)" cut off a long label misled.
             plot.getAxis(side).enableAutoSIPrefix(False)
         plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
         if chart.log_y:
             plot.setLogMode(x=False, y=True)
         self.curves: list[pg.PlotDataItem] = []

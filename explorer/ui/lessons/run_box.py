@@ -33,6 +33,7 @@ class RunBox(QFrame):
         super().__init__(parent)
         self.setObjectName("lesson-run-box")
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # holds the focus while its buttons are off
         column = QVBoxLayout(self)
         column.setContentsMargins(10, 8, 10, 8)
         column.setSpacing(6)
@@ -71,9 +72,17 @@ class RunBox(QFrame):
         self.status.hide()
         column.addWidget(self.status)
 
+    def _disable(self, button: QPushButton) -> None:
+        """Disable ``button`` keeping the keyboard focus in this box: disabling the focused
+        button hands the focus on to the page's next widget, and the page's scroll area
+        then jumps to it (walked in a real window: Run and Stop scrolled the page away)."""
+        if button.hasFocus():
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
+        button.setEnabled(False)
+
     def show_running(self) -> None:
-        self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        self._disable(self.run_button)
         self.progress.setValue(0)
         self.progress.show()
         self.set_status("starting…")
@@ -83,7 +92,7 @@ class RunBox(QFrame):
         self.set_status(text)
 
     def show_stopping(self) -> None:
-        self.stop_button.setEnabled(False)
+        self._disable(self.stop_button)
         self.set_status("stopping at the next step…")
 
     def show_idle(self, status: str = "", *, busy_elsewhere: str = "") -> None:
@@ -92,7 +101,7 @@ class RunBox(QFrame):
         self.run_button.setToolTip(f"One lesson trains at a time: {busy_elsewhere} is running"
                                    if busy_elsewhere else
                                    "Train the experiment again here and draw it beside the shipped result")
-        self.stop_button.setEnabled(False)
+        self._disable(self.stop_button)
         self.progress.hide()
         self.set_status(status)
 
