@@ -6,12 +6,16 @@ Python class with its state dict; exporting and writing are not timed. Then each
 ``repeats`` fresh processes (the median is reported) measures, from its own start:
 
 - torch_import_s: ``import torch, torchvision``, the baseline every figure is beyond;
-- pt2_open_graph_s: after that import, the guarded reader opens the ``.pt2`` (its facts
-  and module: ``explorer.models.get_model_info`` and ``get_model``) and the graph is traced
-  and its default view laid out, as the window's graph service does it: the check, at
-  most 2 s;
-- py_open_graph_s: the same for ``resnet_file.py:Net`` with the state dict loaded through
-  the one loader (``explorer.loading.load_model``): reported beside it, no limit.
+- pt2_open_graph_s: after that import, the ``.pt2`` opened as the window opens it, in its
+  two processes, one after the other: the window's loader reads its facts and module
+  (``explorer.loading.load_model``), then the graph service, which reads the file for
+  itself, traces the graph and lays its default view out (``GraphService.handle``), and
+  its JSON reply is read back as the window reads it: the check, at most 2 s. The window
+  asks the service as the load starts, so the two overlap there; here they add up. Drawing
+  the laid-out view on the canvas is Qt's part, measured by ``bench graph`` for the zoo;
+- pt2_load_s and pt2_graph_s: the two parts of it;
+- py_open_graph_s: the same for ``resnet_file.py:Net`` with its state dict: reported
+  beside it, no limit.
 
 The load average at the start and the end is reported: the figures are meant for a
 quiet machine.
@@ -57,6 +61,27 @@ def _write_models(folder: Path) -> tuple[Path, Path, Path]:
     return program, code, state
 
 
+def _open_as_the_window_does(source: str, weights: Any = None) -> tuple[float, float, int, int]:
+    """(load seconds, graph seconds, parameters, graph nodes) for opening ``source``."""
+    from explorer.graph import Layout, ModelGraph, ViewGraph
+    from explorer.graph.service import GraphService
+    from explorer.loading import load_model
+    from explorer.models.sources import forget_read_files
+
+    start = time.perf_counter()
+    loaded = load_model(source, weights)
+    loaded_at = time.perf_counter()
+    forget_read_files()  # the graph service is another process: it reads the file itself
+    reply = json.loads(json.dumps(GraphService().handle({"id": 1, "op": "open", "name": source, "kwargs": {}})))
+    if not reply["ok"]:
+        raise RuntimeError(reply["error"])
+    graph = ModelGraph.from_dict(reply["graph"])  # as the window reads the reply
+    ViewGraph.from_dict(reply["view"])
+    Layout.from_dict(reply["layout"])
+    done = time.perf_counter()
+    return loaded_at - start, done - loaded_at, sum(p.numel() for p in loaded.module.parameters()), len(graph.order)
+
+
 def _child(program: str, code: str, state: str) -> None:
     """Run in a fresh process: print one JSON line of figures."""
     start = time.perf_counter()
@@ -64,29 +89,19 @@ def _child(program: str, code: str, state: str) -> None:
     import torchvision  # noqa: F401
 
     imported = time.perf_counter()
-    from explorer.graph import build_named_graph, default_state, prepare_view
-    from explorer.models import get_model, get_model_info
+    # As in the graph service's process (explorer/graph/service.py): igraph may not import
+    # matplotlib for plotting it never does.
+    sys.modules.setdefault("matplotlib", None)
+    load_s, graph_s, params, nodes = _open_as_the_window_does(program)
 
-    info = get_model_info(program)
-    module = get_model(program)
-    graph = build_named_graph(program)
-    prepare_view(graph, default_state(graph))
-    pt2 = time.perf_counter()
-    params = sum(p.numel() for p in module.parameters())
-
-    from explorer.loading import load_model
     from explorer.models.python_file import allow_in_process
     from explorer.weights_choice import WeightsChoice
 
     allow_in_process(code)
-    source = f"{code}:Net"
-    loaded = load_model(source, WeightsChoice("file", path=state))
-    graph_py = build_named_graph(source)
-    prepare_view(graph_py, default_state(graph_py))
-    done = time.perf_counter()
-    print(json.dumps({"torch_import_s": imported - start, "pt2_open_graph_s": pt2 - imported,
-                      "py_open_graph_s": done - pt2, "pt2_params": params, "pt2_nodes": len(graph.order),
-                      "input_size": list(info.input_size), "py_weights": loaded.weights.kind}))
+    py_load_s, py_graph_s, _, _ = _open_as_the_window_does(f"{code}:Net", WeightsChoice("file", path=state))
+    print(json.dumps({"torch_import_s": imported - start, "pt2_open_graph_s": load_s + graph_s,
+                      "pt2_load_s": load_s, "pt2_graph_s": graph_s, "py_open_graph_s": py_load_s + py_graph_s,
+                      "pt2_params": params, "pt2_nodes": nodes}))
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
@@ -104,7 +119,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
                 raise RuntimeError(f"bench open child failed: {out.stderr.strip().splitlines()[-1:]}")
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         size_mb = program.stat().st_size / 1e6
-    median = {key: statistics.median(r[key] for r in runs) for key in ("torch_import_s", "pt2_open_graph_s", "py_open_graph_s")}
+    median = {key: statistics.median(r[key] for r in runs) for key in ("torch_import_s", "pt2_open_graph_s", "pt2_load_s", "pt2_graph_s",
+                                                                 "py_open_graph_s")}
     value = median["pt2_open_graph_s"]
     return {
         "suite": "open",
@@ -113,7 +129,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "checks": [
             {"name": "pt2_open_graph_s", "value": value, "unit": "s", "limit": LIMIT_S, "passed": value <= LIMIT_S,
              "note": f"ResNet-50 .pt2 ({size_mb:.0f} MB) opened and its graph drawn, beyond torch's import "
-                     f"({median['torch_import_s']:.2f} s); median of {repeats}"},
+                     f"({median['torch_import_s']:.2f} s): the window's load {median['pt2_load_s']:.2f} s, then "
+                     f"the graph service's read, trace and layout {median['pt2_graph_s']:.2f} s; median of {repeats}"},
             {"name": "py_open_graph_s", "value": median["py_open_graph_s"], "unit": "s", "limit": None,
              "passed": None, "note": "the same network as a .py class with its state dict"},
             {"name": "torch_import_s", "value": median["torch_import_s"], "unit": "s", "limit": None, "passed": None},

@@ -11,6 +11,8 @@ stdin/stdout:
     reply:    {"id": 1, "ok": true, "graph": {...}, "view": {...}, "layout": {...}, "timings": {...}}
     request:  {"id": 2, "op": "view", "name": "resnet50", "kwargs": {}, "state": {...}}
     reply:    {"id": 2, "ok": true, "view": {...}, "layout": {...}, "timings": {...}}
+    request:  {"id": 3, "op": "prepare", "name": "/home/ann/net.pt2", "kwargs": {}}
+    reply:    {"id": 3, "ok": true, "timings": {...}}   (traced and kept for the "open" to come)
     failure:  {"id": n, "ok": false, "error": "one line for the user"}
 
 ``python -m explorer.graph.service NAME [--kwargs-json JSON] [--expand all|blocks]``
@@ -32,6 +34,7 @@ from typing import Any
 from explorer.errors import UserError
 from explorer.graph import ViewState, default_state, expanded_state, prepare_view
 from explorer.graph.stored import named_graph
+from explorer.models.sources import source_stamp
 
 
 class GraphService:
@@ -49,7 +52,8 @@ class GraphService:
         self.notice: str | None = None
 
     def _graph(self, name: str, kwargs: dict[str, Any]) -> tuple[Any, float]:
-        key = json.dumps([name, kwargs], sort_keys=True)
+        # A user's file is keyed by its stamp too: a changed file is traced again.
+        key = json.dumps([name, kwargs, source_stamp(name)], sort_keys=True)
         if key in self._cache:
             return self._cache[key], 0.0
         start = time.perf_counter()
@@ -74,11 +78,14 @@ class GraphService:
         reply: dict[str, Any] = {"id": request.get("id")}
         try:
             op = request.get("op", "open")
-            if op not in ("open", "view"):
+            if op not in ("open", "view", "prepare"):
                 raise UserError(f"unknown request {op!r}")
             name = request["name"]
             kwargs = request.get("kwargs") or {}
             graph, trace_s = self._graph(name, kwargs)
+            if op == "prepare":
+                reply.update(ok=True, timings={"trace_s": trace_s})
+                return reply
             state_data = request.get("state")
             if state_data == "all":
                 state = expanded_state(graph)

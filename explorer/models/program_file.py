@@ -17,7 +17,6 @@ check closes one path of torch's own reader, and apart they would not show which
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import io
 import json
@@ -30,6 +29,7 @@ import sys
 import threading
 import warnings
 import zipfile
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +82,9 @@ _SYMBOL_CALL = re.compile(r"Symbol\('[a-z]{1,4}[0-9]+'(, ?(positive|integer|nonn
 _OBJECT_KEYS = ("as_custom_obj", "custom_obj", "custom_obj_values", "as_opaque_obj", "as_graph", "as_operator")
 
 
-def read_program(path: str | os.PathLike) -> ProgramFile:
-    """Read a ``torch.export`` program; each call returns its own copy of the module.
+def read_program(path: str | os.PathLike, *, copy: bool = True) -> ProgramFile:
+    """Read a ``torch.export`` program; each call returns its own copy of the module, or
+    with ``copy=False`` the one kept for the next reads (to read facts from, never to change).
 
     Raises:
         ModelError: one line for the user, naming the file: what is wrong, what to do.
@@ -110,9 +111,17 @@ def read_program(path: str | os.PathLike) -> ProgramFile:
         _CACHE[key] = found
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-    module = copy.deepcopy(found.module)
+    if not copy:
+        return found
+    module = deepcopy(found.module)
     type(module).__name__ = type(found.module).__name__  # a GraphModule copy forgets its name
     return dataclasses.replace(found, module=module)
+
+
+def forget_programs() -> None:
+    """Drop the programs kept from earlier reads: the next read reads the file."""
+    with _LOCK:
+        _CACHE.clear()
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -491,15 +500,14 @@ def _example_inputs(archive: _Archive, model: str) -> tuple[tuple, dict]:
 def _build(program: dict, state: dict, constants: dict, inputs: tuple, name: str,
            schema_version: tuple[int, int]) -> ProgramFile:
     from torch._export.serde import schema
-    from torch._export.serde.serialize import (
-        ExportedProgramDeserializer,
-        _dict_to_dataclass,
-    )
+    from torch._export.serde.serialize import ExportedProgramDeserializer
+
+    from explorer.models.program_json import to_schema
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            serialized = _dict_to_dataclass(schema.ExportedProgram, program)
+            serialized = to_schema(schema.ExportedProgram, program)
             # Tensors go in already loaded (dicts and a tuple): the deserializer's torch.load
             # fallbacks are for bytes only and are never reached.
             exported = ExportedProgramDeserializer().deserialize(serialized, state, constants, inputs)

@@ -215,6 +215,26 @@ def file_stamp(path: str) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
+def source_stamp(source: str) -> tuple[int, int] | None:
+    """The file stamp of a file source (what its structure is read from), else None: a
+    graph drawn for one stamp is not the graph of the file as it is now."""
+    if not is_file_source(source):
+        return None
+    try:
+        return file_stamp(parse_source(source).location)
+    except ModelError:
+        return None
+
+
+def forget_read_files() -> None:
+    """Forget every model file read so far: the next question reads the file again, as a
+    fresh process would."""
+    from explorer.models.program_file import forget_programs
+
+    _file_info.cache_clear()
+    forget_programs()
+
+
 def source_info(source: str) -> Any:
     """The :class:`~explorer.models.ModelInfo` of a source that is not a zoo name.
 
@@ -244,7 +264,7 @@ def _file_info(source: str, stamp: tuple[int, int], classes_stamp: tuple[int, in
     if spec.kind == "program":
         from explorer.models.program_file import read_program
 
-        program = read_program(spec.location)
+        program = read_program(spec.location, copy=False)  # facts only: the module is not handed out
         shape = program.input_shape
         if len(shape) != 4:
             raise ModelError(f"{spec.file_name}: its example input has shape {tuple(shape)}; an image model takes (N, C, H, W)")

@@ -28,9 +28,15 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox,
 from explorer.errors import ModelError, describe_os_error
 from explorer.files import WriteError
 from explorer.loading import display_name
-from explorer.models.sources import PROGRAM_SUFFIX, PYTHON_SUFFIX, make_source, parse_source
+from explorer.models.sources import (
+    PROGRAM_SUFFIX,
+    PYTHON_SUFFIX,
+    make_source,
+    parse_source,
+)
 from explorer.session import Session, WeightsChoice
 from explorer.settings import Settings
+from explorer.ui.graph.worker import GraphWorkerClient
 from explorer.ui.recent_models import FileStamp, RecentModels, file_stamp, source_path
 from explorer.ui.subscriptions import Subscriptions
 
@@ -307,6 +313,9 @@ class ModelOpener(QObject):
         return parent if isinstance(parent, QWidget) else None
 
     def _start(self, request: _Request) -> None:
+        # The graph process reads the file for itself: asked now, it reads it beside this
+        # load, and the graph is ready about when the model is, not one reading after it.
+        GraphWorkerClient.shared().request({"op": "prepare", "name": request.source, "kwargs": {}})
         thread = _LoadThread(request, self)
         thread.done.connect(self._on_done)
         thread.finished.connect(self._on_thread_finished)

@@ -43,6 +43,28 @@ def test_service_answers_open_then_view_from_its_cache():
     assert "layer1_0_conv1" in again["view"]["order"]
 
 
+def test_service_prepares_a_model_file_ahead_and_traces_it_again_when_it_changes(tmp_path):
+    import os
+
+    import torch
+
+    from tests.models.user_models import write_program
+
+    path = write_program(tmp_path, torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU()), "net.pt2")
+    service = GraphService()
+    prepared = service.handle({"id": 1, "op": "prepare", "name": str(path), "kwargs": {}})
+    assert prepared["ok"] and set(prepared) == {"id", "ok", "timings"} and prepared["timings"]["trace_s"] > 0
+    opened = service.handle({"id": 2, "op": "open", "name": str(path), "kwargs": {}})
+    assert opened["ok"] and opened["timings"]["trace_s"] == 0.0  # the prepared graph
+    assert [n["layer_type"] for n in opened["graph"]["nodes"]] == ["input", "Conv2d", "ReLU", "output"]
+
+    other = write_program(tmp_path, torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)), "other.pt2")
+    os.replace(other, path)  # the same name, another program
+    again = service.handle({"id": 3, "op": "open", "name": str(path), "kwargs": {}})
+    assert again["ok"] and again["timings"]["trace_s"] > 0
+    assert [n["layer_type"] for n in again["graph"]["nodes"]] == ["input", "Flatten", "Linear", "output"]
+
+
 def test_service_reports_user_errors_in_one_line():
     reply = GraphService().handle({"id": 1, "op": "open", "name": "torchvision.nonexistent"})
     assert not reply["ok"] and reply["error"] == "unknown torchvision model 'nonexistent'"

@@ -274,6 +274,38 @@ def test_a_second_read_hits_the_cache_and_returns_an_independent_module(saved, t
     assert type(second.module).__name__ == "_TwinBranchNet"
 
 
+def test_facts_read_without_a_copy_share_the_kept_module(saved):
+    first, second = read_program(saved[0], copy=False), read_program(saved[0], copy=False)
+    assert first.module is second.module and read_program(saved[0]).module is not first.module
+
+
+def _program_json(path: Path) -> dict:
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("/models/model.json"))))
+
+
+def test_the_programs_json_becomes_the_objects_torchs_own_converter_makes(saved):
+    from torch._export.serde import schema
+    from torch._export.serde.serialize import _dict_to_dataclass
+
+    from explorer.models.program_json import to_schema
+
+    ours = to_schema(schema.ExportedProgram, _program_json(saved[0]))
+    assert ours == _dict_to_dataclass(schema.ExportedProgram, _program_json(saved[0]))
+    assert len(ours.graph_module.graph.nodes) > 20  # a whole program, not an empty one
+
+
+@pytest.mark.parametrize("edit", [
+    lambda p: p["graph_module"]["graph"].update(nodes="not a list"),
+    lambda p: p["graph_module"]["graph"]["nodes"][0]["inputs"][0]["arg"].update(as_what=1),
+    lambda p: p["graph_module"].update(graph=[]),
+], ids=["a string for a list", "an unknown kind of argument", "a list for an object"])
+def test_a_program_of_the_wrong_shape_is_damaged_in_one_line(saved, tmp_path, edit):
+    path = _rewrite(saved[0], tmp_path / "odd.pt2", {"models/model.json": _json_edit(edit)})
+    message = _refusal(path)
+    assert message.startswith("odd.pt2: torch ") and "cannot rebuild its program" in message
+
+
 # --- hostile parts: refused, and nothing in them runs ------------------------------------
 
 

@@ -157,13 +157,21 @@ def fails_keeping_lenet(qtbot, win: MainWindow, action) -> str:
 
 
 def test_a_program_opens_from_the_file_menu_and_by_a_drop(window, qtbot, files, monkeypatch):
+    from explorer.ui.graph.worker import GraphWorkerClient
+
     source = make_source(str(files["pt2"]))
+    client = GraphWorkerClient.shared()
+    sent: list = []
+    real_request = client.request
+    monkeypatch.setattr(client, "request", lambda payload: sent.append(payload) or real_request(payload))
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName", lambda *a, **k: (str(files["pt2"]), ""))
     action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open &model…")
     assert action.shortcut().toString() == "Ctrl+Shift+O" and action.isEnabled()
     action.trigger()
     settle(qtbot, window, source)
     assert window.windowTitle() == "net.pt2 — cnn-explorer"
+    # The graph process was asked to read the file as the load started, beside it.
+    assert [(p["op"], p["name"]) for p in sent][:2] == [("prepare", source), ("open", source)]
     assert window.feature_panel.model_label.text() == "net.pt2"
     selector = window.feature_panel.weights_selector
     assert window.session.weights == WeightsChoice("saved")
@@ -334,7 +342,7 @@ def test_a_file_of_several_classes_asks_which_and_for_the_arguments(window, qtbo
 # ----- Open Recent ---------------------------------------------------------------------
 
 
-def test_open_recent_removes_a_moved_file_and_says_when_one_changed(window, qtbot, files, tmp_path):
+def test_open_recent_removes_a_moved_file_and_says_when_one_changed(window, qtbot, files, user_files, tmp_path):
     source = make_source(str(files["pt2"]))
     window.opener.open_file(files["pt2"])
     settle(qtbot, window, source)
@@ -351,6 +359,18 @@ def test_open_recent_removes_a_moved_file_and_says_when_one_changed(window, qtbo
         next(a for a in menu.actions() if a.data() == source).trigger()
     settle(qtbot, window, source)
     assert message(window) == "net.pt2 changed since it was last opened; opening the new version"
+    # Every view shows the new program, the graph too (not the one drawn for the old file).
+    assert window.session.module(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    assert len(window.graph_panel.graph.order) < 8, window.graph_panel.graph.order
+    # Changed again while it is shown, and opened again: the same name, the new graph.
+    shutil.copy(user_files["pt2"], files["pt2"])
+    os.utime(files["pt2"], ns=(1, 1))
+    with qtbot.waitSignal(window.opener.recent_changed, timeout=60_000):
+        next(a for a in menu.actions() if a.data() == source).trigger()
+    qtbot.waitUntil(lambda: window.graph_panel.graph is not None and "block_conv1" in window.graph_panel.graph.order,
+                    timeout=60_000)
+    assert window.session.module(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    assert "stem_0" in window.graph_panel.graph.order
     assert RecentModels(window.settings).stamp(source) == file_stamp(files["pt2"])
 
     window.open_model("lenet_small")

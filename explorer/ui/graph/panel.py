@@ -49,6 +49,8 @@ from explorer.graph import (
 )
 from explorer.graph.model_graph import BLOCK, EDGE_KINDS
 from explorer.graph.notes import note_for
+from explorer.loading import display_name
+from explorer.models.sources import source_stamp
 from explorer.session import Session
 from explorer.ui.file_export import save_export
 from explorer.ui.graph.details import NodeDetails
@@ -85,6 +87,7 @@ class GraphPanel(QWidget):
         self.layout_data: Layout | None = None
         self.state: ViewState | None = None
         self._source: tuple[str, Any] | None = None
+        self._file_stamp: tuple[int, int] | None = None  # of the model file whose graph is shown
         self._generation = 0
         self._populating = None
         self._pending_anchor: str | None = None
@@ -211,8 +214,9 @@ class GraphPanel(QWidget):
     def show_model(self, name: str, builder_kwargs: dict | None = None) -> None:
         """Trace and show a registered model (or ``torchvision.<name>``); returns at once."""
         self._source = ("name", (name, dict(builder_kwargs or {})))
+        self._file_stamp = source_stamp(name)
         self._clear()
-        self._start_busy(f"Preparing {name}…")
+        self._start_busy(f"Preparing {display_name(name)}…")
         self.source.open_name(self._generation, name, dict(builder_kwargs or {}), self._direction)
 
     def show_module(self, module, input_shape, name: str) -> None:
@@ -548,7 +552,8 @@ class GraphPanel(QWidget):
             self.show_model(session.model_name)
         elif change == "loaded" and session.loaded is not None:
             name, options = session.loaded.structure
-            if self._source != ("name", (name, dict(options))):
+            # A model file opened again after it changed: the same name, another structure.
+            if self._source != ("name", (name, dict(options))) or source_stamp(name) != self._file_stamp:
                 self.show_model(name, dict(options))
 
     def _on_node_changed(self, session: Session) -> None:
