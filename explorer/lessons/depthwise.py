@@ -29,34 +29,12 @@ _PAPER_EXAMPLE = "6,912 vs 795"
 
 
 def _layer_macs(model: Any, input_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], int]]:
-    """Every conv and linear layer of ``model`` (meta device): (its input shape, its MACs),
-    by module path. The shapes come from one plain forward; each layer is then counted on
-    its own (BatchNorm and ReLU hold no multiply-adds)."""
-    import torch
-    from torch import nn
+    """Every conv and linear layer of ``model`` (meta device): (its output shape, its MACs),
+    by module path, from one counted forward pass (BatchNorm and ReLU hold no multiply-adds)."""
+    from explorer.models.stats import layer_summary, macs
 
-    from explorer.models.stats import count_flops, macs
-
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def record(path: str) -> Any:
-        def hook(_module: nn.Module, args: Any, _output: Any) -> None:
-            shapes.setdefault(path, tuple(args[0].shape))
-
-        return hook
-
-    handles = [module.register_forward_hook(record(path))
-               for path, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(input_shape, device="meta"))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return {path: (shape, macs(count_flops(model.get_submodule(path), shape))) for path, shape in shapes.items()}
+    return {row.path: (row.output_shape, macs(row.flops)) for row in layer_summary(model, input_shape)
+            if row.type in ("Conv2d", "Linear")}
 
 
 def _separable_blocks(model: Any) -> list[tuple[str, Any, Any]]:
@@ -120,7 +98,7 @@ def demonstrate() -> Outcome:
         n, k = pointwise.out_channels, depthwise.kernel_size[0]
         measured, formula = (dw + pw) / std, 1 / n + 1 / k**2
         gaps.append(abs(measured - formula))
-        grid = out_shape[2]  # the pointwise conv runs on the depthwise output
+        grid = out_shape[2]  # a 1x1 conv: the grid of the depthwise output it runs on
         rows.append((path, f"{depthwise.in_channels}→{n}", depthwise.stride[0], f"{grid}×{grid}", f"{dw:,}",
                      f"{pw:,}", f"{std:,}", f"{measured:.4f}", f"{formula:.4f}", f"{std / (dw + pw):.1f}×"))
     example = _example()

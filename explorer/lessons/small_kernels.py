@@ -67,13 +67,10 @@ def _example(channels: int, side: int, kernels: tuple[int, ...], device: str) ->
     import torch
     from torch import nn
 
-    layers: list[nn.Module] = []
-    for k in kernels:
-        layers += [nn.Conv2d(channels, channels, k), nn.ReLU()]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        with torch.device(device):
-            stack = nn.Sequential(*layers)
+        with torch.device(device):  # on "meta", only shapes: no weights made or filled
+            stack = nn.Sequential(*(layer for k in kernels for layer in (nn.Conv2d(channels, channels, k), nn.ReLU())))
             x = torch.randn(1, channels, side, side)
     shapes = [f"{x.shape[-2]}×{x.shape[-1]}"]
     with torch.no_grad():
