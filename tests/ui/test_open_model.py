@@ -194,6 +194,34 @@ def test_a_program_opens_from_the_file_menu_and_by_a_drop(window, qtbot, files, 
     assert window.session.loaded.module is not None
 
 
+def test_a_model_file_dragged_over_any_view_reaches_the_window(window, qtbot, files):
+    """Walked in a real window: a .pt2 dropped on the graph was refused (a QGraphicsView
+    takes every drag for its scene, whose items take none), and one dropped on the maps was
+    read as an image ("not an image in a format this app can read")."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDragEnterEvent
+    from PySide6.QtWidgets import QGraphicsView
+
+    window._tabs.setCurrentWidget(window.lessons)
+    window.lessons.show_lesson("residual-learning")  # a page with charts
+    qtbot.waitUntil(lambda: window.lessons.current_page.outcome_view.outcome is not None, timeout=60_000)
+    window.show_view("timemachine")
+    views = window.findChildren(QGraphicsView)
+    assert len(views) >= 8  # the graph, its minimap, the maps' and the tabs' charts
+    assert [v for v in views if v.acceptDrops() or v.viewport().acceptDrops()] == []
+
+    def accepted(*paths: Path) -> bool:
+        mime = QMimeData()  # kept alive while the event points at it
+        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        event = QDragEnterEvent(QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        window.feature_panel.dragEnterEvent(event)
+        return event.isAccepted()
+
+    assert not accepted(files["pt2"])  # on to the window, which opens models
+    assert accepted(files["state"].with_suffix(".png"))  # images stay the panel's
+
+
 def test_a_drop_of_a_model_and_an_image_opens_both(window, qtbot, files, tmp_path):
     from PIL import Image
 

@@ -27,6 +27,7 @@ from explorer.errors import UserError
 from explorer.session import Session, WeightsChoice
 from explorer.train.records import TEST_ACC
 from explorer.ui.background import LatestJob
+from explorer.ui.drops import pass_drops_on
 from explorer.ui.file_export import image_bytes, save_export
 
 # Marker and colour per source: one fact, used by the plot and its legend.
@@ -94,6 +95,7 @@ class ScoreboardView(QWidget):
         self.hover_text = ""
         self._shown: dict[str, list[dict[str, Any]]] = {}  # panel -> points, in plotting order
         self.chart = pg.GraphicsLayoutWidget()
+        pass_drops_on(self.chart)
         self.chart.setBackground("w")  # exported files read on any background
         self.plots = {"reference": self.chart.addPlot(row=0, col=0), "small": self.chart.addPlot(row=0, col=1)}
         self.scatters: dict[str, dict[str, pg.ScatterPlotItem]] = {}

@@ -51,6 +51,7 @@ from explorer.explain.units import (
 )
 from explorer.explain.units.base import fmt
 from explorer.session import Session
+from explorer.ui.drops import pass_drops_on
 from explorer.ui.explain.unit_animation import UnitAnimation
 from explorer.ui.explain.unit_pictures import bars, heatmap, text_label
 from explorer.ui.explain.unit_pictures import picture as _picture
@@ -369,6 +370,7 @@ class UnitView(QWidget):
         low, high = d.clip if d.clip is not None else (-1.0, 1.0)
         function = functions.get(d.function, lambda v: np.clip(v, low, high))
         plot = pg.PlotWidget()
+        pass_drops_on(plot)
         plot.setBackground(self.palette().color(self.backgroundRole()))
         plot.setMinimumHeight(120)
         plot.setMaximumHeight(170)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from explorer.ui import theme as themes
+from explorer.ui.drops import pass_drops_on
 from explorer.ui.graph.view import GraphView
 
 
@@ -35,6 +36,7 @@ class GraphMinimap(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("The whole graph: drag the rectangle to move the view")
+        pass_drops_on(self)
         main.horizontalScrollBar().valueChanged.connect(self.follow)
         main.verticalScrollBar().valueChanged.connect(self.follow)
         main.zoom_changed.connect(self.follow)

@@ -7,6 +7,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
+from explorer.ui.drops import pass_drops_on
 from explorer.ui.graph.items import FrameItem, NodeItem
 
 MIN_ZOOM = 0.03
@@ -40,6 +41,7 @@ class GraphView(QGraphicsView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        pass_drops_on(self)
 
     def zoom(self) -> float:
         return self.transform().m11()

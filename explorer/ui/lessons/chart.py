@@ -18,6 +18,7 @@ from PySide6.QtGui import QFontMetrics, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from explorer.lessons.base import Chart, Series
+from explorer.ui.drops import pass_drops_on
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
@@ -113,6 +114,7 @@ class LessonChart(QWidget):
         self.title.setFont(font)
         column.addWidget(self.title)
         self.plots = _StaticPlots()
+        pass_drops_on(self.plots)
         self.plots.setBackground(self.palette().color(QPalette.ColorRole.Base))
         self.plots.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.plots.setMinimumWidth(240)

@@ -44,6 +44,7 @@ from explorer.ui.maps.image_source import ImageSource, offers_image
 from explorer.ui.maps.mosaic import MosaicView, most_varied_channel
 from explorer.ui.maps.runner import PipelineRunner
 from explorer.ui.maps.step_controls import StepControls
+from explorer.ui.open_model import is_model_file
 from explorer.ui.subscriptions import Subscriptions
 from explorer.ui.weights_selector import RandomWeightsNotice, WeightsSelector
 
@@ -582,7 +583,10 @@ class FeatureMapPanel(QWidget):
     # ================================================================ Qt events
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() or offers_image(event.mimeData()):
+        data = event.mimeData()
+        if any(is_model_file(url.toLocalFile()) for url in data.urls()):
+            event.ignore()  # the window opens model files (and the images dropped with them)
+        elif data.hasUrls() or offers_image(data):
             event.acceptProposedAction()
         else:
             event.ignore()

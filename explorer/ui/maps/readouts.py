@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from explorer.activations.colormaps import lookup_table
 from explorer.activations.predictions import class_names
+from explorer.ui.drops import pass_drops_on
 
 MAX_BARS = 10  # ImageNet's 1,000 classes: only the best ten are legible as bars
 LABEL_SHARE = 0.5  # at most this share of the chart's width for the row labels
@@ -56,6 +57,7 @@ class ClassChart(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None, compact: bool = False) -> None:
         self.compact = compact
         super().__init__(parent=parent, background=None)
+        pass_drops_on(self)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)

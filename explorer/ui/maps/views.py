@@ -11,6 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QSizePolicy
 
+from explorer.ui.drops import pass_drops_on
+
 
 class ImagePane(pg.GraphicsLayoutWidget):
     """One image in a view box that keeps pixels square; reports clicks and hovers in
@@ -28,6 +30,7 @@ class ImagePane(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None, title: str | None = None, min_size: int = 120) -> None:
         super().__init__(parent=parent)
+        pass_drops_on(self)
         # Follow the widget palette (light or dark theme) instead of pyqtgraph's black.
         self.setBackground(None)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -93,6 +96,7 @@ class HistogramPlot(pg.PlotWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent=parent, background=None)
+        pass_drops_on(self)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMinimumHeight(110)
         self.setMenuEnabled(False)

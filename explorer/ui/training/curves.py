@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QWidget
 
 from explorer.train import BatchMetrics, EpochMetrics
 from explorer.train.records import Curves
+from explorer.ui.drops import pass_drops_on
 from explorer.ui.training.time_machine_plots import EpochAxis
 
 OVERLAY_COLORS = ("#8c564b", "#9467bd", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -51,6 +52,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        pass_drops_on(self)
         base = self.palette().color(QPalette.ColorRole.Base)
         text = self.palette().color(QPalette.ColorRole.WindowText)
         self.setBackground(base)

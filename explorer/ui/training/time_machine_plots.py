@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from explorer.explain.replay import HistogramHeat, dead_relu_series, histogram_heat, layer_names, layer_series
 from explorer.train.records import GRAD_NORM, WEIGHT_CHANGE, EpochSummary
+from explorer.ui.drops import pass_drops_on
 
 HEAT_COLORS = "viridis"
 
@@ -51,6 +52,7 @@ class LayerHistory(QWidget):
 
         text = self.palette().color(QPalette.ColorRole.WindowText)
         self.plots = pg.GraphicsLayoutWidget()
+        pass_drops_on(self.plots)
         self.plots.setBackground(self.palette().color(QPalette.ColorRole.Base))
         self.plots.setMinimumHeight(300)
 
