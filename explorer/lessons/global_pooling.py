@@ -39,12 +39,17 @@ def _inference_counts(name: str) -> dict[str, Any]:
 
     model = meta_model(name).eval()
     ran: list[nn.Module] = []
+    inputs: dict[str, tuple[int, ...]] = {}  # each leaf's input shape, by module path
 
-    def record(module: nn.Module, _args: Any, _out: Any) -> None:
-        ran.append(module)
+    def record(path: str) -> Any:
+        def hook(module: nn.Module, args: Any, _out: Any) -> None:
+            ran.append(module)
+            if args and isinstance(args[0], torch.Tensor):
+                inputs.setdefault(path, tuple(args[0].shape))
+        return hook
 
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    handles = [m.register_forward_hook(record) for m in leaves]
+    handles = [m.register_forward_hook(record(path)) for path, m in model.named_modules()
+               if next(m.children(), None) is None]
     try:
         with torch.no_grad():
             model(torch.zeros(get_model_info(name).input_shape, device="meta"))
@@ -57,25 +62,17 @@ def _inference_counts(name: str) -> dict[str, Any]:
     fc = sum(p.numel() for m in linear for p in m.parameters())
     all_params = sum(p.numel() for p in model.parameters())
     return {"name": name, "title": get_model_info(name).title, "total": total, "fc": fc, "fc_layers": len(linear),
-            "training_only": all_params - total, "model": model}
+            "training_only": all_params - total, "model": model, "inputs": inputs}
 
 
-def _flattened_head(model: Any, name: str) -> tuple[int, int, tuple[int, ...]]:
+def _flattened_head(counts: dict[str, Any]) -> tuple[int, int, tuple[int, ...]]:
     """GoogLeNet's head as built (GAP, then FC) against a flatten + FC of the same map:
-    (FC parameters as built, FC parameters flattened, the map's shape)."""
+    (FC parameters as built, FC parameters flattened, the map's shape, as the counting pass
+    fed it to the pooling)."""
     import torch
     from torch import nn
 
-    from explorer.models import get_model_info
-
-    seen: dict[str, tuple[int, ...]] = {}
-    handle = model.avgpool.register_forward_hook(lambda _m, args, _o: seen.update(shape=tuple(args[0].shape)))
-    try:
-        with torch.no_grad():
-            model(torch.zeros(get_model_info(name).input_shape, device="meta"))
-    finally:
-        handle.remove()
-    shape = seen["shape"]
+    model, shape = counts["model"], counts["inputs"]["avgpool"]
     with torch.device("meta"):
         flat = nn.Linear(shape[1] * shape[2] * shape[3], model.fc.out_features)
     return (sum(p.numel() for p in model.fc.parameters()), sum(p.numel() for p in flat.parameters()), shape)
@@ -114,7 +111,7 @@ def demonstrate() -> Outcome:
     counts = {name: _inference_counts(name) for name in _MODELS}
     alex, split, vgg, nin, google = (counts[n] for n in _MODELS)
     ratio = alex["total"] / google["total"]
-    head, flat, head_shape = _flattened_head(google["model"], "googlenet")
+    head, flat, head_shape = _flattened_head(google)
     gap = _gap_on_real_map()
     gap_diff = float((gap["means"] - gap["pooled"]).abs().max())
     logit_diff = float((gap["means"] - gap["logits"]).abs().max())
