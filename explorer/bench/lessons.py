@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
+
+from explorer.bench import child_result
 
 LIVE_LIMIT_MS = 100.0
 PAGE_LIMIT_MS = 300.0
@@ -35,16 +36,9 @@ PAGE_REPEATS = 3
 
 
 def _child(args: list[str]) -> dict[str, Any]:
-    """Run ``args`` in a fresh process off screen, with fresh settings and caches (the data
-    folder stays the caller's): its JSON line."""
+    """``args`` run in a fresh process off screen, with fresh settings and caches: its JSON line."""
     with tempfile.TemporaryDirectory(prefix="cnn-explorer-bench-lessons-") as home:
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CNN_EXPLORER_CONFIG_DIR": os.path.join(home, "config"),
-               "CNN_EXPLORER_CACHE_DIR": os.path.join(home, "cache")}
-        out = subprocess.run([sys.executable, "-m", "explorer.bench.lessons", *args], capture_output=True, text=True,
-                             timeout=CHILD_TIMEOUT_S, check=False, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"bench lessons child {args} failed: {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return child_result("lessons", args, home, CHILD_TIMEOUT_S, QT_QPA_PLATFORM="offscreen")
 
 
 def _first_demonstration(name: str) -> None:

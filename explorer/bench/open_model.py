@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from explorer.bench import child_result
 
 LIMIT_S = 2.0
 CHILD_TIMEOUT_S = 600.0
@@ -109,15 +110,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cnn-explorer-bench-open-") as tmp:
         program, code, state = _write_models(Path(tmp))
-        env = {**os.environ, "CNN_EXPLORER_CONFIG_DIR": str(Path(tmp) / "config"),
-               "CNN_EXPLORER_CACHE_DIR": str(Path(tmp) / "cache")}
-        runs = []
-        for _ in range(repeats):
-            out = subprocess.run([sys.executable, "-m", "explorer.bench.open_model", str(program), str(code), str(state)],
-                                 capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S, check=False)
-            if out.returncode != 0:
-                raise RuntimeError(f"bench open child failed: {out.stderr.strip().splitlines()[-1:]}")
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        runs = [child_result("open_model", [str(program), str(code), str(state)], tmp, CHILD_TIMEOUT_S)
+                for _ in range(repeats)]
         size_mb = program.stat().st_size / 1e6
     median = {key: statistics.median(r[key] for r in runs) for key in ("torch_import_s", "pt2_open_graph_s", "pt2_load_s", "pt2_graph_s",
                                                                  "py_open_graph_s")}

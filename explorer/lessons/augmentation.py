@@ -35,8 +35,8 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
-from explorer.lessons.training import train_test_series
-from explorer.train.records import TEST_ACC, TEST_LOSS, TRAIN_ACC
+from explorer.lessons.training import end_numbers, train_test_series
+from explorer.train.records import TEST_LOSS
 
 NAME = "augmentation"
 COMMAND = f"cnn-explorer lessons run {NAME}"
@@ -99,8 +99,7 @@ def augmented_samples(images: Any, labels: Any, count: int, copies: int, shift: 
 
 def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str, Any]:
     """Train ``vgg11_small`` with and without flips and shifts from the same weights."""
-    from explorer.lessons.base import ExperimentStopped
-    from explorer.lessons.training import Arm, lesson_data, same_start, train_accuracy, train_arms
+    from explorer.lessons.training import lesson_data, train_from_one_start
     from explorer.train.config import TrainConfig
 
     should_stop = should_stop or (lambda: False)
@@ -111,14 +110,8 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
         base = base.replace(batch_size=QUICK_BATCH)
     configs = {arm_label(a): base.replace(augment=a) for a in (True, False)}
     samples = augmented_samples(data.train_images, data.train_labels, SAMPLES, COPIES, SHIFT, SEED)
-    models = same_start(configs, SEED)
-    arms = [Arm(label, configs[label], model=models[label]) for label in configs]
-    curves = train_arms(arms, data=data, progress=lambda f, text: progress(TRAIN_SHARE * f, text),
-                        should_stop=should_stop)
-    if should_stop():
-        raise ExperimentStopped("stopped before the pass over the training images")
-    progress(TRAIN_SHARE, "accuracy on the training images, unaugmented")
-    clean = train_accuracy(models, MODEL, data)
+    curves, clean = train_from_one_start(configs, MODEL, data, progress, should_stop, seed=SEED, share=TRAIN_SHARE,
+                                         clean_text="accuracy on the training images, unaugmented")
     progress(1.0, "done")
     return {
         "model": MODEL,
@@ -131,18 +124,6 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
         "train_acc_eval_mode": clean,
         "samples": samples,
     }
-
-
-def end_numbers(result: dict[str, Any], label: str) -> dict[str, float]:
-    """An arm's numbers after its last epoch, in percent: running train accuracy (on the
-    images as trained, augmented or not), eval-mode accuracy on the unaugmented training
-    images, test accuracy, and the gap (eval-mode train - test); and the test loss at the
-    end and at its lowest."""
-    curves = result["arms"][label]
-    clean = 100.0 * result["train_acc_eval_mode"][label]
-    test = 100.0 * curves[TEST_ACC][-1]
-    return {"train": 100.0 * curves[TRAIN_ACC][-1], "train_eval": clean, "test": test, "gap": clean - test,
-            TEST_LOSS: curves[TEST_LOSS][-1], "lowest_test_loss": min(curves[TEST_LOSS])}
 
 
 def mosaic(samples: list[dict[str, Any]], scale: int = PICTURE_SCALE) -> tuple[tuple[int, ...], ...]:

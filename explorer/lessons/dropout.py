@@ -33,7 +33,7 @@ from explorer.lessons.base import (
     Source,
     Table,
 )
-from explorer.lessons.training import train_test_series
+from explorer.lessons.training import end_numbers, train_test_series
 from explorer.train.records import TEST_ACC, TEST_LOSS, TRAIN_ACC
 
 NAME = "dropout"
@@ -83,8 +83,7 @@ def fc_share(model: str) -> tuple[int, int]:
 
 def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str, Any]:
     """Train ``alexnet_small`` with and without dropout from the same weights; the raw result."""
-    from explorer.lessons.base import ExperimentStopped
-    from explorer.lessons.training import Arm, lesson_data, same_start, train_accuracy, train_arms
+    from explorer.lessons.training import lesson_data, train_from_one_start
     from explorer.train.config import TrainConfig
 
     should_stop = should_stop or (lambda: False)
@@ -94,14 +93,8 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
     if quick:
         base = base.replace(batch_size=QUICK_BATCH)
     configs = {arm_label(d): base.replace(dropout=P if d else 0.0) for d in (True, False)}
-    models = same_start(configs, SEED)  # dropout has no weights: both arms start alike
-    arms = [Arm(label, configs[label], model=models[label]) for label in configs]
-    curves = train_arms(arms, data=data, progress=lambda f, text: progress(TRAIN_SHARE * f, text),
-                        should_stop=should_stop)
-    if should_stop():
-        raise ExperimentStopped("stopped before the pass over the training images")
-    progress(TRAIN_SHARE, "accuracy on the training images, without dropout")
-    clean = train_accuracy(models, MODEL, data)
+    curves, clean = train_from_one_start(configs, MODEL, data, progress, should_stop, seed=SEED, share=TRAIN_SHARE,
+                                         clean_text="accuracy on the training images, without dropout")
     progress(1.0, "done")
     return {
         "model": MODEL,
@@ -113,18 +106,6 @@ def run(progress: Any, quick: bool = False, should_stop: Any = None) -> dict[str
         "arms": curves,
         "train_acc_eval_mode": clean,
     }
-
-
-def end_numbers(result: dict[str, Any], label: str) -> dict[str, float]:
-    """An arm's numbers after its last epoch, in percent: running train accuracy (with its
-    dropout), train accuracy in eval mode, test accuracy, and the gap (eval-mode train - test);
-    and the test loss at the end and at its lowest."""
-    curves = result["arms"][label]
-    train = 100.0 * curves[TRAIN_ACC][-1]
-    clean = 100.0 * result["train_acc_eval_mode"][label]
-    test = 100.0 * curves[TEST_ACC][-1]
-    return {"train": train, "train_eval": clean, "test": test, "gap": clean - test,
-            TEST_LOSS: curves[TEST_LOSS][-1], "lowest_test_loss": min(curves[TEST_LOSS])}
 
 
 def steps_to_converge(result: dict[str, Any], label: str) -> int | None:

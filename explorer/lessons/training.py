@@ -131,6 +131,38 @@ def train_accuracy(models: dict[str, Any], model_name: str, data: Any) -> dict[s
             for label, model in models.items()}
 
 
+def train_from_one_start(configs: dict[str, Any], model_name: str, data: Any, progress: Progress,
+                         should_stop: Callable[[], bool], *, seed: int, share: float,
+                         clean_text: str) -> tuple[dict[str, dict[str, list[float]]], dict[str, float]]:
+    """Train ``configs`` (one registry model, with and without an option that adds no
+    weights) from the same start, then measure each trained model on its training images in
+    eval mode: (curves by label, :func:`train_accuracy`). Training takes ``share`` of the
+    progress; ``clean_text`` names the pass after it.
+
+    Raises:
+        ExperimentStopped: ``should_stop`` returned True.
+    """
+    models = same_start(configs, seed)
+    arms = [Arm(label, config, model=models[label]) for label, config in configs.items()]
+    curves = train_arms(arms, data=data, progress=lambda f, text: progress(share * f, text), should_stop=should_stop)
+    if should_stop():
+        raise ExperimentStopped("stopped before the pass over the training images")
+    progress(share, clean_text)
+    return curves, train_accuracy(models, model_name, data)
+
+
+def end_numbers(result: dict[str, Any], label: str) -> dict[str, float]:
+    """An arm's numbers after its last epoch, in percent: running train accuracy (as it
+    trained: with its dropout, on augmented images), eval-mode accuracy on the training
+    images, test accuracy, and the gap (eval-mode train - test); and the test loss at the
+    end and at its lowest. ``result`` holds ``arms`` and ``train_acc_eval_mode``."""
+    curves = result["arms"][label]
+    clean = 100.0 * result["train_acc_eval_mode"][label]
+    test = 100.0 * curves[TEST_ACC][-1]
+    return {"train": 100.0 * curves[TRAIN_ACC][-1], "train_eval": clean, "test": test, "gap": clean - test,
+            TEST_LOSS: curves[TEST_LOSS][-1], "lowest_test_loss": min(curves[TEST_LOSS])}
+
+
 # ----------------------------------------------------------------- curves as chart series
 
 SHIPPED = " (shipped)"

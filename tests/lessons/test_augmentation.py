@@ -12,7 +12,6 @@ import pytest
 
 from explorer.errors import UserError
 from explorer.lessons import augmentation as lesson
-from explorer.lessons import get_lesson
 from explorer.lessons.base import ExperimentStopped, Outcome
 from tests.lessons.quick import quick_run
 
@@ -35,14 +34,6 @@ def _all_versions(image: np.ndarray, shift: int) -> list[np.ndarray]:
             for dx in range(2 * shift + 1):
                 out.append(padded[dy:dy + image.shape[0], dx:dx + image.shape[1]])
     return out
-
-
-def test_the_lesson_is_registered():
-    found = get_lesson("augmentation")
-    assert found is lesson.LESSON and found.number == 5 and found.kind == "experiment"
-    assert found.claim and found.sources and found.look_at
-    assert found.experiment.command == "cnn-explorer lessons run augmentation"
-    assert 0 < found.experiment.budget_s <= 600
 
 
 def test_result_holds_both_arms(result):

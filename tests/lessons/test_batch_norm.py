@@ -11,7 +11,6 @@ import pytest
 
 from explorer.errors import UserError
 from explorer.lessons import batch_norm as lesson
-from explorer.lessons import get_lesson
 from explorer.lessons.base import ExperimentStopped
 from tests.lessons.quick import quick_run
 
@@ -32,14 +31,6 @@ def _synthetic(result: dict, accuracies: dict[str, list[float]]) -> dict:
     for label, acc in accuracies.items():
         fake["arms"][label].update(epoch=[1, 2, 3], steps=[10, 20, 30], test_acc=acc)
     return fake
-
-
-def test_the_lesson_is_registered():
-    found = get_lesson("batch-norm")
-    assert found is lesson.LESSON and found.number == 7 and found.kind == "experiment"
-    assert found.claim and found.sources and found.look_at
-    assert found.experiment.command == "cnn-explorer lessons run batch-norm"
-    assert 0 < found.experiment.budget_s <= 600
 
 
 def test_result_holds_every_arm(result):

@@ -11,7 +11,6 @@ from torch import nn
 
 from explorer.errors import UserError
 from explorer.lessons import dropout as lesson
-from explorer.lessons import get_lesson
 from explorer.lessons.base import ExperimentStopped
 from explorer.models import get_model
 from tests.lessons.quick import quick_run
@@ -24,14 +23,6 @@ def result(tiny_fashion_root, tmp_path_factory):
     raw, seen = quick_run(lesson, tiny_fashion_root, tmp_path_factory)
     assert seen and seen[-1] == 1.0
     return raw
-
-
-def test_the_lesson_is_registered():
-    found = get_lesson("dropout")
-    assert found is lesson.LESSON and found.number == 4 and found.kind == "experiment"
-    assert found.claim and found.sources and found.look_at
-    assert found.experiment.command == "cnn-explorer lessons run dropout"
-    assert 0 < found.experiment.budget_s <= 600
 
 
 def test_result_holds_both_arms(result):

@@ -18,9 +18,20 @@ def test_fourteen_lessons_in_order_with_unique_names():
     lessons = all_lessons()
     assert [lesson.number for lesson in lessons] == list(range(1, 15)) == list(range(1, len(MODULES) + 1))
     assert len({lesson.name for lesson in lessons}) == 14
-    assert [lesson.name for lesson in lessons if lesson.kind == "experiment"] == [
-        "dropout", "augmentation", "residual-learning", "batch-norm", "auxiliary-classifiers", "multi-scale-training"]
+    assert [(lesson.number, lesson.name) for lesson in lessons if lesson.kind == "experiment"] == [
+        (4, "dropout"), (5, "augmentation"), (6, "residual-learning"), (7, "batch-norm"),
+        (8, "auxiliary-classifiers"), (13, "multi-scale-training")]
     assert get_lesson("7") is get_lesson("batch-norm")
+
+
+@pytest.mark.parametrize("lesson", all_lessons(), ids=lambda lesson: lesson.name)
+def test_each_lesson_says_its_claim_and_an_experiment_its_command_and_budget(lesson):
+    assert get_lesson(lesson.name) is lesson and get_lesson(str(lesson.number)) is lesson
+    assert lesson.claim and lesson.sources and lesson.look_at
+    assert (lesson.kind == "experiment") == (lesson.experiment is not None) == (lesson.demonstrate is None)
+    if lesson.experiment is not None:
+        assert lesson.experiment.command == f"cnn-explorer lessons run {lesson.name}"
+        assert 0 < lesson.experiment.budget_s <= 600
 
 
 @pytest.mark.parametrize("name, link", LINKS, ids=[f"{name}:{link.node}" for name, link in LINKS])
