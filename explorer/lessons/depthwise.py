@@ -54,12 +54,11 @@ def _all_standard(model: Any) -> Any:
     output and stride, with BN and ReLU (the paper's Conv MobileNet); on the meta device."""
     import copy
 
-    import torch
-
     from explorer.models.architectures._layers import conv_bn_relu
+    from explorer.models.meta import meta_device
 
     standard = copy.deepcopy(model)
-    with torch.device("meta"):
+    with meta_device():
         for path, depthwise, pointwise in _separable_blocks(model):
             setattr(standard, path, conv_bn_relu(depthwise.in_channels, pointwise.out_channels, depthwise.kernel_size,
                                                  stride=depthwise.stride, padding=depthwise.padding))
@@ -68,11 +67,12 @@ def _all_standard(model: Any) -> Any:
 
 def _example() -> tuple[int, int]:
     """Weights of the write-ups' standard conv and its separable pair."""
-    import torch
     from torch import nn
 
+    from explorer.models.meta import meta_device
+
     m, n, k = _EXAMPLE
-    with torch.device("meta"):
+    with meta_device():
         standard = nn.Conv2d(m, n, k, bias=False)
         separable = nn.Sequential(nn.Conv2d(m, m, k, groups=m, bias=False), nn.Conv2d(m, n, 1, bias=False))
     return (sum(p.numel() for p in standard.parameters()), sum(p.numel() for p in separable.parameters()))

@@ -70,12 +70,12 @@ def arm_label(dropout: bool) -> str:
 def fc_share(model: str) -> tuple[int, int]:
     """(parameters in the model's fully connected layers, all parameters), counted from
     the registry's module built on the meta device."""
-    import torch
     from torch import nn
 
     from explorer.models import get_model
+    from explorer.models.meta import meta_device
 
-    with torch.device("meta"):
+    with meta_device():
         net = get_model(model)
     fc = sum(p.numel() for m in net.modules() if isinstance(m, nn.Linear) for p in m.parameters(recurse=False))
     return fc, sum(p.numel() for p in net.parameters())

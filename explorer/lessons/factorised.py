@@ -81,12 +81,12 @@ def _weights(*convs: Any) -> int:
 @functools.cache
 def _single_field(n: int, in_channels: int, out_channels: int, grid: tuple[int, int]) -> tuple[int, int]:
     """The receptive field of one n x n conv, by the project's code on its traced graph."""
-    import torch
     from torch import nn
 
     from explorer.graph import build_graph
+    from explorer.models.meta import meta_device
 
-    with torch.device("meta"):
+    with meta_device():
         conv = nn.Sequential(nn.Conv2d(in_channels, out_channels, n, padding=n // 2, bias=False))
     graph = build_graph(conv, (1, in_channels, *grid))
     node = next(n for n in graph.order if graph.node(n)["category"] == "conv")
@@ -97,12 +97,13 @@ def _single_field(n: int, in_channels: int, out_channels: int, grid: tuple[int, 
 def _equal_channels(channels: int) -> list[tuple[str, int, int, int]]:
     """The paper's arithmetic on convs built with ``channels`` in and out of every layer:
     (factorisation, n, weights factorised, weights unfactorised)."""
-    import torch
     from torch import nn
+
+    from explorer.models.meta import meta_device
 
     c = channels
     out = []
-    with torch.device("meta"):
+    with meta_device():
         for label, n, convs in (
             ("5×5 → two 3×3", 5, (nn.Conv2d(c, c, 3), nn.Conv2d(c, c, 3))),
             ("3×3 → 3×1 + 1×3", 3, (nn.Conv2d(c, c, (3, 1)), nn.Conv2d(c, c, (1, 3)))),
@@ -113,17 +114,17 @@ def _equal_channels(channels: int) -> list[tuple[str, int, int, int]]:
 
 
 def _measure(model: Any, graph: Any) -> list[dict[str, Any]]:
-    import torch
     from torch import nn
 
     from explorer.graph.receptive_field import upstream_box
+    from explorer.models.meta import meta_device
 
     rows = []
     for pair in _pairs(model):
         a, b, n = pair["conv_a"], pair["conv_b"], pair["field"]
         shape_a, feed = _input_shape(graph, f"{pair['a']}.conv")
         shape_b, _ = _input_shape(graph, f"{pair['b']}.conv")
-        with torch.device("meta"):
+        with meta_device():
             single = nn.Conv2d(a.in_channels, b.out_channels, n, padding=n // 2, bias=False)
         box = upstream_box(graph.graph, graph.order, graph.find_node(f"{pair['b']}.conv"), 0, 0, feed)
         rows.append({**pair, "in": a.in_channels, "mid": a.out_channels, "out": b.out_channels,

@@ -35,6 +35,7 @@ def _inference_counts(name: str) -> dict[str, Any]:
     from torch import nn
 
     from explorer.models import get_model_info
+    from explorer.models.meta import shapes_only
     from explorer.models.stats import meta_model
 
     model = meta_model(name).eval()
@@ -51,7 +52,7 @@ def _inference_counts(name: str) -> dict[str, Any]:
     handles = [m.register_forward_hook(record(path)) for path, m in model.named_modules()
                if next(m.children(), None) is None]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), shapes_only():
             model(torch.zeros(get_model_info(name).input_shape, device="meta"))
     finally:
         for handle in handles:
@@ -69,11 +70,12 @@ def _flattened_head(counts: dict[str, Any]) -> tuple[int, int, tuple[int, ...]]:
     """GoogLeNet's head as built (GAP, then FC) against a flatten + FC of the same map:
     (FC parameters as built, FC parameters flattened, the map's shape, as the counting pass
     fed it to the pooling)."""
-    import torch
     from torch import nn
 
+    from explorer.models.meta import meta_device
+
     model, shape = counts["model"], counts["inputs"]["avgpool"]
-    with torch.device("meta"):
+    with meta_device():
         flat = nn.Linear(shape[1] * shape[2] * shape[3], model.fc.out_features)
     return (sum(p.numel() for p in model.fc.parameters()), sum(p.numel() for p in flat.parameters()), shape)
 

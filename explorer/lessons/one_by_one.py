@@ -62,11 +62,11 @@ def _without_reductions(real: Any, *, pool_projection: bool) -> Any:
     naive module, Figure 2(a))."""
     import copy
 
-    import torch
+    from explorer.models.meta import meta_device
 
     in_channels = real.branch1.conv.in_channels
     three, five = _convs(real.branch2)[-1], _convs(real.branch3)[-1]
-    with torch.device("meta"):
+    with meta_device():
         return _concat([copy.deepcopy(real.branch1), _conv_like(three, in_channels), _conv_like(five, in_channels),
                         copy.deepcopy(real.branch4 if pool_projection else real.branch4[0])])
 
@@ -75,9 +75,10 @@ def _cost(module: Any, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """(parameters, MACs, output channels) of ``module`` on ``input_shape`` (meta device)."""
     import torch
 
+    from explorer.models.meta import shapes_only
     from explorer.models.stats import count_flops, macs
 
-    with torch.no_grad():
+    with torch.no_grad(), shapes_only():
         out = module(torch.zeros(input_shape, device="meta"))
     return sum(p.numel() for p in module.parameters()), macs(count_flops(module, input_shape)), int(out.shape[1])
 

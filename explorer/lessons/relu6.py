@@ -68,9 +68,10 @@ def quantise_fp16(x: torch.Tensor) -> torch.Tensor:
     return x.half().float()
 
 
-def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
-    """||approx - exact|| / ||exact|| (0 for an all-zero ``exact``)."""
-    norm = float(exact.norm())
+def relative_error(approx: torch.Tensor, exact: torch.Tensor, norm: float | None = None) -> float:
+    """||approx - exact|| / ||exact|| (0 for an all-zero ``exact``); ``norm``: ||exact|| when
+    already known."""
+    norm = float(exact.norm()) if norm is None else norm
     return float((approx - exact).norm()) / norm if norm > 0 else 0.0
 
 
@@ -147,10 +148,11 @@ def measure(module: nn.Module, images: torch.Tensor) -> Measurement:
         def record(name: str, z: torch.Tensor, output: torch.Tensor, clip: bool = clip,
                    found: list[LayerStats] = found) -> torch.Tensor:
             out = output if clip else torch.relu(z)
-            top = float(out.max())
+            low, top = (float(v) for v in torch.aminmax(out))
+            norm = float(out.norm())
             found.append(LayerStats(name, tuple(out.shape[1:]), top, int(torch.count_nonzero(z > CAP)) / z.numel(),
-                                    relative_error(quantise_fp16(out), out),
-                                    relative_error(quantise_int8(out, float(out.min()), top), out)))
+                                    relative_error(quantise_fp16(out), out, norm),
+                                    relative_error(quantise_int8(out, low, top), out, norm)))
             return out
 
         with torch.inference_mode(), _hooked(module, record):

@@ -67,13 +67,16 @@ def _example(channels: int, side: int, kernels: tuple[int, ...], device: str) ->
     import torch
     from torch import nn
 
+    from explorer.models.meta import meta_device, shapes_only
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        with torch.device(device):  # on "meta", only shapes: no weights made or filled
+        # On "meta", only shapes: no weights made or filled.
+        with meta_device() if device == "meta" else torch.device(device):
             stack = nn.Sequential(*(layer for k in kernels for layer in (nn.Conv2d(channels, channels, k), nn.ReLU())))
             x = torch.randn(1, channels, side, side)
     shapes = [f"{x.shape[-2]}×{x.shape[-1]}"]
-    with torch.no_grad():
+    with torch.no_grad(), shapes_only():
         for layer in stack:
             x = layer(x)
             if isinstance(layer, nn.Conv2d):
@@ -84,9 +87,9 @@ def _example(channels: int, side: int, kernels: tuple[int, ...], device: str) ->
 
 def _stack_rows(graph: Any, vgg: Any) -> list[dict[str, Any]]:
     """Each VGG-16 stack against one convolution with its field and channels."""
-    import torch
     from torch import nn
 
+    from explorer.models.meta import meta_device
     from explorer.models.stats import count_flops, macs
 
     rows = []
@@ -96,7 +99,7 @@ def _stack_rows(graph: Any, vgg: Any) -> list[dict[str, Any]]:
         stack = nn.Sequential(*modules)
         first, last = modules[0], [m for m in modules if isinstance(m, nn.Conv2d)][-1]
         field = _field_on(graph, convs[-1], feed)
-        with torch.device("meta"):
+        with meta_device():
             single = nn.Sequential(nn.Conv2d(first.in_channels, last.out_channels, field, padding=field // 2),
                                    nn.ReLU())
         shape = tuple(graph.node(feed)["shape"])

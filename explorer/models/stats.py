@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from explorer.files import write_json
 
 from explorer.models.lookup import get_model, get_model_info
+from explorer.models.meta import meta_device, shapes_only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 def meta_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model on the meta device: shapes only, no memory, no init cost."""
-    with torch.device("meta"):
+    with meta_device():
         return get_model(name, **kwargs)
 
 
@@ -107,7 +108,7 @@ def _run(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[FlopCounterMod
 
             handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
-        with _eval_mode(model), torch.no_grad(), counter:
+        with _eval_mode(model), torch.no_grad(), shapes_only(), counter:
             model(x)
     finally:
         for handle in handles:
