@@ -65,12 +65,11 @@ def _torchvision_classifiers(quick: bool) -> list[str]:
 def _torchvision_model(name: str):
     """(model on the meta device, input shape) of a torchvision classifier, as
     ``resolve_model`` gives a registered model."""
-    import torch
-
+    from explorer.models.meta import meta_device
     from explorer.models.torchvision_models import torchvision_info
 
     info = torchvision_info(name)
-    with torch.device("meta"):
+    with meta_device():
         return info.builder(), info.input_shape
 
 

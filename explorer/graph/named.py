@@ -9,12 +9,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import torch
 from torch import nn
 
 from explorer.errors import UserError
 from explorer.graph.model_graph import BLOCK, LAYER, ModelGraph
 from explorer.graph.trace import GraphTraceError, build_graph
+from explorer.models.meta import meta_device
 
 TORCHVISION_PREFIX = "torchvision."
 _TORCHVISION_INPUT = {"inception_v3": (1, 3, 299, 299)}
@@ -49,7 +49,7 @@ def resolve_model(name: str, builder_kwargs: dict[str, Any] | None = None, *, me
         warnings.simplefilter("ignore")  # torchvision's init-weights FutureWarnings
         if meta:
             try:
-                with torch.device("meta"):
+                with meta_device():
                     return build(), shape
             except (NotImplementedError, RuntimeError):
                 # A builder that reads its weights' values (torchvision's RegNets copy

@@ -6,9 +6,10 @@ meta kernels of many ops (every activation, batch norm's decomposition, the rand
 weight initialisation) run as Python reference implementations, a millisecond or more per
 call. Inside :func:`shapes_only`, an op that gives a tensor of its input's shape, dtype and
 layout and nothing else (activations, normalisations, dropout, in-place fills) answers
-directly for a meta input: the input itself when the op works in place, else an empty
-tensor like it. Ops on real tensors run as usual, and so does every op that can change a
-shape (convolutions, pooling, matrix products, views), and FLOP counting sees each of them.
+directly for a floating-point meta input: the input itself when the op works in place,
+else an empty tensor like it. Ops on real tensors run as usual, and so does every op that
+can change a shape (convolutions, pooling, matrix products, views), which FLOP counting
+sees as before.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class _ShapesOnly(TorchFunctionMode):
         how = _SHAPE_KEEPING.get(func)
         if how is not None:
             first = args[0] if args else next(iter(kwargs.values()), None)
-            if isinstance(first, torch.Tensor) and first.is_meta:
+            if isinstance(first, torch.Tensor) and first.is_meta and first.is_floating_point():
                 return first if _in_place(how, args, kwargs) else torch.empty_like(first)
         return func(*args, **kwargs)
 

@@ -74,3 +74,10 @@ def test_a_model_built_on_meta_device_runs_no_weight_initialisation():
     assert {"uniform_", "normal_"} <= plain.seen  # what the fast build skips
     assert not fast.seen & {"uniform_", "normal_", "zero_", "fill_"}
     assert all(p.is_meta for p in model.parameters())
+
+
+def test_an_integer_meta_tensor_is_left_to_torch():
+    # torch.sigmoid of an integer tensor is a float tensor: not a shape-keeping answer.
+    x = torch.empty(3, dtype=torch.int64, device="meta")
+    with shapes_only():
+        assert torch.sigmoid(x).dtype == torch.float32
