@@ -75,17 +75,16 @@ class _ShapesOnly(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-@contextmanager
-def shapes_only() -> Iterator[None]:
-    """Ops that only keep a meta tensor's shape answer at once (see the module's docstring)."""
-    with _ShapesOnly():
-        yield
+def shapes_only() -> TorchFunctionMode:
+    """A context in which ops that only keep a meta tensor's shape answer at once (see the
+    module's docstring)."""
+    return _ShapesOnly()
 
 
 @contextmanager
 def meta_device() -> Iterator[None]:
     """``torch.device("meta")`` under :func:`shapes_only`: modules built here get meta
     weights with no initialisation run, and the tensors made here are meta tensors."""
-    with torch.device("meta"), _ShapesOnly():
+    with torch.device("meta"), shapes_only():
         yield
 
